@@ -1,0 +1,192 @@
+"""`create_app(settings)`: the stac-fastapi application on the catalogue.
+
+The transactions extensions are registered only when `CUBESTAC_API_KEY` is set, and then
+every write route requires `Authorization: Bearer <key>`. Reads are public and CORS-open
+(GET, HEAD and POST for search) so that STAC Browser works from any origin.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from brotli_asgi import BrotliMiddleware
+from fastapi import FastAPI, HTTPException
+from fastapi.exceptions import RequestValidationError
+from stac_fastapi.api.app import StacApi
+from stac_fastapi.api.errors import DEFAULT_STATUS_CODES
+from stac_fastapi.api.middleware import ProxyHeaderMiddleware
+from stac_fastapi.api.models import (
+    ItemCollectionUri,
+    create_get_request_model,
+    create_post_request_model,
+    create_request_model,
+)
+from stac_fastapi.extensions import (
+    BulkTransactionExtension,
+    TokenPaginationExtension,
+    TransactionExtension,
+)
+from stac_fastapi.types.config import ApiSettings as StacFastApiSettings
+from stac_fastapi.types.conformance import BASE_CONFORMANCE_CLASSES
+from stac_fastapi.types.extension import ApiExtension
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+
+from api.auth import require_api_key
+from api.core import CoreClient
+from api.errors import STATUS_BY_ERROR, add_database_error_handlers
+from api.middleware import BodySizeLimitMiddleware
+from api.responses import ORJSONResponse
+from api.transactions import BulkTransactionsClient, TransactionsClient
+from catalogue.database import Database, create_engine
+from catalogue.schema import ensure_migrated
+from catalogue.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+BROWSEABLE = "https://api.stacspec.org/v1.0.0/browseable"
+WRITE_ROUTES = [
+    {"path": "/collections", "method": "POST"},
+    {"path": "/collections/{collection_id}", "method": "PUT"},
+    {"path": "/collections/{collection_id}", "method": "PATCH"},
+    {"path": "/collections/{collection_id}", "method": "DELETE"},
+    {"path": "/collections/{collection_id}/items", "method": "POST"},
+    {"path": "/collections/{collection_id}/items/{item_id}", "method": "PUT"},
+    {"path": "/collections/{collection_id}/items/{item_id}", "method": "PATCH"},
+    {"path": "/collections/{collection_id}/items/{item_id}", "method": "DELETE"},
+    {"path": "/collections/{collection_id}/bulk_items", "method": "POST"},
+]
+
+
+def _stac_fastapi_settings(settings: Settings) -> StacFastApiSettings:
+    return StacFastApiSettings(
+        stac_fastapi_title=settings.api.title,
+        stac_fastapi_description=settings.api.description,
+        stac_fastapi_landing_id=settings.api.catalog_id,
+        stac_fastapi_version="0.1.0",
+        enable_direct_response=True,
+        openapi_url="/api",
+        docs_url="/api.html",
+    )
+
+
+def _extensions(settings: Settings, api_settings: StacFastApiSettings) -> list[ApiExtension]:
+    extensions: list[ApiExtension] = [TokenPaginationExtension()]
+    if settings.api_key is not None:
+        extensions += [
+            TransactionExtension(
+                client=TransactionsClient(),
+                settings=api_settings,
+                response_class=ORJSONResponse,
+            ),
+            BulkTransactionExtension(client=BulkTransactionsClient()),
+        ]
+    return extensions
+
+
+def _middlewares(settings: Settings) -> list[Middleware]:
+    return [
+        Middleware(BodySizeLimitMiddleware, max_bytes=settings.api.max_body_bytes),
+        Middleware(BrotliMiddleware),
+        Middleware(
+            CORSMiddleware,
+            allow_origins=["*"],
+            allow_methods=["GET", "HEAD", "POST", "OPTIONS"],
+            allow_headers=["Content-Type", "Accept", "Range", "If-None-Match"],
+            expose_headers=["Content-Range", "Content-Length", "ETag"],
+            max_age=600,
+        ),
+        Middleware(ProxyHeaderMiddleware),
+    ]
+
+
+def _error_response(code: str, description: str, status_code: int) -> ORJSONResponse:
+    return ORJSONResponse({"code": code, "description": description}, status_code=status_code)
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    """STAC-shaped errors: `{"code", "description"}` for every status we answer."""
+    for error_class, status_code in STATUS_BY_ERROR.items():
+
+        def handler(_: Request, error: Exception, status_code: int = status_code) -> ORJSONResponse:
+            return _error_response(type(error).__name__, str(error), status_code)
+
+        app.add_exception_handler(error_class, handler)
+
+    def validation_handler(_: Request, error: RequestValidationError) -> ORJSONResponse:
+        problems = []
+        for problem in error.errors():
+            where = ".".join(str(part) for part in problem.get("loc", ()) if part != "body")
+            problems.append(f"{where or 'request'}: {problem.get('msg')}")
+        return _error_response("InvalidRequest", "; ".join(problems), 400)
+
+    def http_handler(_: Request, error: HTTPException) -> ORJSONResponse:
+        response = _error_response(type(error).__name__, str(error.detail), error.status_code)
+        response.headers.update(error.headers or {})
+        return response
+
+    app.add_exception_handler(RequestValidationError, validation_handler)  # type: ignore[arg-type]  # Starlette's handler type is narrower than its runtime contract
+    app.add_exception_handler(HTTPException, http_handler)  # type: ignore[arg-type]  # as above
+    add_database_error_handlers(app)
+
+
+def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
+    """Build the API. `database` lets tests hand in a connection-scoped catalogue."""
+    settings = settings or Settings()
+    owns_database = database is None
+    db = database or Database(create_engine(settings))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await ensure_migrated(db.engine)
+        yield
+        if owns_database:
+            await db.dispose()
+
+    api_settings = _stac_fastapi_settings(settings)
+    extensions = _extensions(settings, api_settings)
+    app = FastAPI(
+        title=settings.api.title,
+        description=settings.api.description,
+        openapi_url="/api",
+        docs_url="/api.html",
+        redoc_url=None,
+        lifespan=lifespan,
+        default_response_class=ORJSONResponse,
+    )
+    app.state.database = db
+    app.state.public_url = settings.public_url
+    route_dependencies = []
+    if settings.api_key is not None:
+        route_dependencies.append(
+            (WRITE_ROUTES, [require_api_key(settings.api_key.get_secret_value())])
+        )
+    items_model = create_request_model(
+        "ItemCollectionUri",
+        base_model=ItemCollectionUri,
+        extensions=[TokenPaginationExtension()],
+        request_type="GET",
+    )
+    StacApi(
+        app=app,
+        settings=api_settings,
+        client=CoreClient(
+            api_settings=settings.api,
+            base_conformance_classes=[*BASE_CONFORMANCE_CLASSES, BROWSEABLE],
+        ),
+        extensions=extensions,
+        exceptions=DEFAULT_STATUS_CODES,
+        search_get_request_model=create_get_request_model(extensions),
+        search_post_request_model=create_post_request_model(extensions),
+        items_get_request_model=items_model,
+        response_class=ORJSONResponse,
+        middlewares=_middlewares(settings),
+        route_dependencies=route_dependencies,
+        title=settings.api.title,
+        description=settings.api.description,
+    )
+    _add_error_handlers(app)
+    return app

@@ -1,0 +1,236 @@
+"""The core STAC API client: landing page, collections, items and item search.
+
+Search results are returned as ready `GeoJSONResponse`s (orjson) rather than dicts, so
+that FastAPI's generic encoder never walks thousands of nested item dicts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+import attr
+from fastapi import Request
+from stac_fastapi.types import stac
+from stac_fastapi.types.core import AsyncBaseCoreClient
+from stac_fastapi.types.rfc3339 import DateTimeType
+from stac_fastapi.types.search import BaseSearchPostRequest
+from stac_pydantic.shared import BBox
+
+from api.links import GEOJSON, OPENAPI, base_url, link, next_get_link, next_post_link
+from api.responses import GeoJSONResponse, ORJSONResponse
+from catalogue.errors import InvalidInputError
+from catalogue.repositories import collections as collection_repo
+from catalogue.repositories import items as item_repo
+from catalogue.repositories.search import ItemPage, search_items
+from catalogue.search import ItemQuery, PageToken, parse_bbox, parse_geometry, parse_interval
+from catalogue.serializers import STAC_VERSION, row_to_collection, row_to_item
+from catalogue.settings import ApiSettings
+
+
+def _database(request: Request) -> Any:
+    return request.app.state.database
+
+
+def _datetime_text(value: DateTimeType | str | None) -> str | None:
+    """stac-fastapi hands over either the raw string or parsed datetimes; we want text."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, tuple):
+        start, end = value
+        return f"{start.isoformat() if start else '..'}/{end.isoformat() if end else '..'}"
+    return value.isoformat()
+
+
+@attr.s
+class CoreClient(AsyncBaseCoreClient):
+    """Reads the catalogue through `catalogue.repositories`; writes nothing."""
+
+    api_settings: ApiSettings = attr.ib(factory=ApiSettings)
+
+    # -- landing page and collections -------------------------------------------------------
+    async def landing_page(self, **kwargs: Any) -> stac.LandingPage:
+        request: Request = kwargs["request"]
+        root = base_url(request)
+        async with _database(request).read() as conn:
+            collection_ids = await collection_repo.list_collection_ids(conn)
+        links = [
+            link("self", root),
+            link("root", root),
+            link("data", f"{root}collections"),
+            link("conformance", f"{root}conformance"),
+            link("search", f"{root}search", GEOJSON, method="GET"),
+            link("search", f"{root}search", GEOJSON, method="POST"),
+            link("service-desc", f"{root}api", OPENAPI),
+            link("service-doc", f"{root}api.html", "text/html"),
+        ]
+        links += [
+            link("child", f"{root}collections/{quote(cid, safe='')}") for cid in collection_ids
+        ]
+        return stac.LandingPage(
+            type="Catalog",
+            id=self.api_settings.catalog_id,
+            title=self.api_settings.title,
+            description=self.api_settings.description,
+            stac_version=STAC_VERSION,
+            conformsTo=self.conformance_classes(),
+            links=links,
+        )
+
+    async def all_collections(self, **kwargs: Any) -> stac.Collections:
+        request: Request = kwargs["request"]
+        root = base_url(request)
+        async with _database(request).read() as conn:
+            contents = await collection_repo.list_collections(conn)
+        collections = [row_to_collection(content, root) for content in contents]
+        return stac.Collections(
+            collections=collections,
+            links=[link("self", f"{root}collections"), link("root", root), link("parent", root)],
+            numberMatched=len(collections),
+            numberReturned=len(collections),
+        )
+
+    async def get_collection(self, collection_id: str, **kwargs: Any) -> stac.Collection:
+        request: Request = kwargs["request"]
+        async with _database(request).read() as conn:
+            content = await collection_repo.get_collection(conn, collection_id)
+        return ORJSONResponse(row_to_collection(content, base_url(request)))  # type: ignore[return-value]  # a ready response skips FastAPI's encoder
+
+    # -- items ------------------------------------------------------------------------------
+    async def get_item(self, item_id: str, collection_id: str, **kwargs: Any) -> stac.Item:
+        request: Request = kwargs["request"]
+        async with _database(request).read() as conn:
+            content = await item_repo.get_item(conn, collection_id, item_id)
+        return GeoJSONResponse(row_to_item(content, base_url(request)))  # type: ignore[return-value]  # see get_collection
+
+    async def item_collection(
+        self,
+        collection_id: str,
+        bbox: BBox | None = None,
+        datetime: str | None = None,
+        limit: int = 10,
+        token: str | None = None,
+        **kwargs: Any,
+    ) -> stac.ItemCollection:
+        request: Request = kwargs["request"]
+        query = self._query(
+            collections=[collection_id], bbox=bbox, datetime=datetime, limit=limit, token=token
+        )
+        async with _database(request).read() as conn:
+            await collection_repo.get_collection(conn, collection_id)  # 404 for unknown ids
+            page = await search_items(conn, query)
+        root = base_url(request)
+        collection_url = f"{root}collections/{quote(collection_id, safe='')}"
+        extra_links = [link("collection", collection_url), link("parent", collection_url)]
+        next_link = (
+            next_get_link(request, page.next_token.encode(), "application/geo+json")
+            if page.next_token
+            else None
+        )
+        return self._page_response(request, page, next_link, extra_links)  # type: ignore[return-value]  # see get_collection
+
+    # -- search -----------------------------------------------------------------------------
+    async def get_search(
+        self,
+        collections: list[str] | None = None,
+        ids: list[str] | None = None,
+        bbox: BBox | None = None,
+        intersects: Any = None,
+        datetime: str | None = None,
+        limit: int | None = 10,
+        **kwargs: Any,
+    ) -> stac.ItemCollection:
+        request: Request = kwargs["request"]
+        query = self._query(
+            collections=collections,
+            ids=ids,
+            bbox=bbox,
+            intersects=intersects,
+            datetime=datetime,
+            limit=limit,
+            token=kwargs.get("token"),
+        )
+        async with _database(request).read() as conn:
+            page = await search_items(conn, query)
+        next_link = (
+            next_get_link(request, page.next_token.encode(), "application/geo+json")
+            if page.next_token
+            else None
+        )
+        return self._page_response(request, page, next_link)  # type: ignore[return-value]  # see get_collection
+
+    async def post_search(
+        self, search_request: BaseSearchPostRequest, **kwargs: Any
+    ) -> stac.ItemCollection:
+        request: Request = kwargs["request"]
+        intersects = search_request.intersects
+        query = self._query(
+            collections=search_request.collections,
+            ids=search_request.ids,
+            bbox=search_request.bbox,
+            intersects=intersects.model_dump(exclude_none=True) if intersects else None,
+            datetime=search_request.datetime,
+            limit=search_request.limit,
+            token=getattr(search_request, "token", None),
+        )
+        async with _database(request).read() as conn:
+            page = await search_items(conn, query)
+        next_link = None
+        if page.next_token:
+            body = search_request.model_dump(mode="json", exclude_none=True, by_alias=True)
+            next_link = next_post_link(request, body, page.next_token.encode())
+        return self._page_response(request, page, next_link)  # type: ignore[return-value]  # see get_collection
+
+    # -- helpers ----------------------------------------------------------------------------
+    def _query(
+        self,
+        *,
+        collections: list[str] | None = None,
+        ids: list[str] | None = None,
+        bbox: Any = None,
+        intersects: Any = None,
+        datetime: Any = None,
+        limit: int | None = None,
+        token: str | None = None,
+    ) -> ItemQuery:
+        """Check every parameter and build the repository's query (400 on anything wrong)."""
+        limit = self.api_settings.default_limit if limit is None else limit
+        if not 1 <= limit <= self.api_settings.max_limit:
+            raise InvalidInputError(f"limit: must be between 1 and {self.api_settings.max_limit}")
+        if (
+            len(ids or ()) > self.api_settings.max_ids
+            or len(collections or ()) > self.api_settings.max_ids
+        ):
+            raise InvalidInputError(f"ids/collections: at most {self.api_settings.max_ids} values")
+        if bbox is not None and intersects is not None:
+            raise InvalidInputError("bbox and intersects are mutually exclusive")
+        return ItemQuery(
+            collections=tuple(collections or ()),
+            ids=tuple(ids or ()),
+            bbox=parse_bbox(bbox),
+            intersects=parse_geometry(intersects),
+            interval=parse_interval(_datetime_text(datetime)),
+            limit=limit,
+            token=PageToken.decode(token) if token else None,
+        )
+
+    def _page_response(
+        self,
+        request: Request,
+        page: ItemPage,
+        next_link: dict[str, Any] | None,
+        extra_links: list[dict[str, Any]] | None = None,
+    ) -> GeoJSONResponse:
+        root = base_url(request)
+        links: list[dict[str, Any]] = [link("root", root), *(extra_links or [])]
+        if next_link:
+            links.append(next_link)
+        collection: dict[str, Any] = {
+            "type": "FeatureCollection",
+            "features": [row_to_item(content, root) for content in page.items],
+            "links": links,
+            "numberReturned": len(page.items),
+        }
+        if page.number_matched is not None:
+            collection["numberMatched"] = page.number_matched
+        return GeoJSONResponse(collection)

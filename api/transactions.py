@@ -1,0 +1,169 @@
+"""Transactions and bulk transactions: enabled only when `CUBESTAC_API_KEY` is set."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attr
+from fastapi import Request
+from stac_fastapi.extensions.bulk_transactions import (
+    AsyncBaseBulkTransactionsClient,
+    BulkTransactionMethod,
+    Items,
+)
+from stac_fastapi.extensions.transaction import AsyncBaseTransactionsClient
+from stac_fastapi.extensions.transaction.request import (
+    PartialCollection,
+    PartialItem,
+    PatchOperation,
+)
+from stac_fastapi.types import stac
+from stac_pydantic import Collection, Item, ItemCollection
+from starlette.responses import Response
+
+from api.links import base_url
+from api.patching import apply_patch
+from api.responses import GeoJSONResponse, ORJSONResponse
+from catalogue.errors import InvalidInputError
+from catalogue.repositories import collections as collection_repo
+from catalogue.repositories import items as item_repo
+from catalogue.serializers import item_to_row, row_to_collection, row_to_item
+
+
+def _database(request: Request) -> Any:
+    return request.app.state.database
+
+
+def _json(model: Any) -> dict[str, Any]:
+    return model.model_dump(mode="json", exclude_unset=True, by_alias=True)
+
+
+def _checked_item(item: dict[str, Any], collection_id: str, item_id: str | None = None) -> dict:
+    """The row for `item`, refusing an id or collection that contradicts the URL."""
+    if item.get("collection") not in (None, collection_id):
+        raise InvalidInputError(
+            f"item collection {item.get('collection')!r} does not match the URL's {collection_id!r}"
+        )
+    if item_id is not None and item.get("id") != item_id:
+        raise InvalidInputError(f"item id {item.get('id')!r} does not match the URL's {item_id!r}")
+    return item_to_row(item, collection_id)
+
+
+@attr.s
+class TransactionsClient(AsyncBaseTransactionsClient):
+    """Create, replace, patch and delete collections and items."""
+
+    async def create_item(
+        self, collection_id: str, item: Item | ItemCollection, **kwargs: Any
+    ) -> stac.Item | Response | None:
+        request: Request = kwargs["request"]
+        if isinstance(item, ItemCollection):
+            rows = [_checked_item(_json(feature), collection_id) for feature in item.features]
+            async with _database(request).write() as conn:
+                await item_repo.insert_items(conn, rows)
+            return Response(status_code=201)
+        row = _checked_item(_json(item), collection_id)
+        async with _database(request).write() as conn:
+            await item_repo.create_item(conn, row)
+        return GeoJSONResponse(row_to_item(row["content"], base_url(request)), status_code=201)
+
+    async def update_item(
+        self, collection_id: str, item_id: str, item: Item, **kwargs: Any
+    ) -> stac.Item | Response | None:
+        request: Request = kwargs["request"]
+        row = _checked_item(_json(item), collection_id, item_id)
+        async with _database(request).write() as conn:
+            await item_repo.replace_item(conn, row)
+        return GeoJSONResponse(row_to_item(row["content"], base_url(request)))
+
+    async def patch_item(
+        self,
+        collection_id: str,
+        item_id: str,
+        patch: PartialItem | list[PatchOperation],
+        **kwargs: Any,
+    ) -> stac.Item | Response | None:
+        request: Request = kwargs["request"]
+        async with _database(request).write() as conn:
+            current = await item_repo.get_item(conn, collection_id, item_id)
+            patched = apply_patch(current, patch)
+            row = _checked_item(patched, collection_id, item_id)
+            await item_repo.replace_item(conn, row)
+        return GeoJSONResponse(row_to_item(row["content"], base_url(request)))
+
+    async def delete_item(
+        self, item_id: str, collection_id: str, **kwargs: Any
+    ) -> stac.Item | Response | None:
+        request: Request = kwargs["request"]
+        async with _database(request).write() as conn:
+            await item_repo.delete_item(conn, collection_id, item_id)
+        return Response(status_code=204)
+
+    async def create_collection(
+        self, collection: Collection, **kwargs: Any
+    ) -> stac.Collection | Response | None:
+        request: Request = kwargs["request"]
+        async with _database(request).write() as conn:
+            content = await collection_repo.create_collection(conn, _json(collection))
+        return ORJSONResponse(row_to_collection(content, base_url(request)), status_code=201)
+
+    async def update_collection(
+        self, collection_id: str, collection: Collection, **kwargs: Any
+    ) -> stac.Collection | Response | None:
+        request: Request = kwargs["request"]
+        body = _json(collection)
+        if body.get("id") != collection_id:
+            raise InvalidInputError(
+                f"collection id {body.get('id')!r} does not match the URL's {collection_id!r}"
+            )
+        async with _database(request).write() as conn:
+            content = await collection_repo.replace_collection(conn, collection_id, body)
+        return ORJSONResponse(row_to_collection(content, base_url(request)))
+
+    async def patch_collection(
+        self,
+        collection_id: str,
+        patch: PartialCollection | list[PatchOperation],
+        **kwargs: Any,
+    ) -> stac.Collection | Response | None:
+        request: Request = kwargs["request"]
+        async with _database(request).write() as conn:
+            current = await collection_repo.get_collection(conn, collection_id)
+            patched = apply_patch(current, patch)
+            if patched.get("id") != collection_id:
+                raise InvalidInputError("a patch may not change the collection id")
+            content = await collection_repo.replace_collection(conn, collection_id, patched)
+        return ORJSONResponse(row_to_collection(content, base_url(request)))
+
+    async def delete_collection(
+        self, collection_id: str, **kwargs: Any
+    ) -> stac.Collection | Response | None:
+        request: Request = kwargs["request"]
+        async with _database(request).write() as conn:
+            await collection_repo.delete_collection(conn, collection_id)
+        return Response(status_code=204)
+
+
+@attr.s
+class BulkTransactionsClient(AsyncBaseBulkTransactionsClient):
+    """`POST /collections/{id}/bulk_items`: insert (all new) or upsert, in one transaction."""
+
+    async def bulk_item_insert(self, items: Items, **kwargs: Any) -> Any:
+        request: Request = kwargs["request"]
+        collection_id = request.path_params["collection_id"]
+        rows = []
+        for key, item in items.items.items():
+            if not isinstance(item, dict) or item.get("id") != key:
+                raise InvalidInputError(f"bulk item {key!r}: the key must equal the item's id")
+            rows.append(_checked_item(item, collection_id))
+        async with _database(request).write() as conn:
+            if items.method == BulkTransactionMethod.UPSERT:
+                counts = await item_repo.upsert_items(conn, rows)
+                message = (
+                    f"upserted {len(rows)} items: {counts.inserted} new, {counts.updated} "
+                    f"changed, {counts.unchanged} unchanged"
+                )
+            else:
+                inserted = await item_repo.insert_items(conn, rows)
+                message = f"inserted {inserted} items"
+        return ORJSONResponse({"message": message})

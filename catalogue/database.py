@@ -1,0 +1,70 @@
+"""Engine construction: one bounded asyncpg pool per process, built from `Settings`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import orjson
+from sqlalchemy import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from catalogue.embedded import EmbeddedCluster
+from catalogue.settings import Settings
+
+ASYNC_DRIVER = "postgresql+asyncpg"
+
+
+def database_url(settings: Settings, driver: str = ASYNC_DRIVER) -> URL:
+    """`DATABASE_URL` when set (any postgres scheme), else the embedded cluster's URL."""
+    if settings.database_url is not None:
+        url = make_url(settings.database_url.get_secret_value())
+        return url.set(drivername=driver)
+    return EmbeddedCluster(settings.db).url(driver)
+
+
+def _json_dumps(value: object) -> str:
+    return orjson.dumps(value).decode()
+
+
+def create_engine(settings: Settings, url: URL | None = None) -> AsyncEngine:
+    """An engine with a bounded pool, pre-ping (survives database restarts) and timeouts."""
+    pool = settings.pool
+    return create_async_engine(
+        url or database_url(settings),
+        pool_size=pool.pool_size,
+        max_overflow=pool.max_overflow,
+        pool_timeout=pool.pool_timeout_s,
+        pool_pre_ping=True,
+        json_serializer=_json_dumps,
+        json_deserializer=orjson.loads,
+        connect_args={
+            "timeout": 10,
+            "command_timeout": pool.statement_timeout_ms / 1000 + 5,
+            "server_settings": {
+                "statement_timeout": str(pool.statement_timeout_ms),
+                "application_name": "cubestac",
+                "jit": "off",
+            },
+        },
+    )
+
+
+class Database:
+    """Hands out connections; tests substitute one that nests each use in a savepoint."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        async with self.engine.connect() as connection:
+            yield connection
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncConnection]:
+        async with self.engine.begin() as connection:
+            yield connection
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

@@ -1,0 +1,31 @@
+"""One error root for the catalogue; the API maps these to HTTP statuses in one table."""
+
+from __future__ import annotations
+
+
+class CatalogueError(Exception):
+    """Root of every error the catalogue raises on purpose."""
+
+
+class NotFoundError(CatalogueError):
+    """A collection or item that the caller named does not exist."""
+
+
+class ConflictError(CatalogueError):
+    """A write would duplicate an existing collection or item."""
+
+
+class InvalidInputError(CatalogueError):
+    """Input that is not acceptable: a malformed item, token, bbox, datetime ..."""
+
+
+class DatabaseUnavailableError(CatalogueError):
+    """The database cannot be reached or timed out; the caller may retry later."""
+
+
+class NotMigratedError(CatalogueError):
+    """The database schema is missing or behind the code's Alembic head."""
+
+
+class EmbeddedDatabaseError(CatalogueError):
+    """The embedded PostgreSQL cluster cannot be created, started or stopped."""

@@ -1,0 +1,180 @@
+"""The one seam between STAC JSON and table rows: `item_to_row` / `row_to_item`.
+
+Structural links (self, parent, collection, root, items) are not stored: they are made at
+response time from the public base URL, so the catalogue can move behind another host
+name without a rewrite. Other links an item carries (license, via, derived_from ...) are kept.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+import orjson
+import shapely
+from shapely.geometry import shape
+
+from catalogue.errors import InvalidInputError
+
+STRUCTURAL_RELS = frozenset({"self", "parent", "collection", "root", "items"})
+STAC_VERSION = "1.1.0"
+
+
+def parse_datetime(value: Any, field: str) -> datetime:
+    """RFC 3339 timestamp with a time zone; naive timestamps are refused, not guessed."""
+    if not isinstance(value, str):
+        raise InvalidInputError(f"{field}: expected an RFC 3339 string, got {value!r}")
+    try:
+        parsed = datetime.fromisoformat(value.replace("z", "Z"))
+    except ValueError as error:
+        raise InvalidInputError(f"{field}: {value!r} is not an RFC 3339 timestamp") from error
+    if parsed.tzinfo is None:
+        raise InvalidInputError(f"{field}: {value!r} has no time zone (append Z for UTC)")
+    return parsed
+
+
+def _geometry_geojson(item: dict[str, Any]) -> str:
+    geometry = item.get("geometry")
+    if not isinstance(geometry, dict):
+        raise InvalidInputError(
+            f"item {item.get('id')!r}: geometry is required (items without geometry are not "
+            "searchable here)"
+        )
+    try:
+        parsed = shape(geometry)
+    except (ValueError, TypeError, AttributeError, KeyError, IndexError) as error:
+        raise InvalidInputError(
+            f"item {item.get('id')!r}: invalid GeoJSON geometry: {error}"
+        ) from error
+    if parsed.is_empty:
+        raise InvalidInputError(f"item {item.get('id')!r}: geometry is empty")
+    if not parsed.is_valid:
+        reason = shapely.is_valid_reason(parsed)
+        raise InvalidInputError(f"item {item.get('id')!r}: invalid geometry: {reason}")
+    return orjson.dumps(geometry).decode()
+
+
+def _temporal_columns(item_id: Any, properties: dict[str, Any]) -> dict[str, datetime]:
+    """`datetime` is the sort key (start for interval items); start/end are never NULL."""
+    instant = properties.get("datetime")
+    start_value = properties.get("start_datetime")
+    end_value = properties.get("end_datetime")
+    if instant is None and (start_value is None or end_value is None):
+        raise InvalidInputError(
+            f"item {item_id!r}: properties.datetime is null, so start_datetime and "
+            "end_datetime are both required"
+        )
+    moment = parse_datetime(instant, "properties.datetime") if instant is not None else None
+    start = parse_datetime(start_value, "properties.start_datetime") if start_value else moment
+    end = parse_datetime(end_value, "properties.end_datetime") if end_value else moment
+    assert start is not None and end is not None  # guaranteed by the check above
+    if start > end:
+        raise InvalidInputError(
+            f"item {item_id!r}: start_datetime {start_value} is after end_datetime {end_value}"
+        )
+    return {"datetime": moment or start, "start_datetime": start, "end_datetime": end}
+
+
+def item_to_row(item: dict[str, Any], collection_id: str | None = None) -> dict[str, Any]:
+    """Validate the searchable parts of an item and return the row to store.
+
+    `collection_id`, when given, wins over the item's own `collection` (the URL path of a
+    transaction names the collection).
+    """
+    if not isinstance(item, dict) or item.get("type") != "Feature":
+        raise InvalidInputError("an item must be a GeoJSON Feature object")
+    item_id = item.get("id")
+    if not isinstance(item_id, str) or not item_id:
+        raise InvalidInputError("item: `id` must be a non-empty string")
+    properties = item.get("properties")
+    if not isinstance(properties, dict):
+        raise InvalidInputError(f"item {item_id!r}: `properties` must be an object")
+    collection = collection_id or item.get("collection")
+    if not isinstance(collection, str) or not collection:
+        raise InvalidInputError(f"item {item_id!r}: `collection` is required")
+    content = dict(item)
+    content["collection"] = collection
+    content.setdefault("stac_version", STAC_VERSION)
+    content["links"] = [
+        link
+        for link in item.get("links") or []
+        if isinstance(link, dict) and link.get("rel") not in STRUCTURAL_RELS
+    ]
+    return {
+        "collection": collection,
+        "id": item_id,
+        "geometry": _geometry_geojson(item),
+        **_temporal_columns(item_id, properties),
+        "properties": properties,
+        "content": content,
+    }
+
+
+def item_links(base_url: str, collection: str, item_id: str) -> list[dict[str, str]]:
+    """The structural links of an item, absolute under `base_url` (which ends with '/')."""
+    collection_url = f"{base_url}collections/{_quote(collection)}"
+    item_url = f"{collection_url}/items/{_quote(item_id)}"
+    return [
+        {"rel": "self", "type": "application/geo+json", "href": item_url},
+        {"rel": "parent", "type": "application/json", "href": collection_url},
+        {"rel": "collection", "type": "application/json", "href": collection_url},
+        {"rel": "root", "type": "application/json", "href": base_url},
+    ]  # fmt: skip
+
+
+ITEM_KEY_ORDER = (
+    "type", "stac_version", "stac_extensions", "id", "collection", "geometry", "bbox",
+    "properties", "links", "assets",
+)  # fmt: skip
+
+
+def row_to_item(content: dict[str, Any], base_url: str) -> dict[str, Any]:
+    """The stored item with its structural links added, keys in the customary STAC order.
+
+    JSONB does not keep key order; people read these documents, so the usual order is restored.
+    """
+    content["links"] = item_links(base_url, content["collection"], content["id"]) + (
+        content.get("links") or []
+    )
+    ordered = {key: content.pop(key) for key in ITEM_KEY_ORDER if key in content}
+    ordered.update(content)
+    return ordered
+
+
+def collection_to_row(collection: dict[str, Any]) -> dict[str, Any]:
+    """Validate the minimum a collection needs and strip its structural links."""
+    if not isinstance(collection, dict):
+        raise InvalidInputError("a collection must be a JSON object")
+    collection_id = collection.get("id")
+    if not isinstance(collection_id, str) or not collection_id:
+        raise InvalidInputError("collection: `id` must be a non-empty string")
+    content = dict(collection)
+    content["type"] = "Collection"
+    content.setdefault("stac_version", STAC_VERSION)
+    content["links"] = [
+        link
+        for link in collection.get("links") or []
+        if isinstance(link, dict) and link.get("rel") not in STRUCTURAL_RELS
+    ]
+    return {"id": collection_id, "content": content}
+
+
+def collection_links(base_url: str, collection_id: str) -> list[dict[str, str]]:
+    collection_url = f"{base_url}collections/{_quote(collection_id)}"
+    return [
+        {"rel": "self", "type": "application/json", "href": collection_url},
+        {"rel": "parent", "type": "application/json", "href": base_url},
+        {"rel": "root", "type": "application/json", "href": base_url},
+        {"rel": "items", "type": "application/geo+json", "href": f"{collection_url}/items"},
+    ]
+
+
+def row_to_collection(content: dict[str, Any], base_url: str) -> dict[str, Any]:
+    content["links"] = collection_links(base_url, content["id"]) + (content.get("links") or [])
+    return content
+
+
+def _quote(segment: str) -> str:
+    """Percent-encode a path segment (ids may contain '/', spaces or '#')."""
+    return quote(segment, safe="")

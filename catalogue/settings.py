@@ -1,0 +1,74 @@
+"""Settings read from the environment (see the contracts in README.md).
+
+Nothing here is read at import time: entry points build `Settings()` and pass it down, so
+tests can build their own without touching the process environment.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import AliasChoices, BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_data_dir() -> Path:
+    """Where the embedded cluster lives unless configured.
+
+    Root's home is not traversable by the unprivileged `postgres` user that must own the
+    cluster, so root gets a system folder; everyone else gets an XDG data folder.
+    """
+    if os.geteuid() == 0:
+        return Path("/var/lib/cubestac")
+    xdg = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(xdg) / "cubestac"
+
+
+class EmbeddedDatabaseSettings(BaseModel):
+    """The private PostGIS cluster used when `DATABASE_URL` is not set."""
+
+    data_dir: Path = Field(default_factory=default_data_dir)
+    port: int = Field(default=54329, ge=1024, le=65535)
+    database: str = "cubestac"
+    pg_bin_dir: Path | None = None
+    os_user: str = "postgres"
+
+
+class DatabasePoolSettings(BaseModel):
+    """Connection pool and per-statement bounds, so a slow query never hangs a worker."""
+
+    pool_size: int = Field(default=10, ge=1, le=200)
+    max_overflow: int = Field(default=5, ge=0, le=200)
+    pool_timeout_s: float = Field(default=5.0, gt=0)
+    statement_timeout_ms: int = Field(default=15_000, ge=100)
+
+
+class ApiSettings(BaseModel):
+    """Request bounds of the STAC API."""
+
+    title: str = "cubestac"
+    description: str = "STAC catalogue and Zarr data cubes"
+    catalog_id: str = "cubestac"
+    default_limit: int = Field(default=10, ge=1)
+    max_limit: int = Field(default=10_000, ge=1)
+    max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    max_ids: int = Field(default=10_000, ge=1)
+
+
+class Settings(BaseSettings):
+    """All cubestac settings; `CUBESTAC_*` variables, nested sections with `__`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CUBESTAC_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    database_url: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "CUBESTAC_DATABASE_URL")
+    )
+    public_url: str | None = None
+    cube_root: str | None = None
+    api_key: SecretStr | None = None
+    db: EmbeddedDatabaseSettings = Field(default_factory=EmbeddedDatabaseSettings)
+    pool: DatabasePoolSettings = Field(default_factory=DatabasePoolSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)

@@ -1,0 +1,1 @@
+"""The `cubestac` command: wires the catalogue, the API, ingest and cubes together."""

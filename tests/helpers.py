@@ -1,0 +1,118 @@
+"""Helpers shared by the tests: free ports, settings, sample items and a live uvicorn server."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI
+from sqlalchemy import URL
+
+from catalogue.settings import Settings
+
+TEST_API_KEY = "test-key-0123456789"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def make_settings(url: URL, api_key: str | None = TEST_API_KEY, **extra: Any) -> Settings:
+    return Settings(
+        database_url=url.render_as_string(hide_password=False), api_key=api_key, **extra
+    )
+
+
+def make_collection(collection_id: str = "test-collection", **extra: Any) -> dict[str, Any]:
+    return {
+        "type": "Collection",
+        "stac_version": "1.1.0",
+        "id": collection_id,
+        "description": f"Test collection {collection_id}",
+        "license": "CC-BY-4.0",
+        "extent": {
+            "spatial": {"bbox": [[-180.0, -90.0, 180.0, 90.0]]},
+            "temporal": {"interval": [["2020-01-01T00:00:00Z", None]]},
+        },
+        "links": [],
+        **extra,
+    }
+
+
+def make_item(
+    item_id: str,
+    collection_id: str = "test-collection",
+    *,
+    lon: float = 10.0,
+    lat: float = 50.0,
+    size: float = 1.0,
+    when: datetime | None = None,
+    **properties: Any,
+) -> dict[str, Any]:
+    when = when or datetime(2021, 6, 1, tzinfo=UTC)
+    ring = [[lon, lat], [lon + size, lat], [lon + size, lat + size], [lon, lat + size], [lon, lat]]
+    return {
+        "type": "Feature",
+        "stac_version": "1.1.0",
+        "stac_extensions": [],
+        "id": item_id,
+        "collection": collection_id,
+        "bbox": [lon, lat, lon + size, lat + size],
+        "geometry": {"type": "Polygon", "coordinates": [ring]},
+        "properties": {"datetime": when.strftime("%Y-%m-%dT%H:%M:%SZ"), **properties},
+        "assets": {
+            "data": {
+                "href": f"https://example.com/data/{item_id}.tif",
+                "type": "image/tiff; application=geotiff",
+                "roles": ["data"],
+            }
+        },
+        "links": [],
+    }
+
+
+def grid_items(count: int, collection_id: str = "test-collection") -> list[dict[str, Any]]:
+    """`count` small items on a grid over Europe, one hour apart, newest last."""
+    start = datetime(2021, 1, 1, tzinfo=UTC)
+    return [
+        make_item(
+            f"item-{index:04d}",
+            collection_id,
+            lon=-10 + (index % 40),
+            lat=35 + (index // 40) % 35,
+            size=0.5,
+            when=start + timedelta(hours=index),
+        )
+        for index in range(count)
+    ]
+
+
+@contextmanager
+def live_server(app: FastAPI) -> Iterator[str]:
+    """Serve `app` with uvicorn on 127.0.0.1 in a thread; yields the base URL."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=20)
+        sock.close()
