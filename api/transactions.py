@@ -6,6 +6,7 @@ from typing import Any
 
 import attr
 from fastapi import Request
+from pydantic import ValidationError
 from stac_fastapi.extensions.bulk_transactions import (
     AsyncBaseBulkTransactionsClient,
     BulkTransactionMethod,
@@ -47,6 +48,20 @@ def _checked_item(item: dict[str, Any], collection_id: str, item_id: str | None 
     if item_id is not None and item.get("id") != item_id:
         raise InvalidInputError(f"item id {item.get('id')!r} does not match the URL's {item_id!r}")
     return item_to_row(item, collection_id)
+
+
+def _validate_stac_item(key: str, item: dict[str, Any]) -> None:
+    """Bulk bodies arrive as plain dicts; hold each to the same stac-pydantic model as POST."""
+    try:
+        Item.model_validate(item)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in problem['loc'])}: {problem['msg']}"
+            for problem in error.errors()[:5]
+        )
+        raise InvalidInputError(
+            f"bulk item {key!r} is not a valid STAC item: {problems}"
+        ) from error
 
 
 @attr.s
@@ -155,6 +170,7 @@ class BulkTransactionsClient(AsyncBaseBulkTransactionsClient):
         for key, item in items.items.items():
             if not isinstance(item, dict) or item.get("id") != key:
                 raise InvalidInputError(f"bulk item {key!r}: the key must equal the item's id")
+            _validate_stac_item(key, item)
             rows.append(_checked_item(item, collection_id))
         async with _database(request).write() as conn:
             if items.method == BulkTransactionMethod.UPSERT:

@@ -65,9 +65,10 @@ def _temporal_columns(item_id: Any, properties: dict[str, Any]) -> dict[str, dat
             f"item {item_id!r}: properties.datetime is null, so start_datetime and "
             "end_datetime are both required"
         )
-    moment = parse_datetime(instant, "properties.datetime") if instant is not None else None
-    start = parse_datetime(start_value, "properties.start_datetime") if start_value else moment
-    end = parse_datetime(end_value, "properties.end_datetime") if end_value else moment
+    where = f"item {item_id!r}: properties"
+    moment = parse_datetime(instant, f"{where}.datetime") if instant is not None else None
+    start = parse_datetime(start_value, f"{where}.start_datetime") if start_value else moment
+    end = parse_datetime(end_value, f"{where}.end_datetime") if end_value else moment
     assert start is not None and end is not None  # guaranteed by the check above
     if start > end:
         raise InvalidInputError(
