@@ -1,0 +1,1 @@
+"""Building analysis-ready Zarr cubes from catalogue items and publishing them as STAC items."""

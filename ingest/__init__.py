@@ -1,0 +1,1 @@
+"""Harvesting external sources into the catalogue (static STAC, STAC APIs, data files)."""
