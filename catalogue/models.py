@@ -91,3 +91,30 @@ class ItemRow(Base):
         # `ids=` searches across collections.
         Index("ix_items_id", "id"),
     )
+
+
+class JobRow(Base):
+    """One ingest or cube run of one source or cube: what `cubestac jobs` lists.
+
+    A run killed with SIGKILL stays `running` with no `finished_at`; the next run of the same
+    target marks it `failed` (see `catalogue.repositories.jobs.start_job`).
+    """
+
+    __tablename__ = "jobs"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String, nullable=False)  # "ingest" | "cube"
+    target: Mapped[str] = mapped_column(String, nullable=False)  # source id or cube id
+    status: Mapped[str] = mapped_column(String, nullable=False)
+    started_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now()
+    )
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    counts: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, default=dict)
+    errors: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, nullable=False, default=list)
+    message: Mapped[str | None] = mapped_column(String)
+
+    __table_args__ = (
+        Index("ix_jobs_started_at", "started_at"),
+        Index("ix_jobs_kind_target_started_at", "kind", "target", "started_at"),
+    )
