@@ -17,7 +17,7 @@ from stac_fastapi.types.rfc3339 import DateTimeType
 from stac_fastapi.types.search import BaseSearchPostRequest
 from stac_pydantic.shared import BBox
 
-from api.links import GEOJSON, OPENAPI, base_url, link, next_get_link, next_post_link
+from api.links import GEOJSON, OPENAPI, base_url, link, next_get_link, next_post_link, self_href
 from api.responses import GeoJSONResponse, ORJSONResponse
 from catalogue.errors import InvalidInputError
 from catalogue.repositories import collections as collection_repo
@@ -121,7 +121,11 @@ class CoreClient(AsyncBaseCoreClient):
             page = await search_items(conn, query)
         root = base_url(request)
         collection_url = f"{root}collections/{quote(collection_id, safe='')}"
-        extra_links = [link("collection", collection_url), link("parent", collection_url)]
+        extra_links = [
+            link("self", self_href(request), GEOJSON),
+            link("collection", collection_url),
+            link("parent", collection_url),
+        ]
         next_link = (
             next_get_link(request, page.next_token.encode(), "application/geo+json")
             if page.next_token
@@ -157,7 +161,8 @@ class CoreClient(AsyncBaseCoreClient):
             if page.next_token
             else None
         )
-        return self._page_response(request, page, next_link)  # type: ignore[return-value]  # see get_collection
+        self_link = link("self", self_href(request), GEOJSON)
+        return self._page_response(request, page, next_link, [self_link])  # type: ignore[return-value]  # see get_collection
 
     async def post_search(
         self, search_request: BaseSearchPostRequest, **kwargs: Any

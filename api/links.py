@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from starlette.requests import Request
 
@@ -23,12 +23,19 @@ def base_url(request: Request) -> str:
 
 
 def request_path(request: Request) -> str:
-    """The request path relative to the API root (no leading '/')."""
-    path = request.url.path
+    """The request path relative to the API root (no leading '/'), still percent-encoded."""
+    raw = request.scope.get("raw_path")
+    path = raw.decode("latin-1") if raw else quote(request.url.path)
     root_path = request.scope.get("root_path", "")
     if root_path and path.startswith(root_path):
         path = path[len(root_path) :]
     return path.lstrip("/")
+
+
+def self_href(request: Request) -> str:
+    """This request's URL under the public base URL, query string included."""
+    query = request.url.query
+    return f"{base_url(request)}{request_path(request)}" + (f"?{query}" if query else "")
 
 
 def next_get_link(request: Request, token: str, media_type: str) -> dict[str, Any]:
