@@ -25,6 +25,9 @@ from stac_fastapi.api.models import (
 )
 from stac_fastapi.extensions import (
     BulkTransactionExtension,
+    FieldsExtension,
+    FreeTextExtension,
+    SortExtension,
     TokenPaginationExtension,
     TransactionExtension,
 )
@@ -74,7 +77,12 @@ def _stac_fastapi_settings(settings: Settings) -> StacFastApiSettings:
 
 
 def _extensions(settings: Settings, api_settings: StacFastApiSettings) -> list[ApiExtension]:
-    extensions: list[ApiExtension] = [TokenPaginationExtension()]
+    extensions: list[ApiExtension] = [
+        TokenPaginationExtension(),
+        SortExtension(),
+        FieldsExtension(),
+        FreeTextExtension(),
+    ]
     if settings.api_key is not None:
         extensions += [
             TransactionExtension(

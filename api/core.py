@@ -17,13 +17,23 @@ from stac_fastapi.types.rfc3339 import DateTimeType
 from stac_fastapi.types.search import BaseSearchPostRequest
 from stac_pydantic.shared import BBox
 
+from api.fields import FieldSelection
 from api.links import GEOJSON, OPENAPI, base_url, link, next_get_link, next_post_link, self_href
 from api.responses import GeoJSONResponse, ORJSONResponse
 from catalogue.errors import InvalidInputError
 from catalogue.repositories import collections as collection_repo
 from catalogue.repositories import items as item_repo
 from catalogue.repositories.search import ItemPage, search_items
-from catalogue.search import ItemQuery, PageToken, parse_bbox, parse_geometry, parse_interval
+from catalogue.search import (
+    ItemQuery,
+    PageToken,
+    SortKey,
+    parse_bbox,
+    parse_free_text,
+    parse_geometry,
+    parse_interval,
+    parse_sortby,
+)
 from catalogue.serializers import STAC_VERSION, row_to_collection, row_to_item
 from catalogue.settings import ApiSettings
 
@@ -153,6 +163,8 @@ class CoreClient(AsyncBaseCoreClient):
             datetime=datetime,
             limit=limit,
             token=kwargs.get("token"),
+            sortby=parse_sortby(kwargs.get("sortby")),
+            q=kwargs.get("q"),
         )
         async with _database(request).read() as conn:
             page = await search_items(conn, query)
@@ -162,7 +174,8 @@ class CoreClient(AsyncBaseCoreClient):
             else None
         )
         self_link = link("self", self_href(request), GEOJSON)
-        return self._page_response(request, page, next_link, [self_link])  # type: ignore[return-value]  # see get_collection
+        fields = FieldSelection.from_get(kwargs.get("fields"), "fields" in request.query_params)
+        return self._page_response(request, page, next_link, [self_link], fields)  # type: ignore[return-value]  # see get_collection
 
     async def post_search(
         self, search_request: BaseSearchPostRequest, **kwargs: Any
@@ -177,6 +190,8 @@ class CoreClient(AsyncBaseCoreClient):
             datetime=search_request.datetime,
             limit=search_request.limit,
             token=getattr(search_request, "token", None),
+            sortby=parse_sortby(getattr(search_request, "sortby", None)),
+            q=getattr(search_request, "q", None),
         )
         async with _database(request).read() as conn:
             page = await search_items(conn, query)
@@ -184,7 +199,10 @@ class CoreClient(AsyncBaseCoreClient):
         if page.next_token:
             body = search_request.model_dump(mode="json", exclude_none=True, by_alias=True)
             next_link = next_post_link(request, body, page.next_token.encode())
-        return self._page_response(request, page, next_link)  # type: ignore[return-value]  # see get_collection
+        fields = FieldSelection.from_post(
+            getattr(search_request, "fields", None), "fields" in search_request.model_fields_set
+        )
+        return self._page_response(request, page, next_link, fields=fields)  # type: ignore[return-value]  # see get_collection
 
     # -- helpers ----------------------------------------------------------------------------
     def _query(
@@ -197,6 +215,8 @@ class CoreClient(AsyncBaseCoreClient):
         datetime: Any = None,
         limit: int | None = None,
         token: str | None = None,
+        sortby: tuple[SortKey, ...] = (),
+        q: list[str] | str | None = None,
     ) -> ItemQuery:
         """Check every parameter and build the repository's query (400 on anything wrong)."""
         limit = self.api_settings.default_limit if limit is None else limit
@@ -217,6 +237,8 @@ class CoreClient(AsyncBaseCoreClient):
             interval=parse_interval(_datetime_text(datetime)),
             limit=limit,
             token=PageToken.decode(token) if token else None,
+            sortby=sortby,
+            text=parse_free_text(q),
         )
 
     def _page_response(
@@ -225,14 +247,18 @@ class CoreClient(AsyncBaseCoreClient):
         page: ItemPage,
         next_link: dict[str, Any] | None,
         extra_links: list[dict[str, Any]] | None = None,
+        fields: FieldSelection | None = None,
     ) -> GeoJSONResponse:
         root = base_url(request)
         links: list[dict[str, Any]] = [link("root", root), *(extra_links or [])]
         if next_link:
             links.append(next_link)
+        features = [row_to_item(content, root) for content in page.items]
+        if fields is not None:
+            features = [fields.apply(feature) for feature in features]
         collection: dict[str, Any] = {
             "type": "FeatureCollection",
-            "features": [row_to_item(content, root) for content in page.items],
+            "features": features,
             "links": links,
             "numberReturned": len(page.items),
         }

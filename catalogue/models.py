@@ -15,10 +15,12 @@ from geoalchemy2 import Geometry
 from sqlalchemy import (
     DateTime,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     MetaData,
     String,
     func,
+    literal_column,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -36,6 +38,26 @@ class Base(DeclarativeBase):
     """Declarative base with stable constraint names, so migrations stay reviewable."""
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+TEXT_SEARCH_CONFIG = "simple"
+
+
+def item_text_document() -> Any:
+    """What free-text search (`q`) reads: title, description and keywords of an item.
+
+    The GIN index in migration 0005 is built on exactly this expression; keep them equal.
+    """
+    properties = ItemRow.__table__.c.properties
+    return func.to_tsvector(
+        literal_column(f"'{TEXT_SEARCH_CONFIG}'::regconfig"),
+        func.concat_ws(
+            " ",
+            properties["title"].astext,
+            properties["description"].astext,
+            properties["keywords"].astext,
+        ),
+    )
 
 
 class CollectionRow(Base):
@@ -117,4 +139,60 @@ class JobRow(Base):
     __table_args__ = (
         Index("ix_jobs_started_at", "started_at"),
         Index("ix_jobs_kind_target_started_at", "kind", "target", "started_at"),
+    )
+
+
+class SourceRow(Base):
+    """One harvested source (a CONFIG `sources:` entry) and what its next run needs to know.
+
+    `config_hash` covers the settings that shape the items (URL, collection, datetime pattern
+    ...): when it changes, stored fingerprints no longer vouch for the items and the next run
+    re-reads everything. `cursor` is kind-specific (the STAC API datetime cursor).
+    """
+
+    __tablename__ = "sources"
+
+    id: Mapped[str] = mapped_column(String, primary_key=True)
+    kind: Mapped[str] = mapped_column(String, nullable=False)
+    url: Mapped[str] = mapped_column(String, nullable=False)
+    config_hash: Mapped[str] = mapped_column(String, nullable=False)
+    cursor: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, default=dict)
+    last_success_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now()
+    )
+
+
+class SourceItemRow(Base):
+    """An item a source holds, with the fingerprint of the upstream version it was made from.
+
+    The fingerprint (ETag / Last-Modified, size + mtime, the item's `updated`, a content hash)
+    lets an unchanged record be recognised without reading or writing it again. `href` is the
+    record's own address when it has one (an item JSON file, a data file), so a static catalog
+    or a file glob can be compared before anything is fetched.
+
+    The foreign key to `items` cascades: an item deleted by anyone takes its record with it,
+    so the next run fetches it again instead of trusting a fingerprint of something gone.
+    The primary key leads with the item, which is the index that cascade needs.
+    """
+
+    __tablename__ = "source_items"
+
+    collection: Mapped[str] = mapped_column(String, primary_key=True)
+    item_id: Mapped[str] = mapped_column(String, primary_key=True)
+    source: Mapped[str] = mapped_column(
+        String, ForeignKey("sources.id", ondelete="CASCADE"), primary_key=True
+    )
+    href: Mapped[str | None] = mapped_column(String)
+    fingerprint: Mapped[str] = mapped_column(String, nullable=False)
+
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["collection", "item_id"],
+            ["items.collection", "items.id"],
+            ondelete="CASCADE",
+        ),
+        # Everything a source holds (state loads, mirror removals); and, for sources whose
+        # records have their own address, the look-up by href before fetching.
+        Index("ix_source_items_source_href", "source", "href"),
     )

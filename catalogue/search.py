@@ -31,23 +31,67 @@ class Interval:
 
 
 @dataclass(frozen=True)
-class PageToken:
-    """The keyset position after the last item of a page: (datetime, id, collection)."""
+class SortKey:
+    """One `sortby` key: a queryable name (`id`, `datetime`, `properties.gsd` ...)."""
 
-    datetime: datetime
-    id: str
-    collection: str
+    field: str
+    descending: bool = False
+
+
+DEFAULT_SORT = (SortKey("datetime", True), SortKey("id", True), SortKey("collection", True))
+
+
+def parse_sortby(values: list[Any] | None) -> tuple[SortKey, ...]:
+    """GET `-properties.gsd,+id` strings or POST `{"field", "direction"}` objects."""
+    keys: list[SortKey] = []
+    for value in values or []:
+        if isinstance(value, str):
+            text = value.strip()
+            descending = text.startswith("-")
+            field_name = text.lstrip("+-").strip()
+        else:
+            field_name = str(getattr(value, "field", None) or value.get("field", ""))
+            direction = getattr(value, "direction", None) or value.get("direction", "asc")
+            descending = str(getattr(direction, "value", direction)).lower() == "desc"
+        if not field_name:
+            raise InvalidInputError(f"sortby: {value!r} names no field")
+        keys.append(SortKey(field_name, descending))
+    return tuple(keys)
+
+
+def _encode_value(value: Any) -> Any:
+    return {"$dt": value.isoformat()} if isinstance(value, datetime) else value
+
+
+def _decode_value(value: Any) -> Any:
+    if isinstance(value, dict) and set(value) == {"$dt"}:
+        return datetime.fromisoformat(value["$dt"])
+    return value
+
+
+@dataclass(frozen=True)
+class PageToken:
+    """The keyset position after the last item of a page: the values of every sort key.
+
+    `signature` names the sort order the values belong to, so a token cannot be replayed
+    against another `sortby` (which would silently skip or repeat items).
+    """
+
+    values: tuple[Any, ...]
+    signature: str
 
     def encode(self) -> str:
-        raw = orjson.dumps([self.datetime.isoformat(), self.id, self.collection])
+        raw = orjson.dumps([self.signature, [_encode_value(value) for value in self.values]])
         return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
     @classmethod
     def decode(cls, token: str) -> PageToken:
         try:
             padded = token + "=" * (-len(token) % 4)
-            moment, item_id, collection = orjson.loads(base64.urlsafe_b64decode(padded))
-            return cls(datetime.fromisoformat(moment), str(item_id), str(collection))
+            signature, values = orjson.loads(base64.urlsafe_b64decode(padded))
+            if not isinstance(signature, str) or not isinstance(values, list):
+                raise ValueError("malformed token")
+            return cls(tuple(_decode_value(value) for value in values), signature)
         except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError) as error:
             raise InvalidInputError(f"token: {token[:64]!r} is not a valid paging token") from error
 
@@ -63,6 +107,27 @@ class ItemQuery:
     interval: Interval | None = None
     limit: int = 10
     token: PageToken | None = None
+    sortby: tuple[SortKey, ...] = ()
+    text: tuple[str, ...] = ()
+
+
+MAX_FREE_TEXT_TERMS = 50
+
+
+def parse_free_text(value: list[str] | str | None) -> tuple[str, ...]:
+    """Free-text `q`: a list (or comma-separated string) of terms or quoted phrases, OR-ed.
+
+    https://github.com/stac-api-extensions/freetext-search (basic): `q=sentinel,"sea ice"`.
+    """
+    if value is None:
+        return ()
+    terms = value.split(",") if isinstance(value, str) else list(value)
+    cleaned = tuple(term.strip() for term in terms if term and term.strip())
+    if len(cleaned) > MAX_FREE_TEXT_TERMS:
+        raise InvalidInputError(f"q: at most {MAX_FREE_TEXT_TERMS} terms")
+    if any(len(term) > 200 for term in cleaned):
+        raise InvalidInputError("q: a term may be at most 200 characters")
+    return cleaned
 
 
 def parse_interval(value: str | None) -> Interval | None:

@@ -4,6 +4,7 @@ Order is `datetime DESC, id DESC, collection DESC` (pgstac's default order, with
 collection as the final tie-break so that equal ids in two collections page correctly).
 The next-page token is the last row's key; the next page is every row strictly below it,
 a row-value comparison that PostgreSQL answers from the (datetime, id, collection) index.
+Other orders (`sortby`) are built in `catalogue.repositories.sorting`.
 """
 
 from __future__ import annotations
@@ -12,14 +13,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, and_, func, or_, select, tuple_
+from sqlalchemy import ColumnElement, and_, func, literal_column, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from catalogue.models import ItemRow
+from catalogue.models import TEXT_SEARCH_CONFIG, ItemRow, item_text_document
+from catalogue.repositories.sorting import after_clause, order_keys, token_after
 from catalogue.search import Interval, ItemQuery, PageToken
 
 items = ItemRow.__table__
-ORDER = (items.c.datetime.desc(), items.c.id.desc(), items.c.collection.desc())
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,18 @@ def interval_clause(interval: Interval) -> ColumnElement[bool]:
     return and_(*clauses)
 
 
+def text_clause(terms: tuple[str, ...]) -> ColumnElement[bool]:
+    """Any of the terms (each may be a quoted phrase) in title, description or keywords."""
+    queries = [
+        func.websearch_to_tsquery(literal_column(f"'{TEXT_SEARCH_CONFIG}'::regconfig"), term)
+        for term in terms
+    ]
+    combined = queries[0]
+    for extra in queries[1:]:
+        combined = combined.op("||")(extra)
+    return item_text_document().op("@@")(combined)
+
+
 def where_clauses(query: ItemQuery) -> list[ColumnElement[bool]]:
     clauses: list[ColumnElement[bool]] = []
     if query.collections:
@@ -73,28 +86,27 @@ def where_clauses(query: ItemQuery) -> list[ColumnElement[bool]]:
         clauses.append(intersects_clause(query.intersects))
     if query.interval is not None:
         clauses.append(interval_clause(query.interval))
+    if query.text:
+        clauses.append(text_clause(query.text))
     return clauses
 
 
-async def search_items(conn: AsyncConnection, query: ItemQuery) -> ItemPage:
+async def search_items(
+    conn: AsyncConnection, query: ItemQuery, known_properties: set[str] | None = None
+) -> ItemPage:
+    """One page in the query's order; `known_properties` (the queryables) guards sortby."""
+    keys = order_keys(query.sortby, known_properties)
     clauses = where_clauses(query)
     if query.token is not None:
-        token = query.token
-        clauses.append(
-            tuple_(items.c.datetime, items.c.id, items.c.collection)
-            < tuple_(token.datetime, token.id, token.collection)
-        )
+        clauses.append(after_clause(keys, query.token))
     statement = (
-        select(items.c.content, items.c.datetime)
+        select(items.c.content, *(key.selected().label(f"k{i}") for i, key in enumerate(keys)))
         .where(*clauses)
-        .order_by(*ORDER)
+        .order_by(*(key.order_clause() for key in keys))
         .limit(query.limit + 1)
     )
     rows = (await conn.execute(statement)).all()
     page, more = rows[: query.limit], len(rows) > query.limit
-    next_token = None
-    if more and page:
-        last = page[-1]
-        next_token = PageToken(last.datetime, last.content["id"], last.content["collection"])
+    next_token = token_after(keys, page[-1]) if more and page else None
     matched = len(page) if (query.token is None and not more) else None
     return ItemPage([row.content for row in page], next_token, matched)

@@ -1,0 +1,135 @@
+"""Sort orders and keyset pagination over any queryable, NULLs and ties included.
+
+Every order ends with `id` and `collection`, so it is total and the last row of a page is
+a unique position. The next page is "rows strictly after that position", written as the
+lexicographic expansion  (k1 > v1) OR (k1 = v1 AND k2 > v2) OR ...  where "after" respects
+each key's direction and where NULLs sort: last when ascending, first when descending
+(PostgreSQL's defaults, stated explicitly in ORDER BY). When every key is a NOT NULL column
+with one direction, the expansion is replaced by one row-value comparison that an index
+answers directly (the default order).
+
+Property values are compared as JSONB (numbers as numbers, strings as strings, and a
+fixed order between types); they travel in the token as JSON text so that a JSON `null`
+and a missing property (SQL NULL) stay distinct.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, Text, and_, bindparam, cast, false, or_, true, tuple_
+from sqlalchemy.dialects.postgresql import JSONB
+
+from catalogue.errors import InvalidInputError
+from catalogue.models import ItemRow
+from catalogue.search import DEFAULT_SORT, PageToken, SortKey
+
+items = ItemRow.__table__
+COLUMN_FIELDS = {
+    "id": items.c.id,
+    "collection": items.c.collection,
+    "datetime": items.c.datetime,
+    "start_datetime": items.c.start_datetime,
+    "end_datetime": items.c.end_datetime,
+}
+TIE_BREAKERS = ("id", "collection")
+
+
+@dataclass(frozen=True)
+class OrderKey:
+    """A sort key resolved to its SQL expression."""
+
+    field: str
+    expression: ColumnElement[Any]
+    descending: bool
+    is_property: bool
+
+    def order_clause(self) -> Any:
+        ordered = self.expression.desc() if self.descending else self.expression.asc()
+        return ordered.nulls_first() if self.descending else ordered.nulls_last()
+
+    def selected(self) -> ColumnElement[Any]:
+        """What is read back for the token: JSON text for properties, the value otherwise."""
+        return cast(self.expression, Text) if self.is_property else self.expression
+
+    def bound(self, value: Any) -> Any:
+        """The token's value as SQL: property values are JSON text, cast to JSONB by
+        PostgreSQL (a JSONB-typed bind would JSON-encode the text a second time)."""
+        if not self.is_property:
+            return value
+        return cast(bindparam(None, value, type_=Text, unique=True), JSONB)
+
+
+def property_name(field: str) -> str:
+    """`properties.eo:cloud_cover` and `eo:cloud_cover` name the same property."""
+    return field[len("properties.") :] if field.startswith("properties.") else field
+
+
+def property_value(name: str) -> ColumnElement[Any]:
+    """`properties -> 'name'` as JSONB (the operator expression indexes are built on)."""
+    return items.c.properties.op("->", return_type=JSONB)(name)
+
+
+def resolve(key: SortKey, known_properties: set[str] | None) -> OrderKey:
+    name = property_name(key.field)
+    if name in COLUMN_FIELDS:
+        return OrderKey(name, COLUMN_FIELDS[name], key.descending, is_property=False)
+    if known_properties is not None and name not in known_properties:
+        raise InvalidInputError(f"sortby: unknown property {key.field!r} (see /queryables)")
+    return OrderKey(name, property_value(name), key.descending, is_property=True)
+
+
+def order_keys(
+    sortby: Sequence[SortKey], known_properties: set[str] | None = None
+) -> list[OrderKey]:
+    """The user's keys (or the default order) made total with the tie-breakers."""
+    keys = [resolve(key, known_properties) for key in (sortby or DEFAULT_SORT)]
+    named = {key.field for key in keys}
+    last_descending = keys[-1].descending
+    for field in TIE_BREAKERS:
+        if field not in named:
+            keys.append(OrderKey(field, COLUMN_FIELDS[field], last_descending, is_property=False))
+    return keys
+
+
+def signature(keys: Sequence[OrderKey]) -> str:
+    spec = ",".join(f"{'-' if key.descending else '+'}{key.field}" for key in keys)
+    return hashlib.sha1(spec.encode()).hexdigest()[:12]
+
+
+def _after(key: OrderKey, value: Any) -> ColumnElement[bool]:
+    """Rows strictly after `value` in this key's order (NULLs last asc, first desc)."""
+    if value is None:
+        return key.expression.is_not(None) if key.descending else false()
+    bound = key.bound(value)
+    if key.descending:
+        return key.expression < bound
+    return or_(key.expression > bound, key.expression.is_(None))
+
+
+def _equal(key: OrderKey, value: Any) -> ColumnElement[bool]:
+    return key.expression.is_(None) if value is None else key.expression == key.bound(value)
+
+
+def after_clause(keys: Sequence[OrderKey], token: PageToken) -> ColumnElement[bool]:
+    if token.signature != signature(keys) or len(token.values) != len(keys):
+        raise InvalidInputError("token: it belongs to a search with another sortby")
+    simple = all(not key.is_property for key in keys) and len({k.descending for k in keys}) == 1
+    if simple and None not in token.values:
+        left = tuple_(*(key.expression for key in keys))
+        right = tuple_(*token.values)
+        return left < right if keys[0].descending else left > right
+    branches = []
+    for index, key in enumerate(keys):
+        equal_prefix = [_equal(k, v) for k, v in zip(keys[:index], token.values, strict=False)]
+        branches.append(and_(true(), *equal_prefix, _after(key, token.values[index])))
+    return or_(*branches)
+
+
+def token_after(keys: Sequence[OrderKey], row: Any) -> PageToken:
+    """The token for the row's position; the row carries the keys as `k0 .. kn`."""
+    values = tuple(getattr(row, f"k{index}") for index in range(len(keys)))
+    return PageToken(values, signature(keys))
