@@ -25,12 +25,16 @@ from stac_fastapi.api.models import (
 )
 from stac_fastapi.extensions import (
     BulkTransactionExtension,
+    CollectionSearchExtension,
     FieldsExtension,
     FreeTextExtension,
     SortExtension,
     TokenPaginationExtension,
     TransactionExtension,
 )
+from stac_fastapi.extensions.fields.fields import FieldsConformanceClasses
+from stac_fastapi.extensions.free_text.free_text import FreeTextConformanceClasses
+from stac_fastapi.extensions.sort.sort import SortConformanceClasses
 from stac_fastapi.types.config import ApiSettings as StacFastApiSettings
 from stac_fastapi.types.conformance import BASE_CONFORMANCE_CLASSES
 from stac_fastapi.types.extension import ApiExtension
@@ -95,6 +99,22 @@ def _extensions(settings: Settings, api_settings: StacFastApiSettings) -> list[A
     return extensions
 
 
+def _collection_search() -> CollectionSearchExtension:
+    """`GET /collections` with bbox, datetime, q, sortby, fields, limit and token paging.
+
+    The POST variant is not offered: `POST /collections` is the Transactions extension's
+    "create collection", and one path cannot mean both.
+    """
+    return CollectionSearchExtension.from_extensions(
+        [
+            FieldsExtension(conformance_classes=[FieldsConformanceClasses.COLLECTIONS]),
+            SortExtension(conformance_classes=[SortConformanceClasses.COLLECTION_SEARCH_SORT]),
+            FreeTextExtension(conformance_classes=[FreeTextConformanceClasses.COLLECTIONS]),
+            TokenPaginationExtension(),
+        ]
+    )
+
+
 def _middlewares(settings: Settings) -> list[Middleware]:
     return [
         Middleware(BodySizeLimitMiddleware, max_bytes=settings.api.max_body_bytes),
@@ -156,6 +176,10 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     api_settings = _stac_fastapi_settings(settings)
     extensions = _extensions(settings, api_settings)
+    search_get_model = create_get_request_model(extensions)
+    search_post_model = create_post_request_model(extensions)
+    collection_search = _collection_search()
+    extensions.append(collection_search)
     app = FastAPI(
         title=settings.api.title,
         description=settings.api.description,
@@ -187,9 +211,10 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         ),
         extensions=extensions,
         exceptions=DEFAULT_STATUS_CODES,
-        search_get_request_model=create_get_request_model(extensions),
-        search_post_request_model=create_post_request_model(extensions),
+        search_get_request_model=search_get_model,
+        search_post_request_model=search_post_model,
         items_get_request_model=items_model,
+        collections_get_request_model=collection_search.GET,
         response_class=ORJSONResponse,
         middlewares=_middlewares(settings),
         route_dependencies=route_dependencies,

@@ -23,8 +23,10 @@ from api.responses import GeoJSONResponse, ORJSONResponse
 from catalogue.errors import InvalidInputError
 from catalogue.repositories import collections as collection_repo
 from catalogue.repositories import items as item_repo
+from catalogue.repositories.collection_search import search_collections
 from catalogue.repositories.search import ItemPage, search_items
 from catalogue.search import (
+    CollectionQuery,
     ItemQuery,
     PageToken,
     SortKey,
@@ -88,16 +90,39 @@ class CoreClient(AsyncBaseCoreClient):
         )
 
     async def all_collections(self, **kwargs: Any) -> stac.Collections:
+        """`GET /collections`, with the collection-search parameters when given."""
         request: Request = kwargs["request"]
         root = base_url(request)
+        query = self._collection_query(kwargs)
         async with _database(request).read() as conn:
-            contents = await collection_repo.list_collections(conn)
-        collections = [row_to_collection(content, root) for content in contents]
-        return stac.Collections(
-            collections=collections,
-            links=[link("self", f"{root}collections"), link("root", root), link("parent", root)],
-            numberMatched=len(collections),
-            numberReturned=len(collections),
+            page = await search_collections(conn, query)
+        collections = [row_to_collection(content, root) for content in page.collections]
+        fields = FieldSelection.from_get(kwargs.get("fields"), "fields" in request.query_params)
+        if fields is not None and (fields.include or fields.exclude) and kwargs.get("fields"):
+            collections = [fields.apply(collection) for collection in collections]
+        links = [link("self", self_href(request)), link("root", root), link("parent", root)]
+        if page.next_token:
+            links.append(next_get_link(request, page.next_token.encode(), "application/json"))
+        body = {
+            "collections": collections,
+            "links": links,
+            "numberMatched": page.number_matched,
+            "numberReturned": len(collections),
+        }
+        return ORJSONResponse(body)  # type: ignore[return-value]  # see get_collection
+
+    def _collection_query(self, params: dict[str, Any]) -> CollectionQuery:
+        limit = params.get("limit") or self.api_settings.default_limit
+        if not 1 <= limit <= self.api_settings.max_limit:
+            raise InvalidInputError(f"limit: must be between 1 and {self.api_settings.max_limit}")
+        token = params.get("token")
+        return CollectionQuery(
+            bbox=parse_bbox(params.get("bbox")),
+            interval=parse_interval(_datetime_text(params.get("datetime"))),
+            text=parse_free_text(params.get("q")),
+            sortby=parse_sortby(params.get("sortby")),
+            limit=limit,
+            token=PageToken.decode(token) if token else None,
         )
 
     async def get_collection(self, collection_id: str, **kwargs: Any) -> stac.Collection:

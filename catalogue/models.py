@@ -41,23 +41,17 @@ class Base(DeclarativeBase):
 
 
 TEXT_SEARCH_CONFIG = "simple"
+# What free-text search (`q`) reads: title, description and keywords of an item. The GIN
+# index of migration 0004 is built on exactly this text (constants inline, so the planner
+# can match it); keep the two equal.
+ITEM_TEXT_DOCUMENT_SQL = (
+    "to_tsvector('simple'::regconfig, coalesce(properties->>'title', '') || ' ' || "
+    "coalesce(properties->>'description', '') || ' ' || coalesce(properties->>'keywords', ''))"
+)
 
 
 def item_text_document() -> Any:
-    """What free-text search (`q`) reads: title, description and keywords of an item.
-
-    The GIN index in migration 0005 is built on exactly this expression; keep them equal.
-    """
-    properties = ItemRow.__table__.c.properties
-    return func.to_tsvector(
-        literal_column(f"'{TEXT_SEARCH_CONFIG}'::regconfig"),
-        func.concat_ws(
-            " ",
-            properties["title"].astext,
-            properties["description"].astext,
-            properties["keywords"].astext,
-        ),
-    )
+    return literal_column(ITEM_TEXT_DOCUMENT_SQL)
 
 
 class CollectionRow(Base):
@@ -70,6 +64,12 @@ class CollectionRow(Base):
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), nullable=False, server_default=func.now()
     )
+    # Searchable projections of `extent` for collection search; NULL is "unbounded".
+    extent_geometry: Mapped[Any] = mapped_column(
+        Geometry(geometry_type="GEOMETRY", srid=4326, spatial_index=False)
+    )
+    extent_start: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    extent_end: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class ItemRow(Base):
@@ -196,3 +196,21 @@ class SourceItemRow(Base):
         # records have their own address, the look-up by href before fetching.
         Index("ix_source_items_source_href", "source", "href"),
     )
+
+
+class QueryableRow(Base):
+    """One property seen in a collection's items: its JSON types and, while few, its values.
+
+    Kept current by every item write (`catalogue.repositories.queryables.record_properties`)
+    so `/queryables` is a single small read, and filters and sortby can name unknown
+    properties in their errors without scanning items.
+    """
+
+    __tablename__ = "queryables"
+
+    collection: Mapped[str] = mapped_column(
+        String, ForeignKey("collections.id", ondelete="CASCADE"), primary_key=True
+    )
+    name: Mapped[str] = mapped_column(String, primary_key=True)
+    json_types: Mapped[list[str]] = mapped_column(JSONB, nullable=False)
+    enum_values: Mapped[list[Any] | None] = mapped_column(JSONB)

@@ -111,6 +111,18 @@ class ItemQuery:
     text: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class CollectionQuery:
+    """Collection search: bbox and datetime against the extent, free text, order, paging."""
+
+    bbox: tuple[float, float, float, float] | None = None
+    interval: Interval | None = None
+    text: tuple[str, ...] = ()
+    sortby: tuple[SortKey, ...] = ()
+    limit: int = 10
+    token: PageToken | None = None
+
+
 MAX_FREE_TEXT_TERMS = 50
 
 

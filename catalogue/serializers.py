@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 import orjson
 import shapely
-from shapely.geometry import shape
+from shapely.geometry import MultiPolygon, box, shape
 
 from catalogue.errors import InvalidInputError
 
@@ -143,6 +143,33 @@ def row_to_item(content: dict[str, Any], base_url: str) -> dict[str, Any]:
     return ordered
 
 
+def _extent_geometry(collection: dict[str, Any]) -> str | None:
+    """The overall spatial extent (first bbox) as EWKT; split in two across the antimeridian."""
+    try:
+        bbox = collection["extent"]["spatial"]["bbox"][0]
+        west, south, east, north = bbox if len(bbox) == 4 else [bbox[i] for i in (0, 1, 3, 4)]
+        west, south, east, north = (float(v) for v in (west, south, east, north))
+    except (KeyError, IndexError, TypeError, ValueError):
+        return None
+    if west <= east:
+        return f"SRID=4326;{box(west, south, east, north).wkt}"
+    parts = MultiPolygon([box(west, south, 180.0, north), box(-180.0, south, east, north)])
+    return f"SRID=4326;{parts.wkt}"
+
+
+def _extent_interval(collection: dict[str, Any]) -> tuple[datetime | None, datetime | None]:
+    try:
+        start, end = collection["extent"]["temporal"]["interval"][0]
+    except (KeyError, IndexError, TypeError, ValueError):
+        return None, None
+    cid = collection.get("id")
+    where = f"collection {cid!r}: extent.temporal.interval[0]"
+    return (
+        parse_datetime(start, where) if start else None,
+        parse_datetime(end, where) if end else None,
+    )
+
+
 def collection_to_row(collection: dict[str, Any]) -> dict[str, Any]:
     """Validate the minimum a collection needs and strip its structural links."""
     if not isinstance(collection, dict):
@@ -158,7 +185,14 @@ def collection_to_row(collection: dict[str, Any]) -> dict[str, Any]:
         for link in collection.get("links") or []
         if isinstance(link, dict) and link.get("rel") not in STRUCTURAL_RELS
     ]
-    return {"id": collection_id, "content": content}
+    start, end = _extent_interval(content)
+    return {
+        "id": collection_id,
+        "content": content,
+        "extent_geometry": _extent_geometry(content),
+        "extent_start": start,
+        "extent_end": end,
+    }
 
 
 def collection_links(base_url: str, collection_id: str) -> list[dict[str, str]]:

@@ -56,7 +56,13 @@ async def upsert_collection(conn: AsyncConnection, collection: dict[str, Any]) -
     await conn.execute(
         statement.on_conflict_do_update(
             index_elements=[collections.c.id],
-            set_={"content": statement.excluded.content, "updated_at": func.now()},
+            set_={
+                "content": statement.excluded.content,
+                "extent_geometry": statement.excluded.extent_geometry,
+                "extent_start": statement.excluded.extent_start,
+                "extent_end": statement.excluded.extent_end,
+                "updated_at": func.now(),
+            },
         )
     )
     return row["content"]
@@ -69,7 +75,7 @@ async def replace_collection(
     result = await conn.execute(
         update(collections)
         .where(collections.c.id == collection_id)
-        .values(content=row["content"], updated_at=func.now())
+        .values(**{key: value for key, value in row.items() if key != "id"}, updated_at=func.now())
     )
     if result.rowcount == 0:
         raise NotFoundError(f"collection {collection_id!r} not found")
