@@ -17,12 +17,13 @@ def collection(cid: str, bbox: list[float], interval: list, **extra) -> dict:
 @pytest.fixture
 async def catalogue(client: httpx.AsyncClient) -> httpx.AsyncClient:
     y19, y20, y21 = "2019-01-01T00:00:00Z", "2020-12-31T23:59:59Z", "2021-01-01T00:00:00Z"
+    y15 = "2016-01-01T00:00:00Z"
     for body in (
         collection("alps", [5, 45, 16, 48], [y19, y20], title="Alpine glaciers",
                    keywords=["ice", "glacier"]),
         collection("baltic", [10, 53, 30, 66], [y21, None], title="Baltic sea ice",
                    description="Sea ice charts"),
-        collection("pacific", [170, -20, -170, 20], ["2015-01-01T00:00:00Z", None],
+        collection("pacific", [170, -20, -170, 20], ["2015-01-01T00:00:00Z", y15],
                    title="Pacific atolls", keywords=["coral"]),
         collection("world", [-180, -90, 180, 90], [None, None], title="Forest biomass"),
     ):  # fmt: skip
