@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import asyncpg
 from fastapi import FastAPI
 from sqlalchemy import exc as sa_exc
 from starlette import status
@@ -29,16 +30,45 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
 }
 
 
+CONNECTION_PROBLEMS = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.ConnectionDoesNotExistError,
+    asyncpg.AdminShutdownError,
+    asyncpg.InterfaceError,
+    ConnectionError,
+    OSError,
+)
+
+
+def _root_cause(error: BaseException) -> BaseException:
+    seen = error
+    while seen.__cause__ is not None and seen.__cause__ is not seen:
+        seen = seen.__cause__
+    return seen
+
+
 def _database_unavailable(request: Request, error: Exception) -> ORJSONResponse:
-    """Connection loss, pool exhaustion or a statement timeout: retryable, details logged only."""
-    logger.warning("database unavailable for %s %s: %s", request.method, request.url.path, error)
-    text = str(getattr(error, "orig", error))
-    if "statement timeout" in text or "canceling statement" in text:
+    """Connection loss, pool exhaustion or a statement timeout: retryable (503/504), details
+    logged only. Any other database error is a bug: logged with its traceback, a plain 500."""
+    cause = _root_cause(error)
+    if isinstance(cause, asyncpg.QueryCanceledError):
         description = "the query took longer than the server's statement timeout; narrow it"
         code = status.HTTP_504_GATEWAY_TIMEOUT
-    else:
+    elif (
+        isinstance(error, sa_exc.TimeoutError | sa_exc.DisconnectionError)
+        or isinstance(cause, CONNECTION_PROBLEMS)
+        or getattr(error, "connection_invalidated", False)
+    ):
         description = "the catalogue database is unavailable; retry shortly"
         code = status.HTTP_503_SERVICE_UNAVAILABLE
+    else:
+        logger.error("database error on %s %s", request.method, request.url.path, exc_info=error)
+        return ORJSONResponse(
+            {"code": "InternalError", "description": "internal error; it has been logged"},
+            status_code=status.HTTP_500_INTERNAL_SERVER_ERROR,
+        )
+    logger.warning("database unavailable for %s %s: %s", request.method, request.url.path, cause)
     return ORJSONResponse(
         {"code": "DatabaseUnavailable", "description": description},
         status_code=code,
@@ -48,8 +78,7 @@ def _database_unavailable(request: Request, error: Exception) -> ORJSONResponse:
 
 def add_database_error_handlers(app: FastAPI) -> None:
     for error in (
-        sa_exc.OperationalError,
-        sa_exc.InterfaceError,
+        sa_exc.DBAPIError,
         sa_exc.TimeoutError,
         sa_exc.DisconnectionError,
         ConnectionError,
