@@ -28,11 +28,17 @@ from stac_fastapi.extensions import (
     CollectionSearchExtension,
     FieldsExtension,
     FreeTextExtension,
+    QueryExtension,
     SortExtension,
     TokenPaginationExtension,
     TransactionExtension,
 )
 from stac_fastapi.extensions.fields.fields import FieldsConformanceClasses
+from stac_fastapi.extensions.filter import (
+    FilterConformanceClasses,
+    ItemCollectionFilterExtension,
+    SearchFilterExtension,
+)
 from stac_fastapi.extensions.free_text.free_text import FreeTextConformanceClasses
 from stac_fastapi.extensions.sort.sort import SortConformanceClasses
 from stac_fastapi.types.config import ApiSettings as StacFastApiSettings
@@ -46,6 +52,8 @@ from api.auth import require_api_key
 from api.core import CoreClient
 from api.errors import STATUS_BY_ERROR, add_database_error_handlers
 from api.middleware import BodySizeLimitMiddleware
+from api.queryables import QueryablesClient
+from api.requests import SearchPostRequest
 from api.responses import ORJSONResponse
 from api.transactions import BulkTransactionsClient, TransactionsClient
 from catalogue.database import Database, create_engine
@@ -80,12 +88,46 @@ def _stac_fastapi_settings(settings: Settings) -> StacFastApiSettings:
     )
 
 
+# CQL2 classes that `catalogue.filters` implements in full (custom functions it does not).
+CQL2_CLASSES = [
+    FilterConformanceClasses.FILTER,
+    FilterConformanceClasses.CQL2_TEXT,
+    FilterConformanceClasses.CQL2_JSON,
+    FilterConformanceClasses.BASIC_CQL2,
+    FilterConformanceClasses.ADVANCED_COMPARISON_OPERATORS,
+    FilterConformanceClasses.CASE_INSENSITIVE_COMPARISON,
+    FilterConformanceClasses.ACCENT_INSENSITIVE_COMPARISON,
+    FilterConformanceClasses.BASIC_SPATIAL_FUNCTIONS,
+    FilterConformanceClasses.BASIC_SPATIAL_FUNCTIONS_PLUS,
+    FilterConformanceClasses.SPATIAL_FUNCTIONS,
+    FilterConformanceClasses.TEMPORAL_FUNCTIONS,
+    FilterConformanceClasses.ARRAY_FUNCTIONS,
+    FilterConformanceClasses.PROPERTY_PROPERTY,
+    FilterConformanceClasses.ARITHMETIC,
+]
+
+
+def _filter_extensions() -> tuple[SearchFilterExtension, ItemCollectionFilterExtension]:
+    """CQL2 `filter` on /search (and `/queryables`) and on /collections/{id}/items."""
+    return (
+        SearchFilterExtension(
+            client=QueryablesClient(),
+            conformance_classes=[FilterConformanceClasses.SEARCH, *CQL2_CLASSES],
+        ),
+        ItemCollectionFilterExtension(
+            client=QueryablesClient(),
+            conformance_classes=[FilterConformanceClasses.ITEMS, *CQL2_CLASSES],
+        ),
+    )
+
+
 def _extensions(settings: Settings, api_settings: StacFastApiSettings) -> list[ApiExtension]:
     extensions: list[ApiExtension] = [
         TokenPaginationExtension(),
         SortExtension(),
         FieldsExtension(),
         FreeTextExtension(),
+        QueryExtension(),
     ]
     if settings.api_key is not None:
         extensions += [
@@ -176,8 +218,12 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     api_settings = _stac_fastapi_settings(settings)
     extensions = _extensions(settings, api_settings)
-    search_get_model = create_get_request_model(extensions)
-    search_post_model = create_post_request_model(extensions)
+    search_filter, items_filter = _filter_extensions()
+    search_get_model = create_get_request_model([*extensions, search_filter])
+    search_post_model = create_post_request_model(
+        [*extensions, search_filter], base_model=SearchPostRequest
+    )
+    extensions += [search_filter, items_filter]
     collection_search = _collection_search()
     extensions.append(collection_search)
     app = FastAPI(
@@ -199,7 +245,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     items_model = create_request_model(
         "ItemCollectionUri",
         base_model=ItemCollectionUri,
-        extensions=[TokenPaginationExtension()],
+        extensions=[TokenPaginationExtension(), items_filter],
         request_type="GET",
     )
     StacApi(

@@ -10,7 +10,9 @@ from typing import Any
 from urllib.parse import quote
 
 import attr
+import orjson
 from fastapi import Request
+from sqlalchemy.ext.asyncio import AsyncConnection
 from stac_fastapi.types import stac
 from stac_fastapi.types.core import AsyncBaseCoreClient
 from stac_fastapi.types.rfc3339 import DateTimeType
@@ -21,9 +23,13 @@ from api.fields import FieldSelection
 from api.links import GEOJSON, OPENAPI, base_url, link, next_get_link, next_post_link, self_href
 from api.responses import GeoJSONResponse, ORJSONResponse
 from catalogue.errors import InvalidInputError
+from catalogue.filters import parse_filter
+from catalogue.filters.parse import CQL2_JSON
+from catalogue.query_extension import query_to_cql2
 from catalogue.repositories import collections as collection_repo
 from catalogue.repositories import items as item_repo
 from catalogue.repositories.collection_search import search_collections
+from catalogue.repositories.queryables import property_names
 from catalogue.repositories.search import ItemPage, search_items
 from catalogue.search import (
     CollectionQuery,
@@ -39,6 +45,8 @@ from catalogue.search import (
 from catalogue.serializers import STAC_VERSION, row_to_collection, row_to_item
 from catalogue.settings import ApiSettings
 
+QUERYABLES = "http://www.opengis.net/def/rel/ogc/1.0/queryables"  # the link relation
+
 
 def _database(request: Request) -> Any:
     return request.app.state.database
@@ -52,6 +60,36 @@ def _datetime_text(value: DateTimeType | str | None) -> str | None:
         start, end = value
         return f"{start.isoformat() if start else '..'}/{end.isoformat() if end else '..'}"
     return value.isoformat()
+
+
+def _get_filter(params: dict[str, Any]) -> dict[str, Any] | bool | None:
+    """The Filter extension's GET parameters (`filter`, `filter-lang`, `filter-crs`), parsed."""
+    return parse_filter(
+        params.get("filter_expr"), params.get("filter_lang"), params.get("filter_crs")
+    )
+
+
+def _with_legacy_query(
+    filter_tree: dict[str, Any] | bool | None, query: dict[str, Any] | str | None
+) -> dict[str, Any] | bool | None:
+    """AND the Query extension's conditions (translated to CQL2-JSON) into the filter."""
+    if isinstance(query, str):
+        try:
+            query = orjson.loads(query) if query else None
+        except orjson.JSONDecodeError as error:
+            raise InvalidInputError(f"query: not valid JSON: {error}") from error
+    translated = query_to_cql2(query)
+    if translated is None:
+        return filter_tree
+    tree = parse_filter(translated, CQL2_JSON)
+    return tree if filter_tree is None else {"op": "and", "args": [filter_tree, tree]}
+
+
+async def _known_properties(conn: AsyncConnection, query: ItemQuery) -> set[str] | None:
+    """The queryables of the searched collections, when a filter or sortby names properties."""
+    if query.filter is None and not query.sortby:
+        return None
+    return await property_names(conn, query.collections)
 
 
 @attr.s
@@ -75,6 +113,7 @@ class CoreClient(AsyncBaseCoreClient):
             link("search", f"{root}search", GEOJSON, method="POST"),
             link("service-desc", f"{root}api", OPENAPI),
             link("service-doc", f"{root}api.html", "text/html"),
+            link(QUERYABLES, f"{root}queryables", "application/schema+json"),
         ]
         links += [
             link("child", f"{root}collections/{quote(cid, safe='')}") for cid in collection_ids
@@ -149,11 +188,16 @@ class CoreClient(AsyncBaseCoreClient):
     ) -> stac.ItemCollection:
         request: Request = kwargs["request"]
         query = self._query(
-            collections=[collection_id], bbox=bbox, datetime=datetime, limit=limit, token=token
+            collections=[collection_id],
+            bbox=bbox,
+            datetime=datetime,
+            limit=limit,
+            token=token,
+            filter_tree=_get_filter(kwargs),
         )
         async with _database(request).read() as conn:
             await collection_repo.get_collection(conn, collection_id)  # 404 for unknown ids
-            page = await search_items(conn, query)
+            page = await search_items(conn, query, await _known_properties(conn, query))
         root = base_url(request)
         collection_url = f"{root}collections/{quote(collection_id, safe='')}"
         extra_links = [
@@ -190,9 +234,11 @@ class CoreClient(AsyncBaseCoreClient):
             token=kwargs.get("token"),
             sortby=parse_sortby(kwargs.get("sortby")),
             q=kwargs.get("q"),
+            filter_tree=_get_filter(kwargs),
+            legacy_query=kwargs.get("query"),
         )
         async with _database(request).read() as conn:
-            page = await search_items(conn, query)
+            page = await search_items(conn, query, await _known_properties(conn, query))
         next_link = (
             next_get_link(request, page.next_token.encode(), "application/geo+json")
             if page.next_token
@@ -217,9 +263,15 @@ class CoreClient(AsyncBaseCoreClient):
             token=getattr(search_request, "token", None),
             sortby=parse_sortby(getattr(search_request, "sortby", None)),
             q=getattr(search_request, "q", None),
+            legacy_query=getattr(search_request, "query", None),
+            filter_tree=parse_filter(
+                getattr(search_request, "filter_expr", None),
+                getattr(search_request, "filter_lang", None),
+                getattr(search_request, "filter_crs", None),
+            ),
         )
         async with _database(request).read() as conn:
-            page = await search_items(conn, query)
+            page = await search_items(conn, query, await _known_properties(conn, query))
         next_link = None
         if page.next_token:
             body = search_request.model_dump(mode="json", exclude_none=True, by_alias=True)
@@ -242,6 +294,8 @@ class CoreClient(AsyncBaseCoreClient):
         token: str | None = None,
         sortby: tuple[SortKey, ...] = (),
         q: list[str] | str | None = None,
+        filter_tree: dict[str, Any] | bool | None = None,
+        legacy_query: dict[str, Any] | str | None = None,
     ) -> ItemQuery:
         """Check every parameter and build the repository's query (400 on anything wrong)."""
         limit = self.api_settings.default_limit if limit is None else limit
@@ -264,6 +318,7 @@ class CoreClient(AsyncBaseCoreClient):
             token=PageToken.decode(token) if token else None,
             sortby=sortby,
             text=parse_free_text(q),
+            filter=_with_legacy_query(filter_tree, legacy_query),
         )
 
     def _page_response(

@@ -5,6 +5,7 @@ https://github.com/stac-api-extensions/fields — semantics implemented:
 - `fields` given but empty: the default set (type, stac_version, id, geometry, bbox,
   links, assets, collection and the datetime properties);
 - `include`: exactly those paths; `exclude`: the item (or the included part) without them;
+- `exclude` with `include` given as null or [] (POST): the default set without them;
 - a path both included and excluded, or excluded above an included path, stays included.
 Paths are dotted (`properties.eo:cloud_cover`, `assets.B02.href`).
 """
@@ -53,6 +54,7 @@ class FieldSelection:
 
     include: tuple[tuple[str, ...], ...]
     exclude: tuple[tuple[str, ...], ...]
+    requested: tuple[tuple[str, ...], ...] = ()  # includes the client named (win over exclude)
 
     @classmethod
     def from_get(cls, fields: list[str] | None, present: bool) -> FieldSelection | None:
@@ -70,17 +72,21 @@ class FieldSelection:
             return None
         if fields is None:
             raise InvalidInputError("fields: must be an object with include/exclude, not null")
-        return cls.build(list(fields.include or ()), list(fields.exclude or ()))
+        include_given = "include" in fields.model_fields_set
+        return cls.build(list(fields.include or ()), list(fields.exclude or ()), include_given)
 
     @classmethod
-    def build(cls, include: list[str], exclude: list[str]) -> FieldSelection:
-        if not include and not exclude:
+    def build(
+        cls, include: list[str], exclude: list[str], include_given: bool = False
+    ) -> FieldSelection:
+        requested = _paths(include)
+        if not include and (not exclude or include_given):
             include = list(DEFAULT_PATHS)
-        return cls(_paths(include), _paths(exclude))
+        return cls(_paths(include), _paths(exclude), requested)
 
     def _excludable(self, path: tuple[str, ...]) -> bool:
         """Excluding a path that is, or contains, an included path would drop it: skip."""
-        return not any(kept[: len(path)] == path for kept in self.include)
+        return not any(kept[: len(path)] == path for kept in self.requested)
 
     def apply(self, item: dict[str, Any]) -> dict[str, Any]:
         if self.include:

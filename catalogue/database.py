@@ -44,7 +44,14 @@ def create_engine(settings: Settings, url: URL | None = None) -> AsyncEngine:
             "server_settings": {
                 "statement_timeout": str(pool.statement_timeout_ms),
                 "application_name": "cubestac",
+                # Short OLTP-style queries: JIT compilation and parallel workers cost more
+                # than they save (measured: a parallel plan took 30-40 ms instead of 10-15 ms
+                # on 2 cores at concurrency 8, bench/results/core_search_findings.md).
                 "jit": "off",
+                "max_parallel_workers_per_gather": "0",
+                # Plan each search with its real values: property keys and bounds are bound
+                # parameters, and only a custom plan can match them to expression indexes.
+                "plan_cache_mode": "force_custom_plan",
             },
         },
     )

@@ -66,7 +66,7 @@ class CollectionRow(Base):
     )
     # Searchable projections of `extent` for collection search; NULL is "unbounded".
     extent_geometry: Mapped[Any] = mapped_column(
-        Geometry(geometry_type="GEOMETRY", srid=4326, spatial_index=False)
+        Geometry(geometry_type="GEOMETRY", srid=4326, spatial_index=False), nullable=True
     )
     extent_start: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     extent_end: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

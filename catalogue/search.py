@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 import shapely
+from shapely.errors import GEOSException
 from shapely.geometry import shape
 
 from catalogue.errors import InvalidInputError
@@ -109,6 +110,7 @@ class ItemQuery:
     token: PageToken | None = None
     sortby: tuple[SortKey, ...] = ()
     text: tuple[str, ...] = ()
+    filter: dict[str, Any] | bool | None = None  # CQL2-JSON from catalogue.filters.parse_filter
 
 
 @dataclass(frozen=True)
@@ -189,7 +191,7 @@ def parse_geometry(value: Any) -> dict[str, Any] | None:
     geometry = value if isinstance(value, dict) else _loads_geometry(value)
     try:
         parsed = shape(geometry)
-    except (ValueError, TypeError, AttributeError, KeyError, IndexError) as error:
+    except (ValueError, TypeError, AttributeError, KeyError, IndexError, GEOSException) as error:
         raise InvalidInputError(f"intersects: not a valid GeoJSON geometry: {error}") from error
     if parsed.is_empty:
         raise InvalidInputError("intersects: the geometry is empty")

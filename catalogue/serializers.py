@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 import orjson
 import shapely
+from shapely.errors import GEOSException
 from shapely.geometry import MultiPolygon, box, shape
 
 from catalogue.errors import InvalidInputError
@@ -43,7 +44,7 @@ def _geometry_geojson(item: dict[str, Any]) -> str:
         )
     try:
         parsed = shape(geometry)
-    except (ValueError, TypeError, AttributeError, KeyError, IndexError) as error:
+    except (ValueError, TypeError, AttributeError, KeyError, IndexError, GEOSException) as error:
         raise InvalidInputError(
             f"item {item.get('id')!r}: invalid GeoJSON geometry: {error}"
         ) from error

@@ -18,9 +18,16 @@ from catalogue.models import Base
 target_metadata = Base.metadata
 
 
+# Expression indexes written by hand in revisions (Alembic cannot autogenerate them).
+HAND_WRITTEN_INDEXES = frozenset({"ix_items_text", "ix_items_time_range"})
+
+
 def include_object(obj, name, type_, reflected, compare_to):  # noqa: ANN001 - Alembic hook
-    """Ignore PostGIS's own tables (spatial_ref_sys ...) when autogenerating."""
+    """Ignore PostGIS's own tables (spatial_ref_sys ...) and our hand-written expression
+    indexes when autogenerating."""
     if type_ == "table" and reflected and compare_to is None:
+        return False
+    if type_ == "index" and name in HAND_WRITTEN_INDEXES:
         return False
     return alembic_helpers.include_object(obj, name, type_, reflected, compare_to)
 

@@ -13,9 +13,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, and_, func, literal_column, or_, select
+from sqlalchemy import ColumnElement, func, literal_column, or_, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from catalogue.errors import InvalidInputError
+from catalogue.filters import filter_clause
 from catalogue.models import TEXT_SEARCH_CONFIG, ItemRow, item_text_document
 from catalogue.repositories.sorting import after_clause, order_keys, token_after
 from catalogue.search import Interval, ItemQuery, PageToken
@@ -52,14 +55,16 @@ def intersects_clause(geometry: dict[str, Any]) -> ColumnElement[bool]:
     return func.ST_Intersects(items.c.geometry, shape)
 
 
+# The expression of the GiST index of migration 0006 (constants inline so the planner
+# matches it): an item's closed time range [start_datetime, end_datetime].
+ITEM_TIME_RANGE = literal_column("tstzrange(start_datetime, end_datetime, '[]')")
+
+
 def interval_clause(interval: Interval) -> ColumnElement[bool]:
-    """Overlap of the item's [start, end] with the query interval (ends inclusive)."""
-    clauses = []
-    if interval.end is not None:
-        clauses.append(items.c.start_datetime <= interval.end)
-    if interval.start is not None:
-        clauses.append(items.c.end_datetime >= interval.start)
-    return and_(*clauses)
+    """Overlap of the item's [start, end] with the query interval (ends inclusive; an open
+    end is an unbounded range end), answered by the range index."""
+    query_range = func.tstzrange(interval.start, interval.end, literal_column("'[]'"))
+    return ITEM_TIME_RANGE.op("&&")(query_range)
 
 
 def text_clause(terms: tuple[str, ...]) -> ColumnElement[bool]:
@@ -74,7 +79,9 @@ def text_clause(terms: tuple[str, ...]) -> ColumnElement[bool]:
     return item_text_document().op("@@")(combined)
 
 
-def where_clauses(query: ItemQuery) -> list[ColumnElement[bool]]:
+def where_clauses(
+    query: ItemQuery, known_properties: set[str] | None = None
+) -> list[ColumnElement[bool]]:
     clauses: list[ColumnElement[bool]] = []
     if query.collections:
         clauses.append(items.c.collection.in_(query.collections))
@@ -88,6 +95,8 @@ def where_clauses(query: ItemQuery) -> list[ColumnElement[bool]]:
         clauses.append(interval_clause(query.interval))
     if query.text:
         clauses.append(text_clause(query.text))
+    if query.filter is not None:
+        clauses.append(filter_clause(query.filter, known_properties))
     return clauses
 
 
@@ -96,7 +105,7 @@ async def search_items(
 ) -> ItemPage:
     """One page in the query's order; `known_properties` (the queryables) guards sortby."""
     keys = order_keys(query.sortby, known_properties)
-    clauses = where_clauses(query)
+    clauses = where_clauses(query, known_properties)
     if query.token is not None:
         clauses.append(after_clause(keys, query.token))
     statement = (
@@ -105,7 +114,12 @@ async def search_items(
         .order_by(*(key.order_clause() for key in keys))
         .limit(query.limit + 1)
     )
-    rows = (await conn.execute(statement)).all()
+    try:
+        rows = (await conn.execute(statement)).all()
+    except DBAPIError as error:  # class 22, data exception: a filter's arithmetic overflowed ...
+        if not str(getattr(error.orig, "sqlstate", "")).startswith("22"):
+            raise
+        raise InvalidInputError(f"search: the database refused a value: {error.orig}") from error
     page, more = rows[: query.limit], len(rows) > query.limit
     next_token = token_after(keys, page[-1]) if more and page else None
     matched = len(page) if (query.token is None and not more) else None

@@ -151,3 +151,25 @@ async def test_bulk_item_that_is_not_stac_names_the_item(client: httpx.AsyncClie
         json={"items": {"nostac": broken}, "method": "insert"},
     )
     assert_stac_error(response, 400, "nostac", "href")
+
+
+@pytest.mark.parametrize(
+    "geometry",
+    [
+        {"type": "LineString", "coordinates": [[0, 0]]},
+        {"type": "Polygon", "coordinates": [[[0, 0], [1, 1]]]},
+        {"type": "Point", "coordinates": []},
+    ],
+)
+async def test_degenerate_intersects_geometries_are_400(
+    client: httpx.AsyncClient, geometry: dict
+) -> None:
+    response = await client.post("/search", json={"intersects": geometry})
+    assert response.status_code == 400, response.text
+
+
+async def test_unknown_sortby_property_is_400_naming_it(client: httpx.AsyncClient) -> None:
+    await client.post("/collections", json=make_collection())
+    await client.post(ITEMS, json=make_item("a", gsd=10))
+    assert (await client.get("/search?sortby=-gsd")).status_code == 200
+    assert_stac_error(await client.get("/search?sortby=-nope"), 400, "nope")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import orjson
 import pytest
 
 from tests.helpers import grid_items, make_collection, make_item
@@ -95,3 +96,50 @@ async def test_free_text_and_sortby_injection_strings_are_harmless(
     response = await client.get("/search", params={"sortby": nasty})
     assert response.status_code in (200, 400)
     assert (await client.get("/collections/test-collection/items/keep")).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ({"gsd": {"eq": 10}}, {"q1"}),
+        ({"gsd": {"neq": 10}}, {"q2", "q3"}),
+        ({"gsd": {"gte": 20, "lt": 60}}, {"q2"}),
+        ({"platform": {"startsWith": "sentinel"}}, {"q1", "q2"}),
+        ({"platform": {"endsWith": "2a"}}, {"q1"}),
+        ({"platform": {"contains": "nel-1"}}, {"q2"}),
+        ({"platform": {"in": ["landsat-8", "sentinel-2a"]}}, {"q1", "q3"}),
+        ({"platform": {"contains": "%"}}, set()),
+    ],
+)
+async def test_query_extension(client: httpx.AsyncClient, query: dict, expected: set) -> None:
+    await seed(
+        client,
+        [
+            make_item("q1", gsd=10, platform="sentinel-2a"),
+            make_item("q2", gsd=20, platform="sentinel-1b"),
+            make_item("q3", gsd=60, platform="landsat-8"),
+        ],
+    )
+    posted = (await client.post("/search", json={"query": query})).json()["features"]
+    assert {f["id"] for f in posted} == expected
+    got = (await client.get("/search", params={"query": orjson.dumps(query).decode()})).json()
+    assert {f["id"] for f in got["features"]} == expected
+
+
+async def test_query_extension_bad_operator_is_400(client: httpx.AsyncClient) -> None:
+    response = await client.post("/search", json={"query": {"gsd": {"almost": 3}}})
+    assert response.status_code == 400
+    assert "almost" in response.json()["description"]
+
+
+async def test_query_extension_numeric_strings_compare_as_numbers(
+    client: httpx.AsyncClient,
+) -> None:
+    await seed(client, [make_item("n1", gsd=10), make_item("n2", gsd=20, code="10")])
+    for query, expected in (
+        ({"gsd": {"eq": "10"}}, {"n1"}),
+        ({"gsd": {"lt": "15"}}, {"n1"}),
+        ({"code": {"eq": "10"}}, {"n2"}),
+    ):
+        found = (await client.post("/search", json={"query": query})).json()["features"]
+        assert {f["id"] for f in found} == expected, query

@@ -69,7 +69,35 @@ EXPECTED_SCHEMAS = {
     "collections": COLLECTION_EXTENSIONS | {COLLECTION_SCHEMA, ITEM_SCHEMA},
     "features": COLLECTION_EXTENSIONS | {COLLECTION_SCHEMA, ITEM_SCHEMA} | GEOJSON_SCHEMAS,
     "item-search": COLLECTION_EXTENSIONS,
+    # the validator's filter checks run inside item-search, so the two are asked for together
+    "item-search+filter": COLLECTION_EXTENSIONS,
+    "item-search#sort": COLLECTION_EXTENSIONS,
+    # these two classes only run their extension's checks: no schema is fetched
+    "item-search#fields": frozenset(),
+    "item-search#query": frozenset(),
 }
+# Checks of stac-api-validator 0.6.8 that no correct server can pass, tolerated by prefix:
+# - POST fields {"exclude": ["properties"], "include": ["properties.eo:cloud_cover"]} must
+#   have `geometry` absent (nothing excludes it) and at least 5 fields, while its
+#   include-only check allows at most 5. We follow the extension's text (include lists what
+#   is returned), which fails only the "fewer than 5" half. pgstac fails it too.
+# - Query `{"platform": {"in": [...]}}` results are checked with
+#   `set(value).isdisjoint(values)`, i.e. against the characters of a string property, so
+#   every correct match is reported as "non-matching" (pgstac crashes earlier on it).
+KNOWN_VALIDATOR_BUGS = (
+    "[Item Search - Fields Ext] : POST {'fields': {'exclude': ['properties'], 'include': "
+    "['properties.eo:cloud_cover']}} response contained fewer than 5 fields ['properties']",
+    '[Item Search - Query Ext] : GET search with Query \'{"platform": {"in": '
+    '["sentinel-2a", "sentinel-2b"]}}\' had non-matching results: got',
+    '[Item Search - Query Ext] : POST search with Query \'{"platform": {"in": '
+    '["sentinel-2a", "sentinel-2b"]}}\' had non-matching results: got',
+)
+# Values for the Query-extension checks that exist in the seeded items (all gsd 10,
+# platforms sentinel-2a/b), as in the benchmark harness's run_validator.sh.
+QUERY_VALUES = (
+    "gsd", "10", "20", "20", "10", "5", "10",
+    "platform", "sentinel", "2a", "nel-2", "platform", "sentinel-2a,sentinel-2b",
+)  # fmt: skip
 
 # The Alps (lon 5.9..13.5, lat 45.6..48): intersects some of the seeded scenes, not all.
 GEOMETRY = {
@@ -166,8 +194,10 @@ def seed_items() -> list[dict[str, Any]]:
             when=start + timedelta(hours=index),
             platform="sentinel-2a" if index % 2 == 0 else "sentinel-2b",
             constellation="sentinel-2",
+            mission="sentinel-2",  # the validator's filter checks name mission, eo:cloud_cover
             gsd=10,
             **{"proj:code": "EPSG:4326", "proj:shape": [5000, 5000]},
+            **{"eo:cloud_cover": (index * 7) % 60},
         )
         item["stac_extensions"] = [PROJECTION]
         item["properties"]["proj:bbox"] = item["bbox"]
@@ -221,14 +251,14 @@ def run_validator(base: str, conformance_class: str, db_host: str | None) -> Out
     with fresh_schema_caches(), offline_schemas([db_host] if db_host else []) as log:
         warnings, errors = validate_api(
             root_url=f"{base}/",
-            ccs_to_validate=[conformance_class],
+            ccs_to_validate=conformance_class.split("+"),
             collection=COLLECTION_ID,
             geometry=json.dumps(GEOMETRY),
             auth_bearer_token=None,
             auth_query_parameter=None,
-            fields_nested_property=None,
+            fields_nested_property="properties.eo:cloud_cover",
             validate_pagination=True,
-            query_config=QueryConfig(*[None] * 13),
+            query_config=QueryConfig(*QUERY_VALUES),
             transaction_collection=None,
             headers={},
         )
@@ -249,7 +279,8 @@ def test_stac_api_validator_passes(
     outcome = run_validator(api_base, conformance_class, fresh_db_url.host)
     print(f"stac-api-validator --conformance {conformance_class}\n  {outcome.report()}")
 
-    assert outcome.errors == [], outcome.report()
+    errors = [error for error in outcome.errors if not error.startswith(KNOWN_VALIDATOR_BUGS)]
+    assert errors == [], outcome.report()
     missing = EXPECTED_SCHEMAS[conformance_class] - set(outcome.served)
     assert not missing, f"schemas never fetched, so never checked: {sorted(missing)}"
     off_host = [url for url in outcome.refused if urlsplit(url).hostname != ASSET_HOST]

@@ -1,0 +1,21 @@
+"""Request models where we accept a little more than stac-fastapi's defaults."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import field_validator
+from stac_fastapi.types.search import BaseSearchPostRequest
+
+
+class SearchPostRequest(BaseSearchPostRequest):
+    """POST /search body; a lone string for `collections` or `ids` means a one-item list.
+
+    The spec asks for arrays, but some clients (stac-api-validator 0.6.8's sort checks among
+    them) send `"collections": "x"`; reading it as `["x"]` is unambiguous and loses nothing.
+    """
+
+    @field_validator("collections", "ids", mode="before")
+    @classmethod
+    def _one_string_is_a_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
