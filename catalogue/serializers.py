@@ -14,7 +14,7 @@ from urllib.parse import quote
 import orjson
 import shapely
 from shapely.errors import GEOSException
-from shapely.geometry import MultiPolygon, box, shape
+from shapely.geometry import MultiPolygon, box
 
 from catalogue.errors import InvalidInputError
 
@@ -42,18 +42,20 @@ def _geometry_geojson(item: dict[str, Any]) -> str:
             f"item {item.get('id')!r}: geometry is required (items without geometry are not "
             "searchable here)"
         )
+    text = orjson.dumps(geometry).decode()
     try:
-        parsed = shape(geometry)
-    except (ValueError, TypeError, AttributeError, KeyError, IndexError, GEOSException) as error:
+        # GEOS's own GeoJSON reader: several times faster than shapely.geometry.shape()
+        parsed = shapely.from_geojson(text)
+    except (ValueError, TypeError, GEOSException) as error:
         raise InvalidInputError(
             f"item {item.get('id')!r}: invalid GeoJSON geometry: {error}"
         ) from error
-    if parsed.is_empty:
+    if parsed is None or parsed.is_empty:
         raise InvalidInputError(f"item {item.get('id')!r}: geometry is empty")
     if not parsed.is_valid:
         reason = shapely.is_valid_reason(parsed)
         raise InvalidInputError(f"item {item.get('id')!r}: invalid geometry: {reason}")
-    return orjson.dumps(geometry).decode()
+    return text
 
 
 def _temporal_columns(item_id: Any, properties: dict[str, Any]) -> dict[str, datetime]:
