@@ -50,6 +50,7 @@ from starlette.requests import Request
 
 from api.auth import require_api_key
 from api.core import CoreClient
+from api.cube_files import CubeFiles, local_cube_root
 from api.errors import STATUS_BY_ERROR, add_database_error_handlers
 from api.middleware import BodySizeLimitMiddleware
 from api.queryables import QueryablesClient
@@ -237,6 +238,10 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     )
     app.state.database = db
     app.state.public_url = settings.public_url
+    cube_root = local_cube_root(settings)
+    app.state.cube_root_prefix = f"{cube_root}/" if cube_root else None
+    if cube_root is not None:
+        app.mount("/cubes", CubeFiles(directory=cube_root, check_dir=False), name="cubes")
     route_dependencies = []
     if settings.api_key is not None:
         route_dependencies.append(

@@ -133,17 +133,30 @@ ITEM_KEY_ORDER = (
 )  # fmt: skip
 
 
-def row_to_item(content: dict[str, Any], base_url: str) -> dict[str, Any]:
+def row_to_item(
+    content: dict[str, Any], base_url: str, local_cube_root: str | None = None
+) -> dict[str, Any]:
     """The stored item with its structural links added, keys in the customary STAC order.
 
     JSONB does not keep key order; people read these documents, so the usual order is restored.
+    With `local_cube_root` ("/path/to/root/"), asset hrefs under it (cube stores, stored as
+    plain paths by `cubes`) become URLs under `<base_url>cubes/`, which the API serves.
     """
     content["links"] = item_links(base_url, content["collection"], content["id"]) + (
         content.get("links") or []
     )
+    if local_cube_root is not None:
+        _serve_local_assets(content, base_url, local_cube_root)
     ordered = {key: content.pop(key) for key in ITEM_KEY_ORDER if key in content}
     ordered.update(content)
     return ordered
+
+
+def _serve_local_assets(content: dict[str, Any], base_url: str, root: str) -> None:
+    for asset in (content.get("assets") or {}).values():
+        href = asset.get("href") if isinstance(asset, dict) else None
+        if isinstance(href, str) and href.startswith(root):
+            asset["href"] = f"{base_url}cubes/{quote(href[len(root) :].rstrip('/'))}"
 
 
 def _extent_geometry(collection: dict[str, Any]) -> str | None:

@@ -1,0 +1,52 @@
+"""Serving a local cube root under `/cubes/...` so that Zarr readers open cubes over HTTP.
+
+Starlette's StaticFiles does the hard parts, maintained upstream: path confinement (the
+resolved path must stay under the root, so `..`, encoded variants and symlinks pointing
+out are refused), GET and HEAD, byte ranges (206, 416 beyond the end), ETag and
+Last-Modified with 304s, streaming in chunks, 404 for directories (no listing). We add
+the Zarr content types and a Cache-Control: a published cube version is never rewritten
+(a rebuild writes a new version path), so its files may be cached.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import os
+from pathlib import Path
+
+from starlette.responses import Response
+from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
+
+from catalogue.settings import Settings
+
+ZARR_JSON_NAMES = frozenset({".zmetadata", ".zarray", ".zattrs", ".zgroup", "zarr.json"})
+CACHE_CONTROL = "public, max-age=3600"
+
+
+def local_cube_root(settings: Settings) -> Path | None:
+    """The cube root when it is a local folder (not `s3://` or another URL)."""
+    root = settings.cube_root
+    if not root or "://" in root:
+        return None
+    return Path(root).expanduser().resolve()
+
+
+class CubeFiles(StaticFiles):
+    """Read-only files under the cube root, with Zarr-aware content types."""
+
+    def file_response(
+        self,
+        full_path: str | os.PathLike[str],
+        stat_result: os.stat_result,
+        scope: Scope,
+        status_code: int = 200,
+    ) -> Response:
+        response = super().file_response(full_path, stat_result, scope, status_code)
+        name = os.path.basename(full_path)
+        if name in ZARR_JSON_NAMES:
+            response.headers["content-type"] = "application/json"
+        elif mimetypes.guess_type(name)[0] is None:  # Zarr chunk keys: "0.0.1", "c/0/1"
+            response.headers["content-type"] = "application/octet-stream"
+        response.headers["cache-control"] = CACHE_CONTROL
+        return response

@@ -1,0 +1,90 @@
+"""`/cubes/...`: a local cube root served read-only, confined to the root, cache-friendly."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import httpx
+import pytest
+
+from api import create_app
+from tests.helpers import make_collection, make_item
+
+STORE = "forest/forest-age/v20260101T000000.zarr"
+
+
+@pytest.fixture
+def cube_root(tmp_path: Path) -> Path:
+    root = tmp_path / "cubes"
+    store = root / STORE
+    (store / "age").mkdir(parents=True)
+    (store / ".zmetadata").write_text('{"zarr_consolidated_format": 1, "metadata": {}}')
+    (store / "age" / "0.0").write_bytes(bytes(range(256)) * 4)
+    (tmp_path / "secret.txt").write_text("outside the root")
+    os.symlink(tmp_path / "secret.txt", store / "escape")
+    return root
+
+
+@pytest.fixture
+async def http(settings, database, cube_root: Path):
+    app = create_app(settings.model_copy(update={"cube_root": str(cube_root)}), database=database)
+    headers = {"Authorization": f"Bearer {settings.api_key.get_secret_value()}"}
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t", headers=headers) as c:
+        yield c
+
+
+async def test_metadata_and_chunks_have_zarr_content_types(http: httpx.AsyncClient) -> None:
+    meta = await http.get(f"/cubes/{STORE}/.zmetadata")
+    assert meta.status_code == 200
+    assert meta.headers["content-type"].startswith("application/json")
+    assert "max-age" in meta.headers["cache-control"]
+    chunk = await http.get(f"/cubes/{STORE}/age/0.0")
+    assert chunk.headers["content-type"] == "application/octet-stream"
+    assert chunk.content == bytes(range(256)) * 4
+
+
+async def test_ranges_and_conditional_requests(http: httpx.AsyncClient) -> None:
+    url = f"/cubes/{STORE}/age/0.0"
+    part = await http.get(url, headers={"Range": "bytes=10-13"})
+    assert part.status_code == 206
+    assert part.content == bytes([10, 11, 12, 13])
+    assert part.headers["content-range"] == "bytes 10-13/1024"
+    beyond = await http.get(url, headers={"Range": "bytes=5000-6000"})
+    assert beyond.status_code == 416
+    etag = (await http.head(url)).headers["etag"]
+    assert (await http.get(url, headers={"If-None-Match": etag})).status_code == 304
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/cubes/../secret.txt",
+        "/cubes/%2e%2e/secret.txt",
+        "/cubes/..%2fsecret.txt",
+        "/cubes/%2e%2e%2f%2e%2e%2fetc%2fpasswd",
+        "/cubes//etc/passwd",
+        f"/cubes/{STORE}/escape",
+        f"/cubes/{STORE}",
+        "/cubes/forest/missing.zarr/.zmetadata",
+    ],
+)
+async def test_nothing_outside_the_root_and_no_listings(http: httpx.AsyncClient, path: str) -> None:
+    for method in ("GET", "HEAD"):
+        response = await http.request(method, path)
+        assert response.status_code == 404, (method, path, response.status_code)
+        assert b"outside the root" not in response.content
+
+
+async def test_cube_asset_hrefs_become_urls_under_cubes(http: httpx.AsyncClient, cube_root) -> None:
+    await http.post("/collections", json=make_collection("forest"))
+    item = make_item("forest-age", "forest")
+    item["assets"] = {
+        "zarr": {"href": str(cube_root / STORE), "type": "application/vnd.zarr", "roles": ["data"]}
+    }
+    assert (await http.post("/collections/forest/items", json=item)).status_code == 201
+    served = (await http.get("/collections/forest/items/forest-age")).json()
+    assert served["assets"]["zarr"]["href"] == f"http://t/cubes/{STORE}"
+    found = (await http.get("/search?ids=forest-age")).json()["features"][0]
+    assert found["assets"]["zarr"]["href"] == f"http://t/cubes/{STORE}"
