@@ -20,12 +20,18 @@ from catalogue.repositories import items as item_repo
 from catalogue.schema import ensure_migrated, upgrade
 from catalogue.serializers import item_to_row
 from catalogue.settings import Settings
+from cubestac.cube_commands import register_cube_commands
+from cubestac.ingest_commands import register_ingest_commands
 from cubestac.logs import configure_logging
+from cubestac.run_commands import register_run_commands
 from cubestac.sample import sample_collection, sample_items
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 db_app = typer.Typer(no_args_is_help=True, help="The catalogue database (embedded PostGIS).")
 app.add_typer(db_app, name="db")
+register_ingest_commands(app)
+register_cube_commands(app)
+register_run_commands(app)
 console = Console(stderr=True)
 
 

@@ -45,12 +45,6 @@ def upgrade() -> None:
         sa.Column("href", sa.String(), nullable=True),
         sa.Column("fingerprint", sa.String(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["collection", "item_id"],
-            ["items.collection", "items.id"],
-            name=op.f("fk_source_items_collection_items"),
-            ondelete="CASCADE",
-        ),
-        sa.ForeignKeyConstraint(
             ["source"],
             ["sources.id"],
             name=op.f("fk_source_items_source_sources"),

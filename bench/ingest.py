@@ -1,0 +1,239 @@
+"""Bulk harvest benchmark: N generated items into a catalogue that already holds N, then an
+unchanged rerun; pypgstac's loader on the same items, on the same PostgreSQL cluster, in the
+same run, one side after the other.
+
+Ours goes through the code path every harvest takes: `ingest.pipeline.harvest_source`
+(advisory lock, job record, per-batch fingerprint look-up, item checks, `item_to_row`, COPY
+staging + INSERT ... ON CONFLICT, fingerprints saved in the same transaction). Only the
+source is bench-specific: `NdjsonHarvester` reads the generated ndjson files, implementing
+the same `Harvester` protocol as the three real kinds, with the STAC API harvester's
+fingerprint (`updated`, else a content hash) — so the pipeline cannot tell it from an API.
+
+The "already holds N" part is the same data set with `pre-` prefixed ids (a copy on disk for
+pypgstac). One PostgreSQL 15 + PostGIS cluster (pgstac_stack.sh's tuned settings) holds both
+databases: `cubestac` (our Alembic schema) and `stac` (pypgstac migrate).
+
+    python -P bench/ingest.py --data-dir /work/benchwork/data100k --work-dir /work/benchwork-ingest
+
+(`-P`: this file is named like the `ingest` package it measures; without it, Python would put
+`bench/` first on the path and import this file as `ingest`.)
+
+Prints a markdown table; writes `<work-dir>/ingest_results.json`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any, ClassVar, Self
+
+import orjson
+from sqlalchemy import URL, create_engine, text
+
+from catalogue.database import create_engine as create_async_engine
+from catalogue.schema import upgrade
+from catalogue.settings import Settings
+from ingest.config import StacStaticSource
+from ingest.pipeline import harvest_source
+from ingest.progress import LogProgress
+from ingest.runner import tune_gc_for_bulk
+from ingest.sources.base import Fetched, Problem, Record
+from ingest.stac import item_fingerprint
+
+HARNESS = Path(os.environ.get("PGSTAC_HARNESS", "/work/shared/bench/pgstac"))
+PG_BIN = os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin")
+
+
+class NdjsonHarvester:
+    """Items from the generator's ndjson files, as an API page would carry them."""
+
+    version: ClassVar[int] = 1
+
+    def __init__(self, data_dir: Path, prefix: str = "") -> None:
+        self.data_dir = data_dir
+        self.prefix = prefix
+        collections = (data_dir / "collections.ndjson").read_text().splitlines()
+        self.collections = {c["id"]: c for c in map(orjson.loads, filter(None, collections))}
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        return None
+
+    async def discover(self, cursor: Mapping[str, Any]) -> AsyncIterator[Record | Problem]:
+        for path in sorted(self.data_dir.glob("items_*.ndjson")):
+            with path.open("rb") as lines:
+                for line in lines:
+                    item = orjson.loads(line)
+                    if self.prefix:
+                        item["id"] = self.prefix + item["id"]
+                    yield Record(
+                        key=(item["collection"], item["id"]),
+                        fingerprint=item_fingerprint(item),
+                        payload=item,
+                    )
+
+    async def fetch(self, record: Record, known: str | None) -> Fetched | None:
+        raise AssertionError("records carry their items")
+
+    def to_item(self, record: Record, payload: Any) -> dict[str, Any]:
+        return payload
+
+    async def collection(self, collection_id: str) -> dict[str, Any]:
+        return self.collections[collection_id]
+
+    def next_cursor(self) -> dict[str, Any]:
+        return {}
+
+
+def _stack(work: Path, port: int, *arguments: str) -> None:
+    environment = {**os.environ, "ANCHOR_DIR": str(work), "PGPORT": str(port), "PG_BIN": PG_BIN}
+    subprocess.run(
+        [str(HARNESS / "pgstac_stack.sh"), *arguments], check=True, env=environment, cwd=HARNESS
+    )
+
+
+def _admin(url: URL, *statements: str) -> None:
+    engine = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        for statement in statements:
+            conn.execute(text(statement))
+    engine.dispose()
+
+
+async def _ours_once(settings: Settings, data_dir: Path, source_id: str, prefix: str) -> dict:
+    engine = create_async_engine(settings)
+    config = StacStaticSource(id=source_id, kind="stac-static", url=str(data_dir), batch_size=2000)
+    try:
+        started = time.perf_counter()
+        outcome = await harvest_source(
+            engine, config, LogProgress(), NdjsonHarvester(data_dir, prefix)
+        )
+        seconds = time.perf_counter() - started
+    finally:
+        await engine.dispose()
+    if outcome.status != "succeeded":
+        raise SystemExit(f"our harvest failed: {outcome.message}")
+    total = outcome.counts.processed
+    return {"items": total, "seconds": round(seconds, 2), "items_per_s": round(total / seconds)}
+
+
+def _prefixed_copy(data_dir: Path, target: Path, prefix: str) -> Path:
+    """The data set with `prefix` on every item id (the first "id" of each line)."""
+    if (target / "manifest.json").exists():
+        return target
+    target.mkdir(parents=True, exist_ok=True)
+    for name in ("collections.ndjson", "manifest.json"):
+        shutil.copy(data_dir / name, target / name)
+    for path in data_dir.glob("items_*.ndjson"):
+        with path.open("rb") as source, (target / path.name).open("wb") as copy:
+            for line in source:
+                copy.write(line.replace(b'"id":"', b'"id":"' + prefix.encode(), 1))
+    return target
+
+
+def _pgstac_load(peer_python: str, data_dir: Path, out: Path, *options: str) -> dict:
+    environment = {
+        **os.environ, "PGHOST": "127.0.0.1", "PGUSER": "postgres", "PGDATABASE": "stac",
+    }  # fmt: skip
+    command = [peer_python, str(HARNESS / "load_pgstac.py"), "--data-dir", str(data_dir)]
+    subprocess.run(
+        [*command, "--out", str(out), "--no-queryables", *options],
+        check=True,
+        env=environment,
+        cwd=HARNESS,
+        stdout=subprocess.DEVNULL,
+    )
+    result = json.loads(out.read_text())
+    return {
+        "items": result["items_total"],
+        "seconds": result["timings_s"]["items"],
+        "items_per_s": round(result["items_per_s"]),
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", type=Path, required=True)
+    parser.add_argument("--work-dir", type=Path, default=Path("/work/benchwork-ingest"))
+    parser.add_argument("--peer-python", default="/work/benchwork/venv/bin/python")
+    parser.add_argument("--port", type=int, default=55441)
+    parser.add_argument("--keep", action="store_true", help="Leave the cluster running.")
+    args = parser.parse_args(argv)
+    tune_gc_for_bulk()  # as `cubestac ingest` does
+    work: Path = args.work_dir
+    shutil.rmtree(work / "pgdata", ignore_errors=True)
+    work.mkdir(parents=True, exist_ok=True)
+    server = URL.create("postgresql+psycopg", username="postgres", host="127.0.0.1", port=args.port)
+    _stack(work, args.port, "pg-init")
+    _stack(work, args.port, "pg-start")
+    results: dict[str, Any] = {"data_dir": str(args.data_dir)}
+    try:
+        os.environ["PGPORT"] = str(args.port)
+        _admin(server, "CREATE DATABASE cubestac")
+        ours_url = server.set(database="cubestac")
+        _admin(ours_url, "CREATE EXTENSION IF NOT EXISTS postgis")
+        upgrade(ours_url.set(drivername="postgresql+asyncpg"))
+        settings = Settings(database_url=ours_url.render_as_string(hide_password=False))
+        settings.pool.statement_timeout_ms = 600_000
+        data = args.data_dir
+        print("[bench] ours: preload", file=sys.stderr)
+        results["ours_preload"] = asyncio.run(_ours_once(settings, data, "preload", "pre-"))
+        print("[bench] ours: load", file=sys.stderr)
+        results["ours_load"] = asyncio.run(_ours_once(settings, data, "bench", ""))
+        print("[bench] ours: unchanged rerun", file=sys.stderr)
+        results["ours_rerun"] = asyncio.run(_ours_once(settings, data, "bench", ""))
+
+        prefixed = _prefixed_copy(data, work / f"{data.name}-pre", "pre-")
+        print("[bench] pypgstac: preload", file=sys.stderr)
+        peer = args.peer_python
+        results["pgstac_preload"] = _pgstac_load(peer, prefixed, work / "pgstac_pre.json")
+        print("[bench] pypgstac: load", file=sys.stderr)
+        results["pgstac_load"] = _pgstac_load(
+            peer, data, work / "pgstac_load.json", "--no-migrate", "--method", "insert_ignore"
+        )
+        print("[bench] pypgstac: rerun (insert_ignore)", file=sys.stderr)
+        results["pgstac_rerun"] = _pgstac_load(
+            peer, data, work / "pgstac_rerun.json", "--no-migrate", "--method", "insert_ignore"
+        )
+    finally:
+        if not args.keep:
+            _stack(work, args.port, "pg-stop")
+    (work / "ingest_results.json").write_text(json.dumps(results, indent=2))
+    print(_table(results))
+
+
+def _table(results: dict[str, Any]) -> str:
+    rows = [
+        "| step | cubestac (harvest pipeline) | pypgstac loader |",
+        "| --- | ---: | ---: |",
+    ]
+    for step, label in (("preload", "preload (empty catalogue)"), ("load", "load into a full one"),
+                        ("rerun", "unchanged rerun")):  # fmt: skip
+        ours, peer = results[f"ours_{step}"], results[f"pgstac_{step}"]
+        rows.append(
+            f"| {label}, {ours['items']:,} items | {ours['items_per_s']:,} items/s "
+            f"({ours['seconds']} s) | {peer['items_per_s']:,} items/s ({peer['seconds']} s) |"
+        )
+    speedup = results["ours_load"]["seconds"] / results["ours_rerun"]["seconds"]
+    rows.append(f"\nunchanged rerun vs load (ours): {speedup:.1f}x faster")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,233 @@
+"""Build and publish the cubes of a CONFIG, one after the other, each on its own.
+
+Per cube: take the cube's advisory lock (skip, and say so, when another run holds it),
+record a job, resolve the inputs in the catalogue, build and write a new version in a
+worker thread (dask runs it on the cluster), publish the item, retire old versions. Any
+failure fails that cube only; the job row and the result carry the message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from catalogue.database import Database
+from catalogue.repositories.jobs import (
+    JobStatus,
+    finish_job,
+    record_skipped,
+    start_job,
+    target_lock,
+)
+from cubes import compute
+from cubes.assets import configure_gdal_s3
+from cubes.build import BuiltCube, build_cube
+from cubes.cf import cf_dataset, encoding
+from cubes.compute import ComputePool
+from cubes.errors import CubeError, OutputError
+from cubes.grid import target_geobox, wgs84_footprint
+from cubes.publish import current_href, publish
+from cubes.resolve import ResolvedInput, resolve_inputs
+from cubes.spec import CubeSpec
+from cubes.to_item import cube_item
+from cubes.write import (
+    CubeStore,
+    check_writable,
+    mark_retired,
+    open_written,
+    remove_version,
+    store_bytes,
+    sweep,
+    write_version,
+)
+
+logger = logging.getLogger(__name__)
+JOB_KIND = "cube"
+
+
+@dataclass
+class CubeResult:
+    """What the status table and `cubestac jobs` show for one cube."""
+
+    cube: str
+    status: JobStatus
+    duration_s: float
+    size_bytes: int | None = None
+    message: str = ""
+    href: str | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class Reporter:
+    """Callbacks for progress; called from worker threads, so they must be thread-safe."""
+
+    started: Callable[[str], None] = lambda cube: None
+    progress: Callable[[str, int, int], None] = lambda cube, done, total: None
+    finished: Callable[[CubeResult], None] = lambda result: None
+
+
+@dataclass
+class RunContext:
+    """What a run needs: the catalogue, the cube root (`CUBESTAC_CUBE_ROOT`), the dask pool,
+    the CONFIG's folder (for user code) and where progress goes."""
+
+    database: Database
+    cube_root: str
+    pool: ComputePool
+    config_dir: Path | None = None
+    reporter: Reporter = field(default_factory=Reporter)
+
+    def __post_init__(self) -> None:
+        self.cube_root = normalise_root(self.cube_root)
+
+
+@dataclass
+class _Written:
+    url: str
+    item: dict[str, Any]
+    size: int
+    counts: dict[str, int]
+
+
+async def run_cubes(specs: list[CubeSpec], context: RunContext) -> list[CubeResult]:
+    results = []
+    for spec in specs:
+        result = await run_cube(spec, context)
+        context.reporter.finished(result)
+        results.append(result)
+    return results
+
+
+def normalise_root(root: str) -> str:
+    """Local roots become absolute paths (hrefs must not depend on the working folder)."""
+    parts = urlsplit(root)
+    if parts.scheme in ("", "file"):
+        return os.path.abspath(parts.path if parts.scheme == "file" else root)
+    return root.rstrip("/")
+
+
+async def run_cube(spec: CubeSpec, context: RunContext) -> CubeResult:
+    database = context.database
+    started = time.monotonic()
+    async with target_lock(database.engine, JOB_KIND, spec.id) as acquired:
+        if not acquired:
+            message = "skipped: another run is building this cube"
+            async with database.write() as conn:
+                await record_skipped(conn, JOB_KIND, spec.id, message)
+            return CubeResult(spec.id, JobStatus.SKIPPED, 0.0, message=message)
+        async with database.write() as conn:
+            job = await start_job(conn, JOB_KIND, spec.id)
+        context.reporter.started(spec.id)
+        try:
+            written = await _build_and_publish(spec, context)
+        except Exception as error:  # noqa: BLE001 - one cube's failure must not stop the run
+            return await _failed(spec, job, error, started, context)
+        elapsed = time.monotonic() - started
+        message = f"published {written.url}"
+        async with database.write() as conn:
+            await finish_job(conn, job, JobStatus.SUCCEEDED, written.counts, [], message)
+        logger.info("cube %s: %s in %.1f s", spec.id, message, elapsed)
+        return CubeResult(
+            spec.id, JobStatus.SUCCEEDED, elapsed, written.size, message, written.url,
+            written.counts,
+        )  # fmt: skip
+
+
+async def _failed(
+    spec: CubeSpec, job: int, error: Exception, started: float, context: RunContext
+) -> CubeResult:
+    if isinstance(error, CubeError):
+        message = str(error)
+        logger.error("%s", message)
+    else:
+        message = f"cube {spec.id!r}: {type(error).__name__}: {error}"
+        logger.error("%s", message, exc_info=error)
+    detail = {"cube": spec.id, "where": getattr(error, "where", None), "message": message}
+    async with context.database.write() as conn:
+        await finish_job(conn, job, JobStatus.FAILED, {}, [detail], message)
+    return CubeResult(spec.id, JobStatus.FAILED, time.monotonic() - started, message=message)
+
+
+async def _build_and_publish(spec: CubeSpec, context: RunContext) -> _Written:
+    geobox = target_geobox(spec.grid, spec.id)
+    _, wgs84_bbox = wgs84_footprint(geobox)
+    resolved = await resolve_inputs(context.database, spec, wgs84_bbox)
+    store = CubeStore(context.cube_root, spec.collection, spec.id)
+    previous = await current_href(context.database, spec)
+    written = await asyncio.to_thread(_write, spec, resolved, geobox, store, context)
+    try:
+        if previous and previous != written.url:
+            await asyncio.to_thread(mark_retired, previous)
+        await publish(context.database, spec, written.item)
+    except BaseException:
+        await asyncio.to_thread(remove_version, written.url)
+        raise
+    try:
+        await asyncio.to_thread(sweep, store, written.url, spec.grace_period)
+    except Exception:  # noqa: BLE001 - old versions linger until the next sweep; not fatal
+        logger.warning("cube %s: could not sweep old versions", spec.id, exc_info=True)
+    return written
+
+
+def _write(
+    spec: CubeSpec,
+    resolved: list[ResolvedInput],
+    geobox: Any,
+    store: CubeStore,
+    context: RunContext,
+) -> _Written:
+    """Runs in a worker thread: everything that touches pixels or the cube store."""
+    check_writable(store)
+    configure_gdal_s3()
+    client = context.pool.client(spec.compute)
+    built = build_cube(spec, resolved, geobox, context.config_dir)
+    dataset = cf_dataset(built, spec, geobox)
+    url = store.new_version()
+    counts = _counts(built, resolved)
+
+    def on_progress(done: int, total: int) -> None:
+        context.reporter.progress(spec.id, done, total)
+
+    def run(work: Any) -> None:
+        counts["tasks"] = len(work.__dask_graph__())
+        compute.run(client, work, on_progress)
+
+    try:
+        write_version(dataset, encoding(dataset, built, spec), url, spec.zarr_format, run)
+        _verify(url, spec, built)
+        size = store_bytes(url)
+    except BaseException:
+        remove_version(url)
+        raise
+    counts["bytes"] = size
+    item = cube_item(dataset, built, spec, geobox, url, store.storage_options)
+    return _Written(url, item, size, counts)
+
+
+def _counts(built: BuiltCube, resolved: list[ResolvedInput]) -> dict[str, int]:
+    return {
+        "inputs": len(resolved),
+        "items": sum(len(r.items) for r in resolved),
+        "variables": len(built.layers),
+    }
+
+
+def _verify(url: str, spec: CubeSpec, built: BuiltCube) -> None:
+    """Open the new version the way readers will, before anyone is pointed at it."""
+    try:
+        written = open_written(url, spec.zarr_format)
+    except Exception as error:  # noqa: BLE001 - zarr/fsspec raise many types
+        raise OutputError(
+            f"the written store {url} does not open: {error}", cube=spec.id
+        ) from error
+    missing = sorted(set(built.layers) - set(written.data_vars))
+    if missing:
+        raise OutputError(f"the written store {url} lacks {', '.join(missing)}", cube=spec.id)

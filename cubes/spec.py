@@ -1,0 +1,218 @@
+"""The `cubes:` section of CONFIG as typed models (DESIGN.md, "CONFIG (YAML)").
+
+These models check shape and ranges only. Whether a CRS is known to PROJ, whether an input
+has items in the bbox or a variable exists is learnt while the cube is built, and fails
+that cube alone (exit 1) instead of the whole CONFIG (exit 2): the issue lists unknown CRS
+among the per-cube errors, and a PROJ database can differ between machines.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from catalogue.errors import InvalidInputError
+from catalogue.filters import filter_clause, parse_filter
+
+ID_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
+PROCESSING_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_]*$"
+PERIOD_PATTERN = re.compile(r"^(\d*)([DWMY])$")
+
+Resampling = Literal["nearest", "bilinear", "cubic", "average", "mode", "min", "max"]
+AggregationMethod = Literal["mean", "median", "min", "max", "sum", "count", "first", "last"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class GridSpec(_Strict):
+    """The common grid: anchored at the bbox's north-west corner, `ceil` pixels to the
+    south-east, so the east/south edges may pass the bbox by less than one pixel."""
+
+    crs: str = Field(description="Any CRS PROJ knows: 'EPSG:3035', a WKT or PROJ string.")
+    bbox: tuple[float, float, float, float] = Field(
+        description="[west, south, east, north] in the grid's CRS."
+    )
+    resolution: float | tuple[float, float] = Field(
+        description="Pixel size in CRS units; [x, y] for non-square pixels."
+    )
+    tile_size: int = Field(2048, ge=16, le=16384, description="Chunk size in x and y.")
+
+    @field_validator("crs", mode="before")
+    @classmethod
+    def _epsg_number(cls, value: Any) -> Any:
+        return f"EPSG:{value}" if isinstance(value, int) else value
+
+    @field_validator("bbox")
+    @classmethod
+    def _ordered(cls, value: tuple[float, float, float, float]) -> tuple[float, ...]:
+        west, south, east, north = value
+        if not (west < east and south < north):
+            raise ValueError(
+                "bbox must be [west, south, east, north] with west < east, south < north"
+            )
+        return value
+
+    @field_validator("resolution")
+    @classmethod
+    def _positive(cls, value: float | tuple[float, float]) -> float | tuple[float, float]:
+        values = value if isinstance(value, tuple) else (value,)
+        if any(v <= 0 for v in values):
+            raise ValueError("resolution must be positive")
+        return value
+
+    @property
+    def xy_resolution(self) -> tuple[float, float]:
+        res = self.resolution
+        return res if isinstance(res, tuple) else (res, res)
+
+
+def _as_utc(value: date | datetime | None, end: bool) -> datetime | None:
+    """Dates are whole days: a range's end date includes that whole day."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    moment = datetime.combine(value, time.max if end else time.min)
+    return moment.replace(tzinfo=UTC)
+
+
+class TimeSpec(_Strict):
+    """Time selection and optional aggregation; inputs without time stay without time."""
+
+    range: tuple[date | datetime | None, date | datetime | None] | None = Field(
+        None, description="[start, end], inclusive; null for an open end."
+    )
+    period: str | None = Field(
+        None, description="Aggregation period: <n>D, <n>W, <n>M or <n>Y (e.g. 1Y)."
+    )
+    method: AggregationMethod = "mean"
+
+    @field_validator("period")
+    @classmethod
+    def _period(cls, value: str | None) -> str | None:
+        if value is not None and not PERIOD_PATTERN.match(value):
+            raise ValueError("period must look like 1D, 7D, 1W, 1M, 3M or 1Y")
+        return value
+
+    @model_validator(mode="after")
+    def _range_order(self) -> TimeSpec:
+        start, end = self.bounds
+        if start is not None and end is not None and start > end:
+            raise ValueError("time.range: start is after end")
+        return self
+
+    @property
+    def bounds(self) -> tuple[datetime | None, datetime | None]:
+        if self.range is None:
+            return None, None
+        return _as_utc(self.range[0], end=False), _as_utc(self.range[1], end=True)
+
+
+class InputSpec(_Strict):
+    """One input: catalogue items of one collection, opened lazily and regridded."""
+
+    collection: str
+    ids: list[str] | None = Field(None, description="Only these item ids.")
+    filter: str | dict[str, Any] | None = Field(
+        None,
+        description="CQL2 (text or JSON) on the items, evaluated by the catalogue's search, "
+        'e.g. "eo:cloud_cover < 20".',
+    )
+    asset: str | None = Field(None, description="Asset key to open; default: the data asset.")
+    variables: list[str] | None = Field(None, description="Variables to take; all if absent.")
+    rename: dict[str, str] | None = Field(
+        None, description="New names for variables in the cube (after `processing`)."
+    )
+    resampling: Resampling = "nearest"
+    processing: Annotated[str, Field(pattern=PROCESSING_PATTERN)] | None = Field(
+        None,
+        description="module:function (xr.Dataset -> xr.Dataset), run on each item's data "
+        "in its native grid before regridding; importable from the CONFIG's folder.",
+    )
+    nodata: float | Literal["nan"] | None = Field(
+        None, description="Overrides (or supplies) the inputs' nodata value."
+    )
+
+    @field_validator("filter")
+    @classmethod
+    def _filter(cls, value: str | dict[str, Any] | None) -> str | dict[str, Any] | None:
+        """Parsed once here so that a malformed filter fails the CONFIG (exit 2)."""
+        try:
+            parsed = parse_filter(value)
+            if parsed is not None:
+                filter_clause(parsed, None)  # operators and operand types, no database
+        except InvalidInputError as error:
+            raise ValueError(str(error)) from error
+        return value
+
+
+class CompressorSpec(_Strict):
+    """Blosc (zstd inside, byte shuffle) or plain Zstandard."""
+
+    name: Literal["blosc", "zstd"] = "blosc"
+    level: int = Field(3, ge=1, le=19, description="1-9 for blosc, 1-19 for zstd.")
+
+    @model_validator(mode="after")
+    def _blosc_levels(self) -> CompressorSpec:
+        if self.name == "blosc" and self.level > 9:
+            raise ValueError("blosc levels run from 1 to 9")
+        return self
+
+
+class ComputeSpec(_Strict):
+    """Dask cluster size; unset fields come from CUBESTAC_DASK_* or the machine."""
+
+    workers: int | None = Field(None, ge=1, le=256)
+    threads: int | None = Field(None, ge=1, le=256, description="Threads per worker.")
+    memory_limit: str | int | None = Field(
+        None, description="Total for the cluster ('4GB' or bytes), split across workers."
+    )
+    processes: bool | None = Field(None, description="Workers as processes (else threads).")
+
+
+class CubeSpec(_Strict):
+    """One cube: inputs regridded onto one grid, written as one Zarr, published as one item."""
+
+    id: Annotated[str, Field(pattern=ID_PATTERN)]
+    collection: str
+    title: str | None = None
+    description: str | None = None
+    grid: GridSpec
+    time: TimeSpec | None = None
+    inputs: list[InputSpec] = Field(min_length=1)
+    zarr_format: Literal[2, 3] = 2
+    compressor: CompressorSpec = Field(default_factory=CompressorSpec)
+    compute: ComputeSpec = Field(default_factory=ComputeSpec)
+    grace_period: timedelta = Field(
+        timedelta(hours=1),
+        description="How long a replaced version stays readable for readers that hold its "
+        "href (seconds or ISO 8601 duration).",
+    )
+
+    @field_validator("compressor", mode="before")
+    @classmethod
+    def _compressor_shorthand(cls, value: Any) -> Any:
+        return {"name": value} if isinstance(value, str) else value
+
+
+class CubesConfig(BaseModel):
+    """The part of CONFIG that `cubestac cubes` reads; other sections are ignored here."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    cubes: list[CubeSpec] = Field(default_factory=list)
+
+    @field_validator("cubes")
+    @classmethod
+    def _unique_ids(cls, value: list[CubeSpec]) -> list[CubeSpec]:
+        seen: set[str] = set()
+        for cube in value:
+            if cube.id in seen:
+                raise ValueError(f"cube id {cube.id!r} is used twice")
+            seen.add(cube.id)
+        return value

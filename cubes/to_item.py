@@ -1,0 +1,223 @@
+"""The STAC item of a cube (DESIGN.md, "What a cube item looks like").
+
+xstac builds the datacube part from the dataset -- spatial dimensions with extent, step and
+`reference_system`, the temporal extent, one entry per variable -- and we complete what it
+leaves out or writes for older versions of the extension: datacube v2.3.0 (`nodata`,
+`data_type`), temporal `step` as an ISO 8601 duration or else `values`, additional
+dimensions (ensemble members, bands), the `proj:` fields and the `zarr` asset.
+
+Extents of x/y are those of the coordinates, i.e. of pixel centres, consistent with the
+dimension's `step`; `proj:bbox` gives the outer pixel edges.
+
+Asset hrefs. On S3 the href is the store's `s3://` URL, which `xr.open_zarr` opens with
+`xarray:storage_options`. On a local cube root the href is the store's absolute path on
+this machine, with no `file://` scheme: `xr.open_zarr(href)` works as is for anyone on the
+machine, and the API -- which serves the cube root under `<CUBESTAC_PUBLIC_URL>/cubes/` --
+turns it into a URL by taking the part after `CUBESTAC_CUBE_ROOT`, which is always
+`<collection>/<cube id>/<version>.zarr` (see `cubes.write`). Storing the plain path keeps
+the catalogue correct if the public URL changes, and keeps the rule one prefix swap.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+import xstac
+from odc.geo.geobox import GeoBox
+
+from cubes.aggregate import iso_duration, period_end
+from cubes.build import BuiltCube
+from cubes.grid import wgs84_footprint
+from cubes.spec import CubeSpec
+
+MEDIA_TYPE = "application/vnd.zarr"
+DATACUBE = "https://stac-extensions.github.io/datacube/v2.3.0/schema.json"
+PROJECTION = "https://stac-extensions.github.io/projection/v2.0.0/schema.json"
+ZARR = "https://stac-extensions.github.io/zarr/v1.1.0/schema.json"
+XARRAY = "https://stac-extensions.github.io/xarray-assets/v1.0.0/schema.json"
+EXTENSIONS = [DATACUBE, PROJECTION, ZARR, XARRAY]
+DATA_TYPES = frozenset({
+    "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
+    "float16", "float32", "float64",
+})  # fmt: skip
+MAX_TIME_VALUES = 10_000
+
+
+def cube_item(
+    dataset: xr.Dataset,
+    built: BuiltCube,
+    cube: CubeSpec,
+    geobox: GeoBox,
+    href: str,
+    storage_options: dict[str, Any],
+) -> dict[str, Any]:
+    """A STAC 1.1 item (dict) for the cube written at `href`."""
+    geometry, bbox = wgs84_footprint(geobox)
+    template = {
+        "type": "Feature",
+        "stac_version": "1.1.0",
+        "stac_extensions": [],
+        "id": cube.id,
+        "collection": cube.collection,
+        "geometry": geometry,
+        "bbox": list(bbox),
+        "properties": {**_datetimes(dataset, built, cube), **_descriptive(cube)},
+        "assets": {},
+        "links": [],
+    }
+    has_time = "time" in dataset.dims
+    stac = xstac.xarray_to_stac(
+        dataset,
+        template,
+        temporal_dimension="time" if has_time else False,
+        temporal_step=False,
+        x_dimension="x",
+        y_dimension="y",
+        reference_system=reference_system(geobox),
+        validate=False,
+        **_additional_dimensions(dataset),
+    )
+    item = stac.to_dict(include_self_link=False, transform_hrefs=False)
+    properties = item["properties"]
+    if has_time:
+        properties["cube:dimensions"]["time"].update(_time_axis(dataset, cube))
+    properties["cube:variables"] = _variables(dataset, built, properties["cube:variables"])
+    properties.update(_projection(geobox))
+    item["stac_extensions"] = list(EXTENSIONS)
+    item["assets"] = {"zarr": zarr_asset(cube, href, storage_options)}
+    item["links"] = []
+    return item
+
+
+def zarr_asset(cube: CubeSpec, href: str, storage_options: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "href": href,
+        "type": MEDIA_TYPE,
+        "title": f"{cube.title or cube.id} (Zarr format {cube.zarr_format})",
+        "roles": ["data"],
+        "zarr:consolidated": True,
+        "zarr:zarr_format": cube.zarr_format,
+        "zarr:node_type": "group",
+        "xarray:open_kwargs": {"consolidated": True, "zarr_format": cube.zarr_format,
+                               "chunks": {}},
+        "xarray:storage_options": dict(storage_options),
+    }  # fmt: skip
+
+
+def reference_system(geobox: GeoBox) -> int | dict[str, Any]:
+    """An EPSG code when the CRS has one, else PROJJSON (both allowed by datacube v2.3.0)."""
+    crs = geobox.crs
+    assert crs is not None
+    return crs.epsg if crs.epsg is not None else crs.proj.to_json_dict()
+
+
+def _descriptive(cube: CubeSpec) -> dict[str, Any]:
+    fields: dict[str, Any] = {"created": _now()}
+    if cube.title:
+        fields["title"] = cube.title
+    if cube.description:
+        fields["description"] = cube.description
+    return fields
+
+
+def _datetimes(dataset: xr.Dataset, built: BuiltCube, cube: CubeSpec) -> dict[str, Any]:
+    """The time the data covers: its time axis (whole last period when aggregated), else
+    the span of the input items' datetimes."""
+    if "time" in dataset.dims:
+        times = pd.to_datetime(dataset["time"].values)
+        start, end = times.min().to_pydatetime(), times.max().to_pydatetime()
+        if cube.time is not None and cube.time.period:
+            end = period_end(end, cube.time.period)
+        start, end = start.replace(tzinfo=UTC), end.replace(tzinfo=UTC)
+    else:
+        start, end = min(built.item_times), max(built.item_times)
+    if start == end:
+        return {"datetime": _iso(start)}
+    return {"datetime": None, "start_datetime": _iso(start), "end_datetime": _iso(end)}
+
+
+def _time_axis(dataset: xr.Dataset, cube: CubeSpec) -> dict[str, Any]:
+    """`step` for aggregated (regular) axes; otherwise the `values` themselves."""
+    if cube.time is not None and cube.time.period and dataset.sizes["time"] > 1:
+        return {"step": iso_duration(cube.time.period)}
+    values = [_iso(t) for t in pd.to_datetime(dataset["time"].values)[:MAX_TIME_VALUES]]
+    return {"values": values}
+
+
+def _additional_dimensions(dataset: xr.Dataset) -> dict[str, dict[str, Any]]:
+    dims: dict[str, dict[str, Any]] = {}
+    for dim in dataset.dims:
+        if dim in ("time", "y", "x"):
+            continue
+        values = (
+            dataset[dim].values.tolist()
+            if dim in dataset.coords
+            else list(range(dataset.sizes[dim]))
+        )
+        entry: dict[str, Any] = {"type": "bands" if dim in ("band", "bands") else "other"}
+        entry["values"] = [v if isinstance(v, int | float | str) else str(v) for v in values]
+        if all(isinstance(v, int | float) for v in entry["values"]):
+            entry["extent"] = [min(entry["values"]), max(entry["values"])]
+        dims[str(dim)] = entry
+    return dims
+
+
+def _variables(
+    dataset: xr.Dataset, built: BuiltCube, from_xstac: dict[str, dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """Data variables only (the grid mapping is not one), with datacube v2.3.0 fields."""
+    result = {}
+    for name, layer in built.layers.items():
+        base = from_xstac.get(name, {})
+        variable = dataset[name]
+        entry: dict[str, Any] = {
+            "dimensions": [str(d) for d in variable.dims],
+            "type": "data",
+            "data_type": variable.dtype.name if variable.dtype.name in DATA_TYPES else "other",
+        }
+        description = base.get("description") or variable.attrs.get("long_name")
+        if description:
+            entry["description"] = str(description)
+        if base.get("unit"):
+            entry["unit"] = str(base["unit"])
+        if layer.nodata is not None:
+            entry["nodata"] = "nan" if _is_nan(layer.nodata) else layer.nodata
+        result[name] = entry
+    return result
+
+
+def _projection(geobox: GeoBox) -> dict[str, Any]:
+    crs = geobox.crs
+    assert crs is not None
+    height, width = geobox.shape.yx
+    t = geobox.transform
+    west, east = sorted((t.c, t.c + width * t.a))
+    south, north = sorted((t.f, t.f + height * t.e))
+    fields: dict[str, Any] = {
+        "proj:code": f"EPSG:{crs.epsg}" if crs.epsg is not None else None,
+        "proj:shape": [height, width],
+        "proj:transform": [t.a, t.b, t.c, t.d, t.e, t.f],
+        "proj:bbox": [west, south, east, north],
+    }
+    if crs.epsg is None:
+        fields["proj:wkt2"] = crs.wkt
+    return fields
+
+
+def _is_nan(value: float | int) -> bool:
+    return isinstance(value, float) and math.isnan(value)
+
+
+def _iso(moment: datetime | np.datetime64 | pd.Timestamp) -> str:
+    stamp = pd.Timestamp(moment)
+    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    return stamp.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

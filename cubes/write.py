@@ -1,0 +1,194 @@
+"""Write a cube as a new version of its Zarr store; retire old versions after a grace period.
+
+Layout under the cube root (a folder or `s3://bucket/prefix`, through fsspec):
+
+    <root>/<collection>/<cube id>/<UTC stamp>-<random>.zarr      one store per build
+    <root>/<collection>/<cube id>/<UTC stamp>-<random>.retired   when it stopped being current
+
+Why versions rather than overwriting: readers hold the item's href for as long as they
+work with a cube (`xr.open_zarr` reads chunks lazily, for hours), and S3 has no atomic
+rename. So a build writes a fresh path; only after the write (data, then consolidated
+metadata) completed does the runner switch the catalogue item's href, in one transaction.
+A crash before that leaves the published version untouched, the half-written one unlisted.
+
+Cleanup runs with the cube's advisory lock held (no other build of this cube can be
+writing). Just before the switch the current version gets a `.retired` marker stamped
+"now"; a sweep deletes marked versions older than the grace period, and versions that are
+neither current nor marked -- never published, left by a failed or killed build -- at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from urllib.parse import quote, urlsplit
+
+import fsspec
+import xarray as xr
+from fsspec import AbstractFileSystem
+
+from cubes.assets import storage_options_for
+from cubes.errors import OutputError
+
+logger = logging.getLogger(__name__)
+
+STORE_SUFFIX = ".zarr"
+RETIRED_SUFFIX = ".retired"
+
+
+@dataclass(frozen=True)
+class CubeStore:
+    """Where one cube's versions live."""
+
+    root: str
+    collection: str
+    cube_id: str
+
+    @property
+    def folder(self) -> str:
+        return "/".join((self.root.rstrip("/"), quote(self.collection, safe="-_."), self.cube_id))
+
+    @property
+    def storage_options(self) -> dict[str, object]:
+        return storage_options_for(self.root)
+
+    def filesystem(self) -> tuple[AbstractFileSystem, str]:
+        fs, path = fsspec.core.url_to_fs(self.folder, **self.storage_options)
+        return fs, path
+
+    def new_version(self) -> str:
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        return f"{self.folder}/{stamp}-{secrets.token_hex(3)}{STORE_SUFFIX}"
+
+
+def check_writable(store: CubeStore) -> None:
+    """Fail before any computing when the cube root cannot take a file."""
+    probe = f".probe-{secrets.token_hex(4)}"
+    try:
+        fs, folder = store.filesystem()
+        fs.makedirs(folder, exist_ok=True)
+        fs.pipe_file(f"{folder}/{probe}", b"")
+        fs.rm_file(f"{folder}/{probe}")
+    except Exception as error:  # noqa: BLE001 - OSError, botocore/ClientError, PermissionError ...
+        raise OutputError(
+            f"cannot write under the cube root {store.root!r}: {type(error).__name__}: {error}",
+            cube=store.cube_id,
+            where="output",
+        ) from error
+
+
+def open_written(url: str, zarr_format: int) -> xr.Dataset:
+    """The store as a reader will open it: consolidated metadata, lazily."""
+    return xr.open_zarr(
+        url,
+        consolidated=True,
+        zarr_format=zarr_format,
+        chunks={},
+        storage_options=storage_options_for(url) or None,
+    )
+
+
+def store_bytes(url: str) -> int:
+    fs, path = fsspec.core.url_to_fs(url, **storage_options_for(url))
+    return int(fs.du(path, total=True))
+
+
+def remove_version(url: str) -> None:
+    """Best-effort removal of a version nobody can have opened (never published)."""
+    try:
+        fs, path = fsspec.core.url_to_fs(url, **storage_options_for(url))
+        if fs.exists(path):
+            fs.rm(path, recursive=True)
+    except Exception:  # noqa: BLE001 - the next sweep retries
+        logger.warning("could not remove unpublished cube version %s", url, exc_info=True)
+
+
+def mark_retired(url: str, when: datetime | None = None) -> None:
+    """Stamp a version as no longer current (overwrites an older stamp)."""
+    fs, path = fsspec.core.url_to_fs(url, **storage_options_for(url))
+    moment = (when or datetime.now(UTC)).isoformat()
+    fs.pipe_file(_marker(path), moment.encode())
+
+
+def sweep(store: CubeStore, current: str | None, grace: timedelta) -> list[str]:
+    """Delete versions past their grace period and unpublished leftovers; never `current`.
+    Returns the paths removed."""
+    fs, folder = store.filesystem()
+    if not fs.exists(folder):
+        return []
+    current_path = _path_of(current) if current else None
+    names = {entry.rstrip("/").rsplit("/", 1)[-1] for entry in fs.ls(folder, detail=False)}
+    removed = []
+    now = datetime.now(UTC)
+    for name in sorted(names):
+        if not name.endswith(STORE_SUFFIX):
+            continue
+        path = f"{folder}/{name}"
+        if current_path is not None and _same(path, current_path):
+            continue
+        retired = _retired_at(fs, path) if _marker_name(name) in names else None
+        if retired is None or now - retired >= grace:
+            fs.rm(path, recursive=True)
+            if retired is not None:
+                fs.rm_file(_marker(path))
+            removed.append(path)
+    for name in names:
+        if name.endswith(RETIRED_SUFFIX) and _store_name(name) not in names:
+            fs.rm_file(f"{folder}/{name}")  # a marker whose store is gone
+    if removed:
+        logger.info("removed %d old version(s) of cube %s", len(removed), store.cube_id)
+    return removed
+
+
+def _retired_at(fs: AbstractFileSystem, path: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(fs.cat_file(_marker(path)).decode().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _marker(path: str) -> str:
+    return path.removesuffix(STORE_SUFFIX) + RETIRED_SUFFIX
+
+
+def _marker_name(name: str) -> str:
+    return name.removesuffix(STORE_SUFFIX) + RETIRED_SUFFIX
+
+
+def _store_name(name: str) -> str:
+    return name.removesuffix(RETIRED_SUFFIX) + STORE_SUFFIX
+
+
+def _path_of(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme in ("", "file"):
+        return parts.path
+    return f"{parts.netloc}{parts.path}"
+
+
+def _same(path: str, other: str) -> bool:
+    return path.rstrip("/").lstrip("/") == other.rstrip("/").lstrip("/")
+
+
+def write_version(
+    dataset: xr.Dataset,
+    encoding: dict[str, dict[str, object]],
+    url: str,
+    zarr_format: int,
+    compute: Callable[[object], None],
+) -> None:
+    """Metadata (consolidated) and coordinates now, the data through `compute`; the store
+    is complete when this returns, and unknown to readers until the href switch."""
+    delayed = dataset.to_zarr(
+        url,
+        mode="w-",
+        zarr_format=zarr_format,
+        consolidated=True,
+        compute=False,
+        encoding=encoding,
+        storage_options=storage_options_for(url) or None,
+    )
+    compute(delayed)

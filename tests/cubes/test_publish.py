@@ -1,0 +1,187 @@
+"""Atomic publishing: a rebuild writes a new version and switches the item's href last; old
+versions stay readable for the grace period; a failed build changes nothing readers see."""
+
+from __future__ import annotations
+
+import textwrap
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from catalogue.repositories.collections import get_collection
+from catalogue.repositories.items import get_item
+from catalogue.repositories.jobs import JobStatus, recent_jobs, target_lock
+from cubes.runner import Reporter
+from tests.cubes import data
+from tests.cubes.conftest import build, seed
+
+FAILING_HOOK = """
+import xarray as xr
+
+
+def fail_mid_write(ds: xr.Dataset) -> xr.Dataset:
+    def maybe_fail(block, block_info=None):
+        if block_info[0]["chunk-location"][-1] == 1:
+            raise RuntimeError("disk on fire")
+        return block
+
+    def fail_in_one_block(v: xr.DataArray) -> xr.DataArray:
+        return v.copy(data=v.data.rechunk(128).map_blocks(maybe_fail, dtype=v.dtype))
+
+    return ds.map(fail_in_one_block)
+"""
+
+
+def cube(**extra: Any) -> dict[str, Any]:
+    return {
+        "id": "types",
+        "collection": "scs2",
+        "grid": data.GRID,
+        "inputs": [{"collection": "forest-type", "resampling": "mode", **extra.pop("input", {})}],
+        **extra,
+    }
+
+
+async def href_of(database, collection: str = "scs2", cube_id: str = "types") -> str:
+    async with database.read() as conn:
+        item = await get_item(conn, collection, cube_id)
+    return item["assets"]["zarr"]["href"]
+
+
+def versions(root: Path) -> list[str]:
+    return sorted(p.name for p in (root / "scs2" / "types").iterdir())
+
+
+async def test_a_rebuild_switches_the_href_and_the_old_version_stays_readable(
+    database, compute_pool, tmp_path
+) -> None:
+    await seed(database, [data.forest_type(tmp_path).item])
+    root = tmp_path / "cubes"
+    [first] = await build(database, [cube()], root, compute_pool)
+    old = await href_of(database)
+    [second] = await build(database, [cube()], root, compute_pool)
+    new = await href_of(database)
+    assert first.status is second.status is JobStatus.SUCCEEDED
+    assert old != new and second.href == new
+    assert Path(old).with_suffix(".retired").is_file()  # retired, kept for the grace period
+    xr.testing.assert_equal(xr.open_zarr(old).load(), xr.open_zarr(new).load())
+
+
+async def test_versions_past_the_grace_period_are_removed(database, compute_pool, tmp_path) -> None:
+    await seed(database, [data.forest_type(tmp_path).item])
+    root = tmp_path / "cubes"
+    spec = cube(grace_period=0)
+    await build(database, [spec], root, compute_pool)
+    await build(database, [spec], root, compute_pool)
+    assert versions(root) == [Path(await href_of(database)).name]
+
+
+async def test_a_failed_rebuild_leaves_the_published_cube_untouched(
+    database, compute_pool, tmp_path
+) -> None:
+    (tmp_path / "hooks_fail.py").write_text(textwrap.dedent(FAILING_HOOK))
+    await seed(database, [data.forest_type(tmp_path).item])
+    root = tmp_path / "cubes"
+    await build(database, [cube()], root, compute_pool)
+    published = await href_of(database)
+    before = xr.open_zarr(published).load()
+    failing = cube(input={"processing": "hooks_fail:fail_mid_write"})
+    [result] = await build(database, [failing], root, compute_pool, config_dir=tmp_path)
+    assert result.status is JobStatus.FAILED
+    assert "disk on fire" in result.message
+    assert await href_of(database) == published
+    xr.testing.assert_identical(xr.open_zarr(published).load(), before)
+    assert versions(root) == [Path(published).name]  # the partial version was removed
+
+
+async def test_leftovers_of_a_killed_build_are_swept_by_the_next_build(
+    database, compute_pool, tmp_path
+) -> None:
+    await seed(database, [data.forest_type(tmp_path).item])
+    root = tmp_path / "cubes"
+    debris = root / "scs2" / "types" / "20000101T000000000000Z-dead00.zarr"
+    (debris / "forest_type").mkdir(parents=True)
+    (debris / ".zgroup").write_text('{"zarr_format": 2}')
+    [result] = await build(database, [cube()], root, compute_pool)
+    assert result.status is JobStatus.SUCCEEDED
+    assert not debris.exists()
+
+
+async def test_a_cube_locked_by_another_run_is_skipped(
+    database, compute_pool, tmp_path, session_engine
+) -> None:
+    await seed(database, [data.forest_type(tmp_path).item])
+    async with target_lock(session_engine, "cube", "types") as held:
+        assert held
+        [result] = await build(database, [cube()], tmp_path / "cubes", compute_pool)
+    assert result.status is JobStatus.SKIPPED and "another run" in result.message
+    async with database.read() as conn:
+        jobs = [job for job in await recent_jobs(conn) if job["target"] == "types"]
+    assert jobs[0]["status"] == JobStatus.SKIPPED
+    assert not (tmp_path / "cubes").exists()
+
+
+async def test_jobs_record_each_build(database, compute_pool, tmp_path) -> None:
+    await seed(database, [data.forest_type(tmp_path).item])
+    [result] = await build(database, [cube()], tmp_path / "cubes", compute_pool)
+    async with database.read() as conn:
+        [job] = [job for job in await recent_jobs(conn) if job["target"] == "types"]
+    assert job["kind"] == "cube" and job["status"] == JobStatus.SUCCEEDED
+    assert job["counts"]["bytes"] == result.size_bytes > 0
+    assert job["counts"]["items"] == 1 and job["counts"]["variables"] == 1
+    assert job["message"] == f"published {result.href}"
+
+
+async def test_a_static_cube_takes_its_time_from_the_items(
+    database, compute_pool, tmp_path
+) -> None:
+    await seed(database, [data.forest_type(tmp_path).item])
+    await build(database, [cube()], tmp_path / "cubes", compute_pool)
+    async with database.read() as conn:
+        item = await get_item(conn, "scs2", "types")
+    assert item["properties"]["datetime"] == "2020-06-01T00:00:00Z"
+    assert "time" not in item["properties"]["cube:dimensions"]
+
+
+async def test_the_collection_extent_grows_with_each_cube(database, compute_pool, tmp_path) -> None:
+    source = data.forest_type(tmp_path)
+    await seed(database, [source.item])
+    shifted = {
+        **data.GRID,
+        "bbox": [b + (300 if i % 2 == 0 else 0) for i, b in enumerate(data.BBOX)],
+    }
+    specs = [cube(), {**cube(), "id": "types-east", "grid": shifted}]
+    results = await build(database, specs, tmp_path / "cubes", compute_pool)
+    assert [r.status for r in results] == [JobStatus.SUCCEEDED] * 2
+    async with database.read() as conn:
+        collection = await get_collection(conn, "scs2")
+        items = [await get_item(conn, "scs2", cube_id) for cube_id in ("types", "types-east")]
+    [bbox] = collection["extent"]["spatial"]["bbox"]
+    assert bbox[0] == items[0]["bbox"][0] and bbox[2] == items[1]["bbox"][2]
+    assert bbox[0] < items[1]["bbox"][0] and np.isclose(bbox[2] - bbox[0], bbox[2] - bbox[0])
+
+
+async def test_progress_is_reported_per_cube_up_to_completion(
+    database, compute_pool, tmp_path
+) -> None:
+    await seed(database, [data.forest_type(tmp_path).item])
+    events: list[tuple[str, Any]] = []
+    reporter = Reporter(
+        started=lambda cube: events.append(("started", cube)),
+        progress=lambda cube, done, total: events.append(("progress", (cube, done, total))),
+        finished=lambda result: events.append(("finished", result.cube)),
+    )
+    await build(database, [cube()], tmp_path / "cubes", compute_pool, reporter=reporter)
+    assert events[0] == ("started", "types") and events[-1] == ("finished", "types")
+    cube_id, done, total = events[-2][1]
+    assert events[-2][0] == "progress" and cube_id == "types" and done == total > 0
+
+
+def test_grace_period_accepts_seconds_and_iso_durations() -> None:
+    from cubes.spec import CubeSpec
+
+    assert CubeSpec.model_validate(cube(grace_period="PT2H")).grace_period == timedelta(hours=2)
+    assert CubeSpec.model_validate(cube(grace_period=90)).grace_period == timedelta(seconds=90)
