@@ -276,7 +276,7 @@ class CoreClient(AsyncBaseCoreClient):
             page = await search_items(conn, query, await _known_properties(conn, query))
         next_link = None
         if page.next_token:
-            body = search_request.model_dump(mode="json", exclude_none=True, by_alias=True)
+            body = search_request.model_dump(mode="json", exclude_unset=True, by_alias=True)
             next_link = next_post_link(request, body, page.next_token.encode())
         fields = FieldSelection.from_post(
             getattr(search_request, "fields", None), "fields" in search_request.model_fields_set

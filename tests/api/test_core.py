@@ -171,3 +171,12 @@ async def test_public_url_makes_every_link_absolute_under_it(
     hrefs = [link["href"] for link in page["links"]]
     hrefs += [link["href"] for link in page["features"][0]["links"]]
     assert all(href.startswith("https://stac.example.org/v1/") for href in hrefs), hrefs
+
+
+async def test_post_next_body_repeats_only_what_the_client_sent(client: httpx.AsyncClient) -> None:
+    await seed(client, grid_items(5))
+    page = (await client.post("/search", json={"limit": 2})).json()
+    body = next(link for link in page["links"] if link["rel"] == "next")["body"]
+    assert set(body) == {"limit", "token"}
+    second = (await client.post("/search", json=body)).json()
+    assert "assets" in second["features"][0]  # whole items, not the fields default set
