@@ -28,6 +28,7 @@ import asyncio
 import importlib.util
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -303,6 +304,7 @@ def main() -> None:
     finally:
         if cluster is not None:
             cluster.stop()
+            shutil.rmtree(cluster.data_dir, ignore_errors=True)
     report(run, load_harness(harness, "check"), load)
 
 

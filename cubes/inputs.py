@@ -34,7 +34,8 @@ Nodata = float | int | None
 
 READ_CHUNK = 2048
 SPATIAL_NAMES = (("y", "x"), ("lat", "lon"), ("latitude", "longitude"))
-GEOGRAPHIC_UNITS = {"degrees_north", "degree_north", "degrees_n", "degreen"}
+GEOGRAPHIC_UNITS = {"degrees_north", "degree_north", "degrees_n", "degree_n", "degreesn", "degreen"}
+PROJECTED_AXES = {"projection_x_coordinate": "X", "projection_y_coordinate": "Y"}
 KEEP_ATTRS = frozenset({
     "units", "long_name", "standard_name", "description", "comment", "references",
     "flag_values", "flag_meanings", "flag_masks", "valid_min", "valid_max", "valid_range",
@@ -167,11 +168,11 @@ def _spatial_dims(dataset: xr.Dataset) -> tuple[Hashable, Hashable] | None:
         if dim in dataset.coords:
             attrs = dataset.coords[dim].attrs
             axis = str(attrs.get("axis", "")).upper()
-            standard = str(attrs.get("standard_name", ""))
-            if axis in ("X", "Y"):
+            axis = (
+                axis if axis in ("X", "Y") else PROJECTED_AXES.get(attrs.get("standard_name"), "")
+            )
+            if axis:
                 found[axis] = dim
-            elif standard.startswith("projection_") and standard[11] in "xy":
-                found[standard[11].upper()] = dim
     return (found["Y"], found["X"]) if {"X", "Y"} <= set(found) else None
 
 

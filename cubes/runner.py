@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -107,10 +106,12 @@ async def run_cubes(specs: list[CubeSpec], context: RunContext) -> list[CubeResu
 
 
 def normalise_root(root: str) -> str:
-    """Local roots become absolute paths (hrefs must not depend on the working folder)."""
+    """Local roots become absolute, resolved paths -- the same form the API serves under
+    `/cubes` (api.cube_files.local_cube_root), so that hrefs start with it."""
     parts = urlsplit(root)
     if parts.scheme in ("", "file"):
-        return os.path.abspath(parts.path if parts.scheme == "file" else root)
+        local = parts.path if parts.scheme == "file" else root
+        return str(Path(local).expanduser().resolve())
     return root.rstrip("/")
 
 

@@ -78,6 +78,8 @@ def cube_item(
         temporal_step=False,
         x_dimension="x",
         y_dimension="y",
+        x_step=float(geobox.transform.a),  # exact, where coordinate differences carry noise
+        y_step=float(geobox.transform.e),
         reference_system=reference_system(geobox),
         validate=False,
         **_additional_dimensions(dataset),

@@ -167,3 +167,31 @@ def test_collection_created_with_extent_and_summaries(published, item) -> None:
         ["2007-01-01T00:00:00Z", "2016-12-31T23:59:59Z"]
     ]
     assert collection["summaries"] == {"proj:code": ["EPSG:3035"]}
+
+
+def test_a_geographic_grid_with_a_time_axis_gives_a_valid_item(tmp_path) -> None:
+    """No catalogue needed: build lazily, describe, validate (EPSG:4326 grid, time values)."""
+    from cubes.build import build_cube
+    from cubes.cf import cf_dataset
+    from cubes.grid import target_geobox
+    from cubes.resolve import ResolvedInput
+    from cubes.spec import CubeSpec
+    from cubes.to_item import cube_item
+
+    source = data.cci_biomass(tmp_path)
+    spec = CubeSpec.model_validate({
+        "id": "geo", "collection": "c",
+        "grid": {"crs": "EPSG:4326", "bbox": [5.52, 50.03, 5.59, 50.06], "resolution": 0.001,
+                 "tile_size": 32},
+        "inputs": [{"collection": "cci-biomass", "resampling": "bilinear"}],
+    })  # fmt: skip
+    geobox = target_geobox(spec.grid, spec.id)
+    built = build_cube(spec, [ResolvedInput(0, spec.inputs[0], [source.item])], geobox, None)
+    dataset = cf_dataset(built, spec, geobox)
+    assert dataset["x"].attrs["standard_name"] == "longitude"
+    item = cube_item(dataset, built, spec, geobox, "/cubes/c/geo/v.zarr", {})
+    validate(served(item))
+    dims = item["properties"]["cube:dimensions"]
+    assert dims["x"]["reference_system"] == 4326 and dims["y"]["step"] == pytest.approx(-0.001)
+    assert dims["time"]["values"] == [f"{t:%Y-%m-%dT%H:%M:%SZ}" for t in source.times]
+    assert item["properties"]["proj:code"] == "EPSG:4326"
