@@ -20,10 +20,11 @@ from stac_fastapi.types.search import BaseSearchPostRequest
 from stac_pydantic.shared import BBox
 
 from api.fields import FieldSelection
+from api.limits import check_q, check_search, filter_limits
 from api.links import GEOJSON, OPENAPI, base_url, link, next_get_link, next_post_link, self_href
 from api.responses import GeoJSONResponse, ORJSONResponse
 from catalogue.errors import InvalidInputError
-from catalogue.filters import parse_filter
+from catalogue.filters import FilterLimits, parse_filter
 from catalogue.filters.parse import CQL2_JSON
 from catalogue.query_extension import query_to_cql2
 from catalogue.repositories import collections as collection_repo
@@ -62,15 +63,17 @@ def _datetime_text(value: DateTimeType | str | None) -> str | None:
     return value.isoformat()
 
 
-def _get_filter(params: dict[str, Any]) -> dict[str, Any] | bool | None:
+def _get_filter(params: dict[str, Any], limits: FilterLimits) -> dict[str, Any] | bool | None:
     """The Filter extension's GET parameters (`filter`, `filter-lang`, `filter-crs`), parsed."""
     return parse_filter(
-        params.get("filter_expr"), params.get("filter_lang"), params.get("filter_crs")
+        params.get("filter_expr"), params.get("filter_lang"), params.get("filter_crs"), limits
     )
 
 
 def _with_legacy_query(
-    filter_tree: dict[str, Any] | bool | None, query: dict[str, Any] | str | None
+    filter_tree: dict[str, Any] | bool | None,
+    query: dict[str, Any] | str | None,
+    limits: FilterLimits,
 ) -> dict[str, Any] | bool | None:
     """AND the Query extension's conditions (translated to CQL2-JSON) into the filter."""
     if isinstance(query, str):
@@ -81,7 +84,7 @@ def _with_legacy_query(
     translated = query_to_cql2(query)
     if translated is None:
         return filter_tree
-    tree = parse_filter(translated, CQL2_JSON)
+    tree = parse_filter(translated, CQL2_JSON, limits=limits)
     return tree if filter_tree is None else {"op": "and", "args": [filter_tree, tree]}
 
 
@@ -155,6 +158,7 @@ class CoreClient(AsyncBaseCoreClient):
         if not 1 <= limit <= self.api_settings.max_limit:
             raise InvalidInputError(f"limit: must be between 1 and {self.api_settings.max_limit}")
         token = params.get("token")
+        check_q(self.api_settings, params.get("q"))
         return CollectionQuery(
             bbox=parse_bbox(params.get("bbox")),
             interval=parse_interval(_datetime_text(params.get("datetime"))),
@@ -176,7 +180,7 @@ class CoreClient(AsyncBaseCoreClient):
         async with _database(request).read() as conn:
             content = await item_repo.get_item(conn, collection_id, item_id)
         return GeoJSONResponse(  # type: ignore[return-value]  # see get_collection
-            row_to_item(content, base_url(request), request.app.state.cube_root_prefix)
+            row_to_item(content, base_url(request), request.app.state.cube_hrefs)
         )
 
     async def item_collection(
@@ -195,7 +199,7 @@ class CoreClient(AsyncBaseCoreClient):
             datetime=datetime,
             limit=limit,
             token=token,
-            filter_tree=_get_filter(kwargs),
+            filter_tree=_get_filter(kwargs, filter_limits(self.api_settings)),
         )
         async with _database(request).read() as conn:
             await collection_repo.get_collection(conn, collection_id)  # 404 for unknown ids
@@ -236,7 +240,7 @@ class CoreClient(AsyncBaseCoreClient):
             token=kwargs.get("token"),
             sortby=parse_sortby(kwargs.get("sortby")),
             q=kwargs.get("q"),
-            filter_tree=_get_filter(kwargs),
+            filter_tree=_get_filter(kwargs, filter_limits(self.api_settings)),
             legacy_query=kwargs.get("query"),
         )
         async with _database(request).read() as conn:
@@ -270,6 +274,7 @@ class CoreClient(AsyncBaseCoreClient):
                 getattr(search_request, "filter_expr", None),
                 getattr(search_request, "filter_lang", None),
                 getattr(search_request, "filter_crs", None),
+                filter_limits(self.api_settings),
             ),
         )
         async with _database(request).read() as conn:
@@ -303,11 +308,9 @@ class CoreClient(AsyncBaseCoreClient):
         limit = self.api_settings.default_limit if limit is None else limit
         if not 1 <= limit <= self.api_settings.max_limit:
             raise InvalidInputError(f"limit: must be between 1 and {self.api_settings.max_limit}")
-        if (
-            len(ids or ()) > self.api_settings.max_ids
-            or len(collections or ()) > self.api_settings.max_ids
-        ):
-            raise InvalidInputError(f"ids/collections: at most {self.api_settings.max_ids} values")
+        check_search(
+            self.api_settings, ids=ids, collections=collections, intersects=intersects, q=q
+        )
         if bbox is not None and intersects is not None:
             raise InvalidInputError("bbox and intersects are mutually exclusive")
         return ItemQuery(
@@ -320,7 +323,7 @@ class CoreClient(AsyncBaseCoreClient):
             token=PageToken.decode(token) if token else None,
             sortby=sortby,
             text=parse_free_text(q),
-            filter=_with_legacy_query(filter_tree, legacy_query),
+            filter=_with_legacy_query(filter_tree, legacy_query, filter_limits(self.api_settings)),
         )
 
     def _page_response(
@@ -335,8 +338,8 @@ class CoreClient(AsyncBaseCoreClient):
         links: list[dict[str, Any]] = [link("root", root), *(extra_links or [])]
         if next_link:
             links.append(next_link)
-        cube_root = request.app.state.cube_root_prefix
-        features = [row_to_item(content, root, cube_root) for content in page.items]
+        hrefs = request.app.state.cube_hrefs
+        features = [row_to_item(content, root, hrefs) for content in page.items]
         if fields is not None:
             features = [fields.apply(feature) for feature in features]
         collection: dict[str, Any] = {

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import AliasChoices, BaseModel, Field, SecretStr
+from pydantic import AliasChoices, BaseModel, Field, HttpUrl, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -54,6 +54,14 @@ class ApiSettings(BaseModel):
     max_limit: int = Field(default=10_000, ge=1)
     max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
     max_ids: int = Field(default=10_000, ge=1)
+    max_collections: int = Field(default=1_000, ge=1)
+    # vertices of an `intersects` geometry, and of a filter's geometry literals together
+    max_geometry_vertices: int = Field(default=10_000, ge=4)
+    max_filter_text_chars: int = Field(default=64 * 1024, ge=256, le=256 * 1024)  # parser stack
+    max_filter_json_chars: int = Field(default=1024 * 1024, ge=256)
+    max_filter_depth: int = Field(default=100, ge=4)  # JSON levels; parentheses in text
+    max_filter_nodes: int = Field(default=10_000, ge=10)
+    max_q_chars: int = Field(default=1_000, ge=1)  # the whole free-text `q`
 
 
 class Settings(BaseSettings):
@@ -68,6 +76,10 @@ class Settings(BaseSettings):
     )
     public_url: str | None = None
     cube_root: str | None = None
+    # where readers reach the cube root over HTTP(S) instead (a bucket's public URL, a CDN)
+    cube_public_base: HttpUrl | None = None
+    # S3 cube roots: readers need no credentials (`anon: true` in items' storage options)
+    cube_anon: bool = False
     api_key: SecretStr | None = None
     db: EmbeddedDatabaseSettings = Field(default_factory=EmbeddedDatabaseSettings)
     pool: DatabasePoolSettings = Field(default_factory=DatabasePoolSettings)

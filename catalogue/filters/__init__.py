@@ -11,7 +11,7 @@ mapping), `comparisons`, `spatial`, `temporal`, `arrays` (the operator classes) 
 https://github.com/stac-api-extensions/filter, https://docs.ogc.org/is/21-065r2/21-065r2.html
 """
 
-from catalogue.filters.parse import CRS84, parse_filter
+from catalogue.filters.parse import CRS84, FilterLimits, parse_filter
 from catalogue.filters.translate import filter_clause
 
-__all__ = ["CRS84", "filter_clause", "parse_filter"]
+__all__ = ["CRS84", "FilterLimits", "filter_clause", "parse_filter"]

@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -31,13 +32,27 @@ FILTER_LANGS = (CQL2_TEXT, CQL2_JSON)
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 ACCEPTED_CRS = frozenset({CRS84, CRS84.replace("http://", "https://", 1)})
 
-MAX_TEXT_LENGTH = 64 * 1024
-MAX_PARENTHESES_DEPTH = 64
-MAX_DEPTH = 100  # JSON levels: each operator is two (its object and its args)
-MAX_NODES = 10_000
 # 64 KiB of `NOT NOT ...` needs ~30 MiB of native stack in cql2 0.6; pages are only
-# committed when touched, so the reservation costs address space, not memory.
+# committed when touched, so the reservation costs address space, not memory. The text
+# length limit may not go above MAX_TEXT_CHARS_CEILING, which this stack still holds.
 PARSER_STACK_BYTES = 128 * 1024 * 1024
+MAX_TEXT_CHARS_CEILING = 256 * 1024
+
+
+@dataclass(frozen=True)
+class FilterLimits:
+    """Bounds on one filter; the API builds them from `ApiSettings` (the `setting` names in
+    the messages are the `CUBESTAC_API__*` variables that raise them)."""
+
+    text_chars: int = 64 * 1024  # a cql2-text filter
+    json_chars: int = 1024 * 1024  # a cql2-json filter, as compact JSON
+    depth: int = 100  # JSON levels (each operator is two: its object and its args);
+    # also the deepest nesting of parentheses in cql2-text
+    nodes: int = 10_000  # objects, arrays and values; a geometry's coordinates count once
+    vertices: int = 10_000  # positions of all geometry literals together
+
+
+DEFAULT_LIMITS = FilterLimits()
 
 _POSITION = re.compile(r"-->\s*(\d+):(\d+)")
 _EXPECTED = re.compile(r"=\s*(expected .*)$", re.DOTALL)
@@ -51,7 +66,10 @@ def check_crs(crs: str | None) -> None:
 
 
 def parse_filter(
-    value: str | dict[str, Any] | None, lang: str | None = None, crs: str | None = None
+    value: str | dict[str, Any] | None,
+    lang: str | None = None,
+    crs: str | None = None,
+    limits: FilterLimits = DEFAULT_LIMITS,
 ) -> Any:
     """The filter as normalised CQL2-JSON (operators lower-case, numbers as floats).
 
@@ -67,40 +85,72 @@ def parse_filter(
     if lang == CQL2_TEXT:
         if not isinstance(value, str):
             raise InvalidInputError("filter: filter-lang cql2-text needs the filter as a string")
-        tree = _parse_text(value)
+        tree = _parse_text(value, limits)
     else:
-        tree = _parse_json(value)
-    check_size(tree)
+        tree = _parse_json(value, limits)
+    check_size(tree, limits)
     return tree
 
 
-def check_size(tree: Any) -> None:
-    """At most MAX_NODES nodes and MAX_DEPTH levels, counted without recursion. A geometry's
-    coordinates count as one node: they become one bound parameter (WKB)."""
+def check_size(tree: Any, limits: FilterLimits = DEFAULT_LIMITS) -> None:
+    """At most `limits.nodes` nodes, `limits.depth` levels and `limits.vertices` geometry
+    positions, counted without recursion. A geometry's coordinates count as one node: they
+    become one bound parameter (WKB)."""
     stack = [(tree, 1)]
-    nodes = 0
+    nodes = vertices = 0
     while stack:
         node, depth = stack.pop()
         nodes += 1
-        if depth > MAX_DEPTH:
-            raise InvalidInputError(f"filter: nested more than {MAX_DEPTH} levels deep")
-        if nodes > MAX_NODES:
-            raise InvalidInputError(f"filter: more than {MAX_NODES} nodes")
+        if depth > limits.depth:
+            raise InvalidInputError(
+                f"filter: nested more than {limits.depth} levels deep"
+                " (limit CUBESTAC_API__MAX_FILTER_DEPTH)"
+            )
+        if nodes > limits.nodes:
+            raise InvalidInputError(
+                f"filter: more than {limits.nodes} nodes (limit CUBESTAC_API__MAX_FILTER_NODES)"
+            )
         if isinstance(node, dict):
+            if "coordinates" in node:
+                vertices += count_positions(node["coordinates"])
+                if vertices > limits.vertices:
+                    raise InvalidInputError(
+                        f"filter: geometry literals with more than {limits.vertices} vertices"
+                        " (limit CUBESTAC_API__MAX_GEOMETRY_VERTICES)"
+                    )
             children = [value for key, value in node.items() if key != "coordinates"]
             stack.extend((child, depth + 1) for child in children)
         elif isinstance(node, list):
             stack.extend((child, depth + 1) for child in node)
 
 
+def count_positions(coordinates: Any) -> int:
+    """How many positions (vertices) GeoJSON `coordinates` hold, at any nesting, without
+    recursion; a position is a list (or tuple) whose first element is a number."""
+    count = 0
+    stack = [coordinates]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list | tuple) and node:
+            if isinstance(node[0], int | float) and not isinstance(node[0], bool):
+                count += 1
+            else:
+                stack.extend(node)
+    return count
+
+
 # -- cql2-text -------------------------------------------------------------------------------
-def _parse_text(text: str) -> Any:
-    if len(text) > MAX_TEXT_LENGTH:
-        raise InvalidInputError(f"filter: longer than {MAX_TEXT_LENGTH} characters")
-    depth = parentheses_depth(text)
-    if depth > MAX_PARENTHESES_DEPTH:
+def _parse_text(text: str, limits: FilterLimits) -> Any:
+    if len(text) > limits.text_chars:
         raise InvalidInputError(
-            f"filter: parentheses nested {depth} deep, at most {MAX_PARENTHESES_DEPTH}"
+            f"filter: longer than {limits.text_chars} characters"
+            " (limit CUBESTAC_API__MAX_FILTER_TEXT_CHARS)"
+        )
+    depth = parentheses_depth(text)
+    if depth > limits.depth:
+        raise InvalidInputError(
+            f"filter: parentheses nested {depth} deep, at most {limits.depth}"
+            " (limit CUBESTAC_API__MAX_FILTER_DEPTH)"
         )
     try:
         return _parser().submit(_text_to_json, text).result()
@@ -159,21 +209,24 @@ def _text_position(text: str, error: Exception) -> str:
 
 
 # -- cql2-json -------------------------------------------------------------------------------
-def _parse_json(value: str | dict[str, Any]) -> Any:
+def _parse_json(value: str | dict[str, Any], limits: FilterLimits) -> Any:
     if not isinstance(value, str):
-        check_size(value)  # before orjson, which refuses more than 254 levels with an error
+        check_size(value, limits)  # before orjson, which refuses more than 254 levels
     text = value if isinstance(value, str) else orjson.dumps(value).decode()
-    if len(text) > 16 * MAX_TEXT_LENGTH:
-        raise InvalidInputError(f"filter: longer than {16 * MAX_TEXT_LENGTH} characters")
+    if len(text) > limits.json_chars:
+        raise InvalidInputError(
+            f"filter: longer than {limits.json_chars} characters as JSON"
+            " (limit CUBESTAC_API__MAX_FILTER_JSON_CHARS)"
+        )
     try:
         return cql2.parse_json(text).to_json()
     except cql2.ParseError as error:
         raise InvalidInputError(
-            f"filter: invalid cql2-json: {_json_problem(text, error)}"
+            f"filter: invalid cql2-json: {_json_problem(text, error, limits)}"
         ) from error
 
 
-def _json_problem(text: str, error: Exception) -> str:
+def _json_problem(text: str, error: Exception, limits: FilterLimits) -> str:
     """The library names a position for JSON syntax errors, and nothing for a well-formed
     document that is not CQL2; then the deepest node that does not parse is named."""
     message = str(error)
@@ -182,7 +235,7 @@ def _json_problem(text: str, error: Exception) -> str:
         what = "nested too deeply" if "recursion limit" in at.group(1) else at.group(1)
         return f"{what} at line {at.group(2)}, column {at.group(3)}"
     tree = orjson.loads(text)
-    check_size(tree)  # bounds the search below
+    check_size(tree, limits)  # bounds the search below
     node = _deepest_invalid(tree)
     return f"{show(node)} is not a CQL2 expression"
 
