@@ -7,24 +7,22 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
-from catalogue.database import Database, create_engine, database_url
+from catalogue.database import create_engine, database_url
 from catalogue.embedded import ClusterState, EmbeddedCluster
 from catalogue.errors import CatalogueError
-from catalogue.repositories import collections as collection_repo
-from catalogue.repositories import items as item_repo
 from catalogue.schema import ensure_migrated, upgrade
-from catalogue.serializers import item_to_row
 from catalogue.settings import Settings
+from cubestac.config_file import ConfigError
 from cubestac.cube_commands import register_cube_commands
 from cubestac.ingest_commands import register_ingest_commands
 from cubestac.logs import configure_logging
 from cubestac.run_commands import register_run_commands
-from cubestac.sample import sample_collection, sample_items
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 db_app = typer.Typer(no_args_is_help=True, help="The catalogue database (embedded PostGIS).")
@@ -130,47 +128,37 @@ def serve_command(
     serve(host, port, workers)
 
 
-async def _load_sample(settings: Settings) -> str:
-    database = Database(create_engine(settings))
-    try:
-        async with database.write() as conn:
-            await collection_repo.upsert_collection(conn, sample_collection())
-            rows = [item_to_row(item) for item in sample_items()]
-            counts = await item_repo.upsert_items(conn, rows)
-    finally:
-        await database.dispose()
-    return f"{counts.inserted} new, {counts.updated} changed, {counts.unchanged} unchanged"
-
-
 @app.command("demo")
 def demo(
     port: Annotated[int, typer.Option(help="Port of the API on 127.0.0.1.")] = 8080,
+    files_port: Annotated[
+        int, typer.Option(help="Port on 127.0.0.1 that serves the demo world's files.")
+    ] = 8081,
+    folder: Annotated[
+        Path | None, typer.Option(help="Demo folder (default: <CUBESTAC_DB__DATA_DIR>/demo).")
+    ] = None,
 ) -> None:
-    """The embedded default: start PostGIS, migrate, load sample data, serve on 127.0.0.1."""
+    """The embedded default: PostGIS, a demo world harvested and built into cubes, the API."""
+    import os
+
+    from cubestac.demo import DemoError, DemoOptions, default_folder, demo_session, summary
     from cubestac.serve import serve
 
     settings = Settings()
+    options = DemoOptions(folder or default_folder(settings), files_port)
+    if not settings.cube_root:  # the API process reads it from the environment
+        os.environ["CUBESTAC_CUBE_ROOT"] = str(options.default_cube_root)
+        settings = Settings()
     try:
         if settings.database_url is None:
             url = EmbeddedCluster(settings.db).start()
             console.print(f"embedded PostGIS: {url.render_as_string(hide_password=True)}")
         upgrade(database_url(settings))
-        console.print(f"sample collection loaded: {asyncio.run(_load_sample(settings))}")
-    except CatalogueError as error:
+        with demo_session(settings, options) as run:
+            typer.echo(summary(run, f"http://127.0.0.1:{port}"), err=True)
+            serve("127.0.0.1", port, 1)
+    except (CatalogueError, DemoError, ConfigError, OSError) as error:
         raise _fail(str(error)) from error
-    base = f"http://127.0.0.1:{port}"
-    typer.echo(
-        f"\nSTAC API: {base}/  (docs {base}/api.html)\n"
-        "Try it:\n"
-        "  from pystac_client import Client\n"
-        f"  client = Client.open('{base}')\n"
-        "  items = client.search(collections=['sample-s2-l2a'], bbox=[5, 45, 15, 55],\n"
-        "                        datetime='2023-06/2023-08', max_items=5).item_collection()\n"
-        "  print([item.id for item in items])\n"
-        "Ctrl-C stops the API; `cubestac db stop` stops the database.",
-        err=True,
-    )
-    serve("127.0.0.1", port, 1)
 
 
 def main() -> None:

@@ -1,0 +1,112 @@
+"""`cubestac demo` end to end, as the README tells it: the demo world is harvested and built
+into a cube, the API serves it on 127.0.0.1, pystac-client finds the cube item and
+`xr.open_zarr` reads over HTTP exactly the values written on disk; the printed snippet runs
+as pasted; and a second run writes nothing."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+import xarray as xr
+from pystac_client import Client
+from sqlalchemy import URL
+
+from api import create_app
+from catalogue.settings import Settings
+from cubestac.demo import CUBE_COLLECTION, CUBE_ID, DemoOptions, DemoRun, demo_session, snippet
+from tests.conftest import clone_database
+from tests.helpers import free_port, live_server, make_settings
+
+pytestmark = pytest.mark.slow
+
+
+@dataclass
+class FirstRun:
+    run: DemoRun
+    options: DemoOptions
+    settings: Settings
+
+
+@pytest.fixture(scope="module")
+def first_run(
+    server_url: URL, template_url: URL, tmp_path_factory: pytest.TempPathFactory
+) -> FirstRun:
+    """One demo run (world, harvest, cubes) into a catalogue and a cube root of its own."""
+    folder = tmp_path_factory.mktemp("demo")
+    settings = make_settings(
+        clone_database(server_url, template_url), api_key=None, cube_root=str(folder / "cubes")
+    )
+    options = DemoOptions(folder, files_port=free_port())
+    with demo_session(settings, options) as run:
+        pass
+    return FirstRun(run, options, settings)
+
+
+def _stored_files(root: Path) -> dict[str, int]:
+    return {str(p.relative_to(root)): p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file()}
+
+
+def test_the_first_run_harvests_the_world_and_builds_the_cube(first_run: FirstRun) -> None:
+    run = first_run.run
+    assert run.world.created
+    assert {o.source_id: o.counts.new for o in run.ingest} == {
+        "demo-forest": 2,  # forest type and forest age, from the static catalog
+        "demo-biomass": 4,  # one NetCDF per year
+        "demo-canopy": 1,
+    }
+    assert all(o.counts.failed == 0 for o in run.ingest), [o.summary() for o in run.ingest]
+    assert run.built == [CUBE_ID] and run.reused == []
+
+
+def test_a_stac_client_opens_the_cube_over_http_with_the_values_on_disk(
+    first_run: FirstRun,
+) -> None:
+    with live_server(create_app(first_run.settings)) as base:
+        items = list(Client.open(base).search(collections=[CUBE_COLLECTION]).items())
+        assert [item.id for item in items] == [CUBE_ID]
+        asset = items[0].assets["zarr"]
+        assert asset.href.startswith(f"{base}/cubes/{CUBE_COLLECTION}/{CUBE_ID}/")
+        remote = xr.open_zarr(asset.href, **asset.extra_fields["xarray:open_kwargs"])
+        local_path = Path(first_run.settings.cube_root or "") / asset.href.split("/cubes/", 1)[1]
+        local = xr.open_zarr(local_path)
+        assert set(remote.data_vars) == set(local.data_vars) == {
+            "forest_type", "forest_age", "forest_age_spread", "canopy_height", "agb",
+        }  # fmt: skip
+        for name in local.data_vars:
+            np.testing.assert_array_equal(remote[name].values, local[name].values)
+        assert remote["forest_type"].encoding["dtype"] == np.uint8  # stored as classes
+        assert remote.sizes == {"time": 4, "y": 400, "x": 480}
+        thumbnail = items[0].assets["thumbnail"]
+        answer = httpx.get(thumbnail.href, headers={"Origin": "https://stac-browser.example"})
+        assert answer.status_code == 200 and answer.content.startswith(b"\x89PNG")
+        assert answer.headers["access-control-allow-origin"] == "*"
+
+
+def test_the_printed_snippet_runs_as_pasted(first_run: FirstRun) -> None:
+    with live_server(create_app(first_run.settings)) as base:
+        namespace: dict[str, object] = {}
+        with contextlib.redirect_stdout(io.StringIO()) as printed:
+            exec(snippet(base), namespace)  # noqa: S102 - the README's snippet, run as a user would
+    cube = namespace["cube"]
+    assert isinstance(cube, xr.Dataset)
+    storm = printed.getvalue().strip().splitlines()[-1]
+    before, *after = (float(v) for v in storm.strip("[]").split())
+    assert before > 100 and after[0] < 10 < before  # felled in 2018, regrowing since
+
+
+def test_a_second_run_writes_nothing_new(first_run: FirstRun) -> None:
+    root = Path(first_run.settings.cube_root or "")
+    before = _stored_files(root)
+    with demo_session(first_run.settings, first_run.options) as run:
+        pass
+    assert not run.world.created
+    for outcome in run.ingest:
+        assert (outcome.counts.new, outcome.counts.changed) == (0, 0), outcome.summary()
+    assert run.built == [] and run.reused == [CUBE_ID]
+    assert _stored_files(root) == before
