@@ -212,6 +212,7 @@ async def _cubes(run: DemoRun, options: DemoOptions) -> None:
         run.reused = [spec.id for spec in specs if spec not in stale]
         if not stale:
             return
+        logging.getLogger("distributed").setLevel(logging.WARNING)  # cluster chatter
         with ComputePool() as pool:
             context = RunContext(database, run.settings.cube_root or "", pool, options.folder)
             results = await run_cubes(stale, context)
@@ -292,7 +293,7 @@ def summary(run: DemoRun, api_url: str) -> str:
         f"cube item    {item}\n"
         f"cube files   {base}/cubes/  (the Zarr stores the items point to)\n"
         f"API docs     {base}/api.html\n"
-        f"STAC Browser https://radiantearth.github.io/stac-browser/#/external/{base}/\n\n"
+        f"STAC Browser give it {base}/ (CORS is open; item pages show a quicklook)\n\n"
         f"Paste into Python:\n\n{snippet(base)}\n"
         "Ctrl-C stops the API and the file server; `cubestac db stop` stops the database.\n"
     )

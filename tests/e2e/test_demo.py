@@ -7,19 +7,25 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import jsonschema
 import numpy as np
 import pytest
 import xarray as xr
+import yaml
 from pystac_client import Client
 from sqlalchemy import URL
 
 from api import create_app
 from catalogue.settings import Settings
 from cubestac.demo import CUBE_COLLECTION, CUBE_ID, DemoOptions, DemoRun, demo_session, snippet
+from cubestac.run_commands import CubestacConfig, validate_config
 from tests.conftest import clone_database
 from tests.helpers import free_port, live_server, make_settings
 
@@ -110,3 +116,26 @@ def test_a_second_run_writes_nothing_new(first_run: FirstRun) -> None:
         assert (outcome.counts.new, outcome.counts.changed) == (0, 0), outcome.summary()
     assert run.built == [] and run.reused == [CUBE_ID]
     assert _stored_files(root) == before
+
+
+def test_the_written_config_is_valid_for_cubestac_run(first_run: FirstRun) -> None:
+    config = first_run.run.config
+    validate_config(config)  # what `cubestac run` checks before it starts
+    jsonschema.validate(yaml.safe_load(config.read_text()), CubestacConfig.model_json_schema())
+    assert (config.parent / "demo_processing.py").is_file()
+
+
+def test_cubestac_ingest_reruns_the_config_while_the_demo_serves_its_world(
+    first_run: FirstRun,
+) -> None:
+    settings = first_run.settings
+    assert settings.database_url is not None
+    env = {**os.environ, "DATABASE_URL": settings.database_url.get_secret_value()}
+    with demo_session(settings, first_run.options) as run:
+        done = subprocess.run(
+            [str(Path(sys.executable).parent / "cubestac"), "ingest", str(run.config)],
+            env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert len(lines) == 3 and all("0 new, 0 changed" in line for line in lines), lines
