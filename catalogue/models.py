@@ -8,7 +8,7 @@ the searchable projections of it.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from geoalchemy2 import Geometry
@@ -16,10 +16,12 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Index,
+    Interval,
     MetaData,
     String,
     func,
     literal_column,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -69,6 +71,16 @@ class CollectionRow(Base):
     )
     extent_start: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     extent_end: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Upper bounds, over the collection's items, of `datetime - start_datetime` and of
+    # `end_datetime - datetime` (grown on every item write, never shrunk; NULL: unknown).
+    # They turn an interval-overlap test into a range on `datetime` that the
+    # (collection, datetime, id) index answers: see catalogue.repositories.search.
+    max_datetime_minus_start: Mapped[timedelta | None] = mapped_column(
+        Interval, server_default=text("'0'::interval")
+    )
+    max_end_minus_datetime: Mapped[timedelta | None] = mapped_column(
+        Interval, server_default=text("'0'::interval")
+    )
 
 
 class ItemRow(Base):
@@ -99,8 +111,8 @@ class ItemRow(Base):
     )
 
     __table_args__ = (
-        # Spatial filter (bbox / intersects).
-        Index("ix_items_geometry", "geometry", postgresql_using="gist"),
+        # Spatial filter (bbox / intersects): the GiST on (geometry, time range) of migration
+        # 0007, written by hand there (an expression index).
         # Default order over all collections: newest first, keyset on (datetime, id, collection);
         # ascending columns, scanned backwards, so one row-value comparison uses them.
         Index("ix_items_datetime_id_collection", "datetime", "id", "collection"),

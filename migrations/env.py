@@ -19,7 +19,9 @@ target_metadata = Base.metadata
 
 
 # Expression indexes written by hand in revisions (Alembic cannot autogenerate them).
-HAND_WRITTEN_INDEXES = frozenset({"ix_items_text", "ix_items_time_range"})
+HAND_WRITTEN_INDEXES = frozenset(
+    {"ix_items_text", "ix_items_time_range", "ix_items_geometry_time_range"}
+)
 
 
 def include_object(obj, name, type_, reflected, compare_to):  # noqa: ANN001 - Alembic hook

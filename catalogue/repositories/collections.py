@@ -1,10 +1,12 @@
-"""Collections: read, create, replace, delete."""
+"""Collections: read, create, replace, delete; the time spans of their items."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -86,3 +88,47 @@ async def delete_collection(conn: AsyncConnection, collection_id: str) -> None:
     result = await conn.execute(delete(collections).where(collections.c.id == collection_id))
     if result.rowcount == 0:
         raise NotFoundError(f"collection {collection_id!r} not found")
+
+
+def _time_spans(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per collection, max(datetime - start_datetime) and max(end_datetime - datetime)."""
+    spans: dict[str, tuple[timedelta, timedelta]] = {}
+    for row in rows:
+        moment = row["datetime"]
+        before, after = moment - row["start_datetime"], row["end_datetime"] - moment
+        known = spans.get(row["collection"])
+        if known is not None:
+            before, after = max(before, known[0]), max(after, known[1])
+        spans[row["collection"]] = (before, after)
+    return [{"cid": cid, "before": b, "after": a} for cid, (b, a) in spans.items()]
+
+
+async def record_time_spans(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    """Grow the collections' `max_datetime_minus_start` / `max_end_minus_datetime` to cover
+    `rows` (item rows about to be written, in the same transaction).
+
+    Item search turns these into a redundant range on `datetime` (see
+    `catalogue.repositories.search.datetime_bound`), so they may be too large (never
+    shrunk when items change or go) but never too small. The UPDATE matches only when a
+    bound grows, so the usual write costs one primary-key probe per collection and no
+    row lock; NULL (unknown) stays NULL.
+    """
+    spans = _time_spans(rows)
+    if not spans:
+        return
+    before, after = bindparam("before"), bindparam("after")
+    await conn.execute(
+        update(collections)
+        .where(
+            collections.c.id == bindparam("cid"),
+            or_(
+                collections.c.max_datetime_minus_start < before,
+                collections.c.max_end_minus_datetime < after,
+            ),
+        )
+        .values(
+            max_datetime_minus_start=func.greatest(collections.c.max_datetime_minus_start, before),
+            max_end_minus_datetime=func.greatest(collections.c.max_end_minus_datetime, after),
+        ),
+        spans,
+    )

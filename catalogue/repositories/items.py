@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from catalogue.errors import ConflictError, NotFoundError
 from catalogue.models import ItemRow
-from catalogue.repositories.collections import collection_exists
+from catalogue.repositories.collections import collection_exists, record_time_spans
 from catalogue.repositories.queryables import record_properties
 from catalogue.repositories.staging import copy_to_staging, staging_table
 
@@ -106,6 +106,7 @@ async def insert_items(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) ->
     """Insert new items; any that exists already makes the whole call a conflict."""
     await _require_collections(conn, rows)
     await record_properties(conn, rows)
+    await record_time_spans(conn, rows)
     if len(rows) >= COPY_MIN_ROWS:
         return await _insert_staged(conn, rows)
     statement = _values_statement().on_conflict_do_nothing(
@@ -151,6 +152,7 @@ async def upsert_items(
     """
     await _require_collections(conn, rows)
     await record_properties(conn, rows)
+    await record_time_spans(conn, rows)
     if len(rows) >= COPY_MIN_ROWS:
         return await _upsert_staged(conn, rows)
     statement = _upsert_clause(_values_statement()).returning(
