@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import orjson
-from sqlalchemy import URL, make_url
+from sqlalchemy import URL, event, exc, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from catalogue.embedded import EmbeddedCluster
@@ -27,15 +29,46 @@ def _json_dumps(value: object) -> str:
     return orjson.dumps(value).decode()
 
 
+# A pooled connection idle for longer than this is pinged before use (see _ping_when_idle).
+IDLE_PING_S = 2.0
+
+
+def _ping_when_idle(engine: AsyncEngine) -> None:
+    """Ping a connection on checkout only when it sat idle in the pool for `IDLE_PING_S`.
+
+    SQLAlchemy's `pool_pre_ping` pings on every checkout: one extra round trip per request,
+    0.3-0.5 ms of a 1.2-1.5 ms single-item GET. A connection in steady use needs no ping:
+    if the server went away under it, the failing statement answers 503 and SQLAlchemy
+    invalidates the pool, so the next request reconnects. Idle connections are the ones a
+    restart leaves dead, and they are still pinged (raising DisconnectionError makes the
+    pool replace the connection, as pre-ping does).
+    """
+    pool_events = engine.sync_engine
+
+    @event.listens_for(pool_events, "checkin")
+    def _checked_in(dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(pool_events, "checkout")
+    def _checked_out(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        idle_since = record.info.pop("idle_since", None)
+        if idle_since is None or time.monotonic() - idle_since < IDLE_PING_S:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as error:  # noqa: BLE001 - whatever broke it, replace the connection
+            raise exc.DisconnectionError(str(error)) from error
+
+
 def create_engine(settings: Settings, url: URL | None = None) -> AsyncEngine:
-    """An engine with a bounded pool, pre-ping (survives database restarts) and timeouts."""
+    """An engine with a bounded pool, a ping for idle connections (survives database
+    restarts) and timeouts."""
     pool = settings.pool
-    return create_async_engine(
+    engine = create_async_engine(
         url or database_url(settings),
         pool_size=pool.pool_size,
         max_overflow=pool.max_overflow,
         pool_timeout=pool.pool_timeout_s,
-        pool_pre_ping=True,
         json_serializer=_json_dumps,
         json_deserializer=orjson.loads,
         connect_args={
@@ -55,6 +88,8 @@ def create_engine(settings: Settings, url: URL | None = None) -> AsyncEngine:
             },
         },
     )
+    _ping_when_idle(engine)
+    return engine
 
 
 class Database:
