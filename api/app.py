@@ -50,7 +50,7 @@ from starlette.requests import Request
 
 from api.auth import require_api_key
 from api.core import CoreClient
-from api.cube_files import CubeFiles, local_cube_root
+from api.cube_files import CubeFiles, cube_hrefs, local_cube_root
 from api.errors import STATUS_BY_ERROR, add_database_error_handlers
 from api.middleware import BodySizeLimitMiddleware, HtmlSecurityHeadersMiddleware
 from api.queryables import QueryablesClient
@@ -164,7 +164,9 @@ def _middlewares(settings: Settings) -> list[Middleware]:
     return [
         Middleware(HtmlSecurityHeadersMiddleware),
         Middleware(BodySizeLimitMiddleware, max_bytes=settings.api.max_body_bytes),
-        Middleware(BrotliMiddleware),
+        # cube files go out as stored: chunks are compressed already, and a compressed 206
+        # would not be the byte range asked for
+        Middleware(BrotliMiddleware, excluded_handlers=["^/cubes/"]),
         Middleware(
             CORSMiddleware,
             allow_origins=["*"],
@@ -242,7 +244,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.database = db
     app.state.public_url = settings.public_url
     cube_root = local_cube_root(settings)
-    app.state.cube_root_prefix = f"{cube_root}/" if cube_root else None
+    app.state.cube_hrefs = cube_hrefs(settings)
     if cube_root is not None:
         app.mount("/cubes", CubeFiles(directory=cube_root, check_dir=False), name="cubes")
     route_dependencies = []

@@ -203,7 +203,7 @@ class CoreClient(AsyncBaseCoreClient):
         async with _database(request).read() as conn:
             content = await item_repo.get_item(conn, collection_id, item_id)
         return GeoJSONResponse(  # type: ignore[return-value]  # see get_collection
-            row_to_item(content, base_url(request), request.app.state.cube_root_prefix)
+            row_to_item(content, base_url(request), request.app.state.cube_hrefs)
         )
 
     async def item_collection(
@@ -361,8 +361,8 @@ class CoreClient(AsyncBaseCoreClient):
         links: list[dict[str, Any]] = [link("root", root), *(extra_links or [])]
         if next_link:
             links.append(next_link)
-        cube_root = request.app.state.cube_root_prefix
-        features = [row_to_item(content, root, cube_root) for content in page.items]
+        hrefs = request.app.state.cube_hrefs
+        features = [row_to_item(content, root, hrefs) for content in page.items]
         if fields is not None:
             features = [fields.apply(feature) for feature in features]
         collection: dict[str, Any] = {

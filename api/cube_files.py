@@ -18,6 +18,7 @@ from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
+from catalogue.serializers import CubeHrefs
 from catalogue.settings import Settings
 
 ZARR_JSON_NAMES = frozenset({".zmetadata", ".zarray", ".zattrs", ".zgroup", "zarr.json"})
@@ -30,6 +31,22 @@ def local_cube_root(settings: Settings) -> Path | None:
     if not root or "://" in root:
         return None
     return Path(root).expanduser().resolve()
+
+
+def cube_hrefs(settings: Settings) -> CubeHrefs | None:
+    """How cube asset hrefs are rewritten in responses: a local root's paths become URLs
+    under `/cubes/` (or `CUBESTAC_CUBE_PUBLIC_BASE`); an S3 root's `s3://` URLs become URLs
+    under `CUBESTAC_CUBE_PUBLIC_BASE` when it is set, and are handed out as stored when not.
+    The prefix is the one `cubes.runner.normalise_root` gives stored hrefs."""
+    public = str(settings.cube_public_base) if settings.cube_public_base else None
+    if public is not None and not public.endswith("/"):
+        public += "/"
+    local = local_cube_root(settings)
+    if local is not None:
+        return CubeHrefs(f"{local}/", public)
+    if settings.cube_root and public is not None:
+        return CubeHrefs(f"{settings.cube_root.rstrip('/')}/", public)
+    return None
 
 
 class CubeFiles(StaticFiles):

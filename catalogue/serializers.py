@@ -7,6 +7,7 @@ name without a rewrite. Other links an item carries (license, via, derived_from 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -133,30 +134,55 @@ ITEM_KEY_ORDER = (
 )  # fmt: skip
 
 
+@dataclass(frozen=True)
+class CubeHrefs:
+    """How asset hrefs under the cube root (as `cubes` stores them) are handed out.
+
+    `root` is the stored prefix, ending with '/': a local folder ("/srv/cubes/") or an S3
+    prefix ("s3://bucket/cubes/"). `public_base` (ending with '/') is where readers reach
+    that root over HTTP(S): a bucket's public URL, a CDN; None for a local root means the
+    API's own `<base_url>cubes/`. An S3 root without a public base needs no CubeHrefs: its
+    `s3://` hrefs and their `xarray:storage_options` are handed out as stored.
+    """
+
+    root: str
+    public_base: str | None = None
+
+    def public_href(self, href: str, base_url: str) -> str | None:
+        """The URL readers get for a stored href, or None when it is not under the root."""
+        if not href.startswith(self.root):
+            return None
+        base = self.public_base or f"{base_url}cubes/"
+        return f"{base}{quote(href[len(self.root) :].rstrip('/'))}"
+
+
 def row_to_item(
-    content: dict[str, Any], base_url: str, local_cube_root: str | None = None
+    content: dict[str, Any], base_url: str, cube_hrefs: CubeHrefs | None = None
 ) -> dict[str, Any]:
     """The stored item with its structural links added, keys in the customary STAC order.
 
     JSONB does not keep key order; people read these documents, so the usual order is restored.
-    With `local_cube_root` ("/path/to/root/"), asset hrefs under it (cube stores, stored as
-    plain paths by `cubes`) become URLs under `<base_url>cubes/`, which the API serves.
+    With `cube_hrefs`, asset hrefs under the cube root become HTTP(S) URLs (see CubeHrefs).
     """
     content["links"] = item_links(base_url, content["collection"], content["id"]) + (
         content.get("links") or []
     )
-    if local_cube_root is not None:
-        _serve_local_assets(content, base_url, local_cube_root)
+    if cube_hrefs is not None:
+        _serve_cube_assets(content, base_url, cube_hrefs)
     ordered = {key: content.pop(key) for key in ITEM_KEY_ORDER if key in content}
     ordered.update(content)
     return ordered
 
 
-def _serve_local_assets(content: dict[str, Any], base_url: str, root: str) -> None:
+def _serve_cube_assets(content: dict[str, Any], base_url: str, hrefs: CubeHrefs) -> None:
     for asset in (content.get("assets") or {}).values():
         href = asset.get("href") if isinstance(asset, dict) else None
-        if isinstance(href, str) and href.startswith(root):
-            asset["href"] = f"{base_url}cubes/{quote(href[len(root) :].rstrip('/'))}"
+        public = hrefs.public_href(href, base_url) if isinstance(href, str) else None
+        if public is None:
+            continue
+        asset["href"] = public
+        if "xarray:storage_options" in asset:  # they describe S3 access; HTTP needs none
+            asset["xarray:storage_options"] = {}
 
 
 def _extent_geometry(collection: dict[str, Any]) -> str | None:

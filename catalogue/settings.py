@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import AliasChoices, BaseModel, Field, SecretStr
+from pydantic import AliasChoices, BaseModel, Field, HttpUrl, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -76,6 +76,10 @@ class Settings(BaseSettings):
     )
     public_url: str | None = None
     cube_root: str | None = None
+    # where readers reach the cube root over HTTP(S) instead (a bucket's public URL, a CDN)
+    cube_public_base: HttpUrl | None = None
+    # S3 cube roots: readers need no credentials (`anon: true` in items' storage options)
+    cube_anon: bool = False
     api_key: SecretStr | None = None
     db: EmbeddedDatabaseSettings = Field(default_factory=EmbeddedDatabaseSettings)
     pool: DatabasePoolSettings = Field(default_factory=DatabasePoolSettings)

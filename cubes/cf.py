@@ -2,7 +2,8 @@
 
 Coordinates are pixel centres, y north to south; the CRS is a `spatial_ref` grid-mapping
 variable carrying CF parameters, `crs_wkt`, GDAL's `spatial_ref` and `GeoTransform`, so
-xarray/rioxarray/odc-geo, GDAL's Zarr driver and CF readers all find it. Chunks are
+xarray/rioxarray/odc-geo and CF readers all find it. GDAL's Zarr driver (3.6, Debian 12)
+reads no CF grid mapping: each data variable also carries GDAL's own `_CRS` attribute. Chunks are
 `tile_size` in y/x (or the whole axis when it is shorter) and 1 along every other axis.
 """
 
@@ -28,7 +29,7 @@ def cf_dataset(built: BuiltCube, cube: CubeSpec, geobox: GeoBox) -> xr.Dataset:
     variables = {}
     for name, layer in built.layers.items():
         data = layer.data.drop_vars([c for c in layer.data.coords if c not in layer.data.dims])
-        data.attrs = {**data.attrs, "grid_mapping": GRID_MAPPING}
+        data.attrs = {**data.attrs, "grid_mapping": GRID_MAPPING, "_CRS": gdal_crs(geobox)}
         data.attrs.setdefault("long_name", name)
         data.encoding = {}
         variables[name] = data
@@ -41,6 +42,17 @@ def cf_dataset(built: BuiltCube, cube: CubeSpec, geobox: GeoBox) -> xr.Dataset:
         dataset["time"].attrs = {"standard_name": "time", "long_name": "time", "axis": "T"}
     dataset.attrs = _global_attrs(built, cube)
     return dataset
+
+
+def gdal_crs(geobox: GeoBox) -> dict[str, str]:
+    """GDAL's Zarr CRS attribute (https://gdal.org/drivers/raster/zarr.html, "SRS
+    encoding"): WKT2, and the OGC URL when the CRS has an EPSG code."""
+    crs = geobox.crs
+    assert crs is not None
+    encoded = {"wkt": crs.to_wkt(version="WKT2_2019")}
+    if crs.epsg is not None:
+        encoded["url"] = f"http://www.opengis.net/def/crs/EPSG/0/{crs.epsg}"
+    return encoded
 
 
 def _xy_attrs(geobox: GeoBox) -> tuple[dict[str, Any], dict[str, Any]]:

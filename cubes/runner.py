@@ -83,6 +83,7 @@ class RunContext:
     pool: ComputePool
     config_dir: Path | None = None
     reporter: Reporter = field(default_factory=Reporter)
+    cube_anon: bool = False  # CUBESTAC_CUBE_ANON: items tell S3 readers to go anonymous
 
     def __post_init__(self) -> None:
         self.cube_root = normalise_root(self.cube_root)
@@ -161,7 +162,7 @@ async def _build_and_publish(spec: CubeSpec, context: RunContext) -> _Written:
     geobox = target_geobox(spec.grid, spec.id)
     _, wgs84_bbox = wgs84_footprint(geobox)
     resolved = await resolve_inputs(context.database, spec, wgs84_bbox)
-    store = CubeStore(context.cube_root, spec.collection, spec.id)
+    store = CubeStore(context.cube_root, spec.collection, spec.id, context.cube_anon)
     previous = await current_href(context.database, spec)
     written = await asyncio.to_thread(_write, spec, resolved, geobox, store, context)
     try:
@@ -203,13 +204,13 @@ def _write(
 
     try:
         write_version(dataset, encoding(dataset, built, spec), url, spec.zarr_format, run)
-        _verify(url, spec, built)
+        _verify(url, spec, built, store.reader_options)
         size = store_bytes(url)
     except BaseException:
         remove_version(url)
         raise
     counts["bytes"] = size
-    item = cube_item(dataset, built, spec, geobox, url, store.storage_options)
+    item = cube_item(dataset, built, spec, geobox, url, store.reader_options)
     return _Written(url, item, size, counts)
 
 
@@ -221,13 +222,21 @@ def _counts(built: BuiltCube, resolved: list[ResolvedInput]) -> dict[str, int]:
     }
 
 
-def _verify(url: str, spec: CubeSpec, built: BuiltCube) -> None:
-    """Open the new version the way readers will, before anyone is pointed at it."""
+def _verify(url: str, spec: CubeSpec, built: BuiltCube, options: dict[str, Any]) -> None:
+    """Open the new version the way readers will (the item's storage options), before
+    anyone is pointed at it."""
     try:
-        written = open_written(url, spec.zarr_format)
+        written = open_written(url, spec.zarr_format, options)
     except Exception as error:  # noqa: BLE001 - zarr/fsspec raise many types
+        hint = (
+            " without credentials (CUBESTAC_CUBE_ANON is set: the bucket must allow public"
+            " reads, s3:GetObject for everyone)"
+            if options.get("anon")
+            else ""
+        )
         raise OutputError(
-            f"the written store {url} does not open: {error}", cube=spec.id
+            f"the written store {url} does not open{hint}: {type(error).__name__}: {error}",
+            cube=spec.id,
         ) from error
     missing = sorted(set(built.layers) - set(written.data_vars))
     if missing:

@@ -46,6 +46,7 @@ class CubeStore:
     root: str
     collection: str
     cube_id: str
+    anon: bool = False  # readers of an S3 root need no credentials (CUBESTAC_CUBE_ANON)
 
     @property
     def folder(self) -> str:
@@ -53,7 +54,19 @@ class CubeStore:
 
     @property
     def storage_options(self) -> dict[str, object]:
+        """What the builder writes with (its own credentials come from AWS_*)."""
         return storage_options_for(self.root)
+
+    @property
+    def reader_options(self) -> dict[str, object]:
+        """An item's `xarray:storage_options`: for S3 the endpoint and whether to go
+        anonymous, so `xr.open_zarr(href, storage_options=...)` needs nothing else; never
+        credentials (readers bring their own AWS_* when `anon` is false)."""
+        if urlsplit(self.root).scheme != "s3":
+            return {}
+        # max_concurrency 1: one GET per chunk. By default s3fs asks for each object's size
+        # (a HEAD) first, to split objects over its 50 MiB block size -- Zarr chunks are not.
+        return {**storage_options_for(self.root), "anon": self.anon, "max_concurrency": 1}
 
     def filesystem(self) -> tuple[AbstractFileSystem, str]:
         fs, path = fsspec.core.url_to_fs(self.folder, **self.storage_options)
@@ -80,14 +93,18 @@ def check_writable(store: CubeStore) -> None:
         ) from error
 
 
-def open_written(url: str, zarr_format: int) -> xr.Dataset:
-    """The store as a reader will open it: consolidated metadata, lazily."""
+def open_written(
+    url: str, zarr_format: int, storage_options: dict[str, object] | None = None
+) -> xr.Dataset:
+    """The store as a reader will open it: consolidated metadata, lazily, with the item's
+    storage options (so an anonymous item is checked anonymously)."""
+    options = storage_options_for(url) if storage_options is None else storage_options
     return xr.open_zarr(
         url,
         consolidated=True,
         zarr_format=zarr_format,
         chunks={},
-        storage_options=storage_options_for(url) or None,
+        storage_options=options or None,
     )
 
 

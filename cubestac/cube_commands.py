@@ -94,7 +94,10 @@ async def _run(
     database = Database(create_engine(settings))
     try:
         with ComputePool() as pool, _progress(console) as reporter:
-            context = RunContext(database, settings.cube_root or "", pool, config_dir, reporter)
+            context = RunContext(
+                database, settings.cube_root or "", pool, config_dir, reporter,
+                cube_anon=settings.cube_anon,
+            )  # fmt: skip
             return await run_cubes(specs, context)
     finally:
         await database.dispose()

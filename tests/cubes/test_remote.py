@@ -104,7 +104,11 @@ async def test_inputs_over_http_and_s3_into_a_cube_on_s3(
         item = await get_item(conn, "scs2", "remote")
     asset = item["assets"]["zarr"]
     assert asset["href"] == second.href and asset["href"].startswith("s3://cubes/root/scs2/remote/")
-    assert asset["xarray:storage_options"] == {"endpoint_url": s3}
+    assert asset["xarray:storage_options"] == {
+        "endpoint_url": s3,
+        "anon": False,
+        "max_concurrency": 1,
+    }
 
     cube = xr.open_zarr(
         asset["href"], storage_options=asset["xarray:storage_options"], mask_and_scale=False
