@@ -26,6 +26,7 @@ from stac_fastapi.api.models import (
 from stac_fastapi.extensions import (
     BulkTransactionExtension,
     CollectionSearchExtension,
+    CollectionSearchPostExtension,
     FieldsExtension,
     FreeTextExtension,
     QueryExtension,
@@ -35,6 +36,7 @@ from stac_fastapi.extensions import (
 )
 from stac_fastapi.extensions.fields.fields import FieldsConformanceClasses
 from stac_fastapi.extensions.filter import (
+    CollectionSearchFilterExtension,
     FilterConformanceClasses,
     ItemCollectionFilterExtension,
     SearchFilterExtension,
@@ -142,19 +144,28 @@ def _extensions(settings: Settings, api_settings: StacFastApiSettings) -> list[A
     return extensions
 
 
-def _collection_search() -> CollectionSearchExtension:
-    """`GET /collections` with bbox, datetime, q, sortby, fields, limit and token paging.
+def _collection_search(
+    settings: Settings, api_settings: StacFastApiSettings, client: CoreClient
+) -> CollectionSearchExtension:
+    """`GET /collections` with bbox, datetime, q, filter, sortby, fields, limit and token
+    paging; `POST /collections` with the same as a JSON body when Transactions are off.
 
-    The POST variant is not offered: `POST /collections` is the Transactions extension's
-    "create collection", and one path cannot mean both.
+    With Transactions on (an API key is set), `POST /collections` is "create collection",
+    and one path cannot mean both: collection search is then GET only. stac-fastapi's own
+    `CollectionSearchPostExtension` notes the same conflict and leaves the choice to the
+    application.
     """
-    return CollectionSearchExtension.from_extensions(
-        [
-            FieldsExtension(conformance_classes=[FieldsConformanceClasses.COLLECTIONS]),
-            SortExtension(conformance_classes=[SortConformanceClasses.COLLECTION_SEARCH_SORT]),
-            FreeTextExtension(conformance_classes=[FreeTextConformanceClasses.COLLECTIONS]),
-            TokenPaginationExtension(),
-        ]
+    extensions: list[ApiExtension] = [
+        FieldsExtension(conformance_classes=[FieldsConformanceClasses.COLLECTIONS]),
+        SortExtension(conformance_classes=[SortConformanceClasses.COLLECTION_SEARCH_SORT]),
+        FreeTextExtension(conformance_classes=[FreeTextConformanceClasses.COLLECTIONS]),
+        CollectionSearchFilterExtension(client=QueryablesClient()),
+        TokenPaginationExtension(),
+    ]
+    if settings.api_key is not None:
+        return CollectionSearchExtension.from_extensions(extensions)
+    return CollectionSearchPostExtension.from_extensions(
+        extensions, client=client, settings=api_settings
     )
 
 
@@ -230,7 +241,11 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         [*extensions, search_filter], base_model=SearchPostRequest
     )
     extensions += [search_filter, items_filter]
-    collection_search = _collection_search()
+    core_client = CoreClient(
+        api_settings=settings.api,
+        base_conformance_classes=[*BASE_CONFORMANCE_CLASSES, BROWSEABLE],
+    )
+    collection_search = _collection_search(settings, api_settings, core_client)
     extensions.append(collection_search)
     app = FastAPI(
         title=settings.api.title,
@@ -261,10 +276,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     StacApi(
         app=app,
         settings=api_settings,
-        client=CoreClient(
-            api_settings=settings.api,
-            base_conformance_classes=[*BASE_CONFORMANCE_CLASSES, BROWSEABLE],
-        ),
+        client=core_client,
         extensions=extensions,
         exceptions=DEFAULT_STATUS_CODES,
         search_get_request_model=search_get_model,

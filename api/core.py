@@ -6,6 +6,7 @@ that FastAPI's generic encoder never walks thousands of nested item dicts.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from time import monotonic
 from typing import Any
 from urllib.parse import quote
@@ -14,6 +15,7 @@ import attr
 import orjson
 from fastapi import Request, Response
 from sqlalchemy.ext.asyncio import AsyncConnection
+from stac_fastapi.extensions.collection_search.request import BaseCollectionSearchPostRequest
 from stac_fastapi.types import stac
 from stac_fastapi.types.core import AsyncBaseCoreClient
 from stac_fastapi.types.rfc3339 import DateTimeType
@@ -157,26 +159,73 @@ class CoreClient(AsyncBaseCoreClient):
     async def all_collections(self, **kwargs: Any) -> stac.Collections:
         """`GET /collections`, with the collection-search parameters when given."""
         request: Request = kwargs["request"]
+        query = self._collection_query(
+            kwargs, _get_filter(kwargs, filter_limits(self.api_settings))
+        )
+        fields = FieldSelection.from_get(kwargs.get("fields"), "fields" in request.query_params)
+        if not kwargs.get("fields"):
+            fields = None
+        return await self._collections_page(  # type: ignore[return-value]  # see get_collection
+            request,
+            query,
+            fields,
+            lambda token: next_get_link(request, token, "application/json"),
+        )
+
+    async def post_all_collections(
+        self, search_request: BaseCollectionSearchPostRequest, **kwargs: Any
+    ) -> stac.ItemCollection:
+        """`POST /collections` as collection search (only when Transactions are off; see
+        api.app._collection_search). Paging: `next` repeats the body with the token."""
+        request: Request = kwargs["request"]
+        params = {
+            name: getattr(search_request, name, None)
+            for name in ("bbox", "datetime", "limit", "q", "sortby", "token")
+        }
+        filter_tree = parse_filter(
+            getattr(search_request, "filter_expr", None),
+            getattr(search_request, "filter_lang", None),
+            getattr(search_request, "filter_crs", None),
+            filter_limits(self.api_settings),
+        )
+        fields = FieldSelection.from_post(
+            getattr(search_request, "fields", None), "fields" in search_request.model_fields_set
+        )
+        body = search_request.model_dump(mode="json", exclude_unset=True, by_alias=True)
+        return await self._collections_page(  # type: ignore[return-value]  # see get_collection
+            request,
+            self._collection_query(params, filter_tree),
+            fields,
+            lambda token: next_post_link(request, body, token, "collections", "application/json"),
+        )
+
+    async def _collections_page(
+        self,
+        request: Request,
+        query: CollectionQuery,
+        fields: FieldSelection | None,
+        next_link: Callable[[str], dict[str, Any]],
+    ) -> ORJSONResponse:
         root = base_url(request)
-        query = self._collection_query(kwargs)
         async with _database(request).read() as conn:
             page = await search_collections(conn, query)
         collections = [row_to_collection(content, root) for content in page.collections]
-        fields = FieldSelection.from_get(kwargs.get("fields"), "fields" in request.query_params)
-        if fields is not None and (fields.include or fields.exclude) and kwargs.get("fields"):
+        if fields is not None and (fields.include or fields.exclude):
             collections = [fields.apply(collection) for collection in collections]
         links = [link("self", self_href(request)), link("root", root), link("parent", root)]
         if page.next_token:
-            links.append(next_get_link(request, page.next_token.encode(), "application/json"))
+            links.append(next_link(page.next_token.encode()))
         body = {
             "collections": collections,
             "links": links,
             "numberMatched": page.number_matched,
             "numberReturned": len(collections),
         }
-        return ORJSONResponse(body)  # type: ignore[return-value]  # see get_collection
+        return ORJSONResponse(body)
 
-    def _collection_query(self, params: dict[str, Any]) -> CollectionQuery:
+    def _collection_query(
+        self, params: dict[str, Any], filter_tree: dict[str, Any] | bool | None = None
+    ) -> CollectionQuery:
         limit = params.get("limit") or self.api_settings.default_limit
         if not 1 <= limit <= self.api_settings.max_limit:
             raise InvalidInputError(f"limit: must be between 1 and {self.api_settings.max_limit}")
@@ -189,6 +238,7 @@ class CoreClient(AsyncBaseCoreClient):
             sortby=parse_sortby(params.get("sortby")),
             limit=limit,
             token=PageToken.decode(token) if token else None,
+            filter=filter_tree,
         )
 
     async def get_collection(self, collection_id: str, **kwargs: Any) -> stac.Collection:

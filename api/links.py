@@ -46,12 +46,18 @@ def next_get_link(request: Request, token: str, media_type: str) -> dict[str, An
     return {"rel": "next", "type": media_type, "href": href, "method": "GET"}
 
 
-def next_post_link(request: Request, body: dict[str, Any], token: str) -> dict[str, Any]:
+def next_post_link(
+    request: Request,
+    body: dict[str, Any],
+    token: str,
+    path: str = "search",
+    media_type: str = "application/geo+json",
+) -> dict[str, Any]:
     """STAC API POST paging: the client repeats the body with `token` set (merge=false)."""
     return {
         "rel": "next",
-        "type": "application/geo+json",
-        "href": f"{base_url(request)}search",
+        "type": media_type,
+        "href": f"{base_url(request)}{path}",
         "method": "POST",
         "body": {**body, "token": token},
         "merge": False,

@@ -115,7 +115,8 @@ class ItemQuery:
 
 @dataclass(frozen=True)
 class CollectionQuery:
-    """Collection search: bbox and datetime against the extent, free text, order, paging."""
+    """Collection search: bbox and datetime against the extent, free text, CQL2 filter,
+    order, paging."""
 
     bbox: tuple[float, float, float, float] | None = None
     interval: Interval | None = None
@@ -123,6 +124,7 @@ class CollectionQuery:
     sortby: tuple[SortKey, ...] = ()
     limit: int = 10
     token: PageToken | None = None
+    filter: dict[str, Any] | bool | None = None  # CQL2-JSON over collection fields
 
 
 MAX_FREE_TEXT_TERMS = 50

@@ -244,6 +244,11 @@ def collection_links(base_url: str, collection_id: str) -> list[dict[str, str]]:
         {"rel": "parent", "type": "application/json", "href": base_url},
         {"rel": "root", "type": "application/json", "href": base_url},
         {"rel": "items", "type": "application/geo+json", "href": f"{collection_url}/items"},
+        {
+            "rel": "http://www.opengis.net/def/rel/ogc/1.0/queryables",
+            "type": "application/schema+json",
+            "href": f"{collection_url}/queryables",
+        },
     ]
 
 

@@ -15,6 +15,7 @@ timestamps only when compared with a timestamp.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -57,6 +58,20 @@ COLUMNS: dict[str, tuple[Kind, Any]] = {
     "end_datetime": (Kind.TIMESTAMP, items.c.end_datetime),
     "geometry": (Kind.GEOMETRY, items.c.geometry),
 }
+
+
+@dataclass(frozen=True)
+class Fields:
+    """What the names in a filter mean: `columns` of a table, any other name a key of a JSONB
+    document (`document(name)`); `interval` is the (start, end) pair that `datetime` stands
+    for in temporal functions."""
+
+    columns: dict[str, tuple[Kind, Any]]
+    document: Callable[[str], Any]
+    interval: tuple[Any, Any] | None = None
+
+
+ITEM_FIELDS = Fields(COLUMNS, property_value, (items.c.start_datetime, items.c.end_datetime))
 SQL_TYPES: dict[Kind, Any] = {
     Kind.BOOLEAN: Boolean(),
     Kind.NUMBER: Numeric(),
@@ -162,17 +177,19 @@ def literal_operand(node: Any) -> Operand:
     raise InvalidInputError(f"filter: {show(node)} is not a value")
 
 
-def property_operand(node: dict[str, Any], known_properties: set[str] | None) -> Operand:
+def property_operand(
+    node: dict[str, Any], known_properties: set[str] | None, fields: Fields = ITEM_FIELDS
+) -> Operand:
     name = node.get("property")
     if not isinstance(name, str) or not name.strip():
         raise InvalidInputError(f"filter: {show(node)} does not name a property")
     key = property_name(name)
-    if key in COLUMNS:
-        kind, column = COLUMNS[key]
+    if key in fields.columns:
+        kind, column = fields.columns[key]
         return Operand(kind, node, sql=column, column=key)
     if known_properties is not None and key not in known_properties:
         raise InvalidInputError(f"filter: unknown property {name!r} (see /queryables)")
-    return Operand(Kind.JSON, node, sql=property_value(key))
+    return Operand(Kind.JSON, node, sql=fields.document(key))
 
 
 def temporal_literal(node: dict[str, Any]) -> Operand:

@@ -20,7 +20,6 @@ from sqlalchemy import ColumnElement, DateTime, Text, and_, cast, literal, or_
 
 from catalogue.errors import InvalidInputError
 from catalogue.filters.operands import (
-    COLUMNS,
     Kind,
     Operand,
     day_end,
@@ -92,8 +91,8 @@ class Temporal:
                 else parse_moment(operand.value, show(operand.node))
             )
             return _moment(moment), _moment(day_end(moment) if day else moment)
-        if operand.column == "datetime":
-            return COLUMNS["start_datetime"][1], COLUMNS["end_datetime"][1]
+        if operand.column == "datetime" and self.resolver.fields.interval is not None:
+            return self.resolver.fields.interval
         if operand.kind in (Kind.TIMESTAMP, Kind.JSON) and not operand.literal:
             instant = typed(operand, Kind.TIMESTAMP)
             return instant, instant

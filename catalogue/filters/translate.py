@@ -16,7 +16,7 @@ from sqlalchemy import ColumnElement, and_, false, not_, or_, true
 
 from catalogue.errors import InvalidInputError
 from catalogue.filters import arrays, comparisons, spatial
-from catalogue.filters.operands import Kind, Operand, typed
+from catalogue.filters.operands import ITEM_FIELDS, Fields, Kind, Operand, typed
 from catalogue.filters.parse import show
 from catalogue.filters.temporal import RELATIONS as TEMPORAL_RELATIONS
 from catalogue.filters.temporal import Temporal
@@ -27,13 +27,16 @@ TEMPORAL = frozenset({*TEMPORAL_RELATIONS, "t_disjoint"})
 ARRAYS = frozenset({"a_equals", "a_contains", "a_containedby", "a_overlaps"})
 
 
-def filter_clause(tree: Any, known_properties: set[str] | None = None) -> Predicate:
+def filter_clause(
+    tree: Any, known_properties: set[str] | None = None, fields: Fields = ITEM_FIELDS
+) -> Predicate:
     """The condition for `tree` (from `catalogue.filters.parse_filter`).
 
     `known_properties` is the hook for the queryables: names a filter may use besides the
     columns; a filter naming any other property is refused (400). None accepts any name.
+    `fields` says what names mean: items by default, collections in collection search.
     """
-    return Translator(Resolver(known_properties)).predicate(tree)
+    return Translator(Resolver(known_properties, fields)).predicate(tree)
 
 
 class Translator:

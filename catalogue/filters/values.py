@@ -18,6 +18,8 @@ from sqlalchemy import ColumnElement, Numeric, Text, func
 from catalogue.errors import InvalidInputError
 from catalogue.filters.operands import (
     GEOJSON_TYPES,
+    ITEM_FIELDS,
+    Fields,
     Kind,
     Operand,
     geometry_literal,
@@ -61,15 +63,17 @@ def arguments(node: dict[str, Any], count: int) -> list[Any]:
 @dataclass(frozen=True)
 class Resolver:
     """Turns value nodes into operands; `known_properties` (the queryables) is the set of
-    property names a filter may use, or None to accept any name."""
+    property names a filter may use, or None to accept any name; `fields` maps names to SQL
+    (item columns and properties by default)."""
 
     known_properties: set[str] | None = None
+    fields: Fields = ITEM_FIELDS
 
     def operand(self, node: Any) -> Operand:
         if not isinstance(node, dict):
             return literal_operand(node)
         if "property" in node:
-            return property_operand(node, self.known_properties)
+            return property_operand(node, self.known_properties, self.fields)
         if "timestamp" in node or "date" in node:
             return temporal_literal(node)
         if "interval" in node:

@@ -1,17 +1,27 @@
 """Collection search (https://github.com/stac-api-extensions/collection-search): bbox and
-datetime against each collection's extent, free text over title/description/keywords,
-sortby on any top-level field, keyset paging. Collections are few (hundreds to thousands),
-so no index beyond the primary key is needed."""
+datetime against each collection's extent, free text over title/description/keywords, a
+CQL2 filter over the collection's fields, sortby on any top-level field, keyset paging.
+Collections are few (hundreds to thousands), so no index beyond the primary key is needed.
+
+Names in a collection filter (`COLLECTION_FIELDS`): `id`; `geometry` (alias `extent`) is
+the overall spatial extent, the whole world when the collection gives none; `datetime` is
+the overall temporal extent as an interval in temporal functions (open ends unbounded), and
+its start in comparisons; `start_datetime` / `end_datetime` are its ends; any other name
+(`title`, `description`, `keywords`, `license`, `providers` ...) is that top-level field of
+the collection document, compared by its JSON type as item properties are.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, literal_column, or_, select
+from sqlalchemy import ColumnElement, func, literal_column, or_, select, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from catalogue.filters import filter_clause
+from catalogue.filters.operands import Fields, Kind
 from catalogue.models import TEXT_SEARCH_CONFIG, CollectionRow
 from catalogue.repositories.sorting import OrderKey, after_clause, token_after
 from catalogue.search import CollectionQuery, PageToken, SortKey
@@ -20,6 +30,29 @@ collections = CollectionRow.__table__
 COLLECTION_TEXT_SQL = (
     "to_tsvector('simple'::regconfig, coalesce(content->>'title', '') || ' ' || "
     "coalesce(content->>'description', '') || ' ' || coalesce(content->>'keywords', ''))"
+)
+
+
+
+def _document(name: str) -> Any:
+    return collections.c.content.op("->", return_type=JSONB)(name)
+
+
+_WORLD = func.ST_MakeEnvelope(-180.0, -90.0, 180.0, 90.0, 4326)
+_EXTENT_GEOMETRY = func.coalesce(collections.c.extent_geometry, _WORLD)
+_EXTENT_START = func.coalesce(collections.c.extent_start, text("'-infinity'::timestamptz"))
+_EXTENT_END = func.coalesce(collections.c.extent_end, text("'infinity'::timestamptz"))
+COLLECTION_FIELDS = Fields(
+    columns={
+        "id": (Kind.STRING, collections.c.id),
+        "geometry": (Kind.GEOMETRY, _EXTENT_GEOMETRY),
+        "extent": (Kind.GEOMETRY, _EXTENT_GEOMETRY),
+        "datetime": (Kind.TIMESTAMP, collections.c.extent_start),
+        "start_datetime": (Kind.TIMESTAMP, collections.c.extent_start),
+        "end_datetime": (Kind.TIMESTAMP, collections.c.extent_end),
+    },
+    document=_document,
+    interval=(_EXTENT_START, _EXTENT_END),
 )
 
 
@@ -85,6 +118,8 @@ def _where(query: CollectionQuery) -> list[ColumnElement[bool]]:
         for term in terms[1:]:
             combined = combined.op("||")(term)
         clauses.append(literal_column(COLLECTION_TEXT_SQL).op("@@")(combined))
+    if query.filter is not None:
+        clauses.append(filter_clause(query.filter, None, COLLECTION_FIELDS))
     return clauses
 
 
