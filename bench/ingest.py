@@ -27,11 +27,12 @@ import argparse
 import asyncio
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any, ClassVar, Self
@@ -99,6 +100,43 @@ class NdjsonHarvester:
 
     def next_cursor(self) -> dict[str, Any]:
         return {}
+
+
+def _cluster_cpu(work: Path) -> float:
+    """CPU seconds used so far by the cluster: the postmaster, its live children, and its
+    exited children (backends of finished connections, counted in its cutime/cstime)."""
+    postmaster = (work / "pgdata" / "postmaster.pid").read_text().split()[0]
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended meanwhile
+            continue
+        pid, parent = stat.parent.name, fields[1]
+        if pid == postmaster:  # utime, stime, cutime, cstime
+            total += sum(int(value) for value in fields[11:15]) / tick
+        elif parent == postmaster:
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def _client_cpu(who: int) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _measured(work: Path, who: int, step: Callable[[], dict]) -> dict:
+    """Run one step; add the CPU seconds it cost, per 1,000 items: client (our Python or
+    the pypgstac process) and server. Unlike items/s, these hardly move with foreign load."""
+    server, client = _cluster_cpu(work), _client_cpu(who)
+    result = step()
+    server, client = _cluster_cpu(work) - server, _client_cpu(who) - client
+    per = 1000 / result["items"]
+    result["cpu_client_s_per_1k"] = round(client * per, 3)
+    result["cpu_server_s_per_1k"] = round(server * per, 3)
+    result["load_avg_1m"] = os.getloadavg()[0]
+    return result
 
 
 def _stack(work: Path, port: int, *arguments: str) -> None:
@@ -192,24 +230,34 @@ def main(argv: list[str] | None = None) -> None:
         settings = Settings(database_url=ours_url.render_as_string(hide_password=False))
         settings.pool.statement_timeout_ms = 600_000
         data = args.data_dir
+        ours, peer = resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN
         print("[bench] ours: preload", file=sys.stderr)
-        results["ours_preload"] = asyncio.run(_ours_once(settings, data, "preload", "pre-"))
+        results["ours_preload"] = _measured(
+            work, ours, lambda: asyncio.run(_ours_once(settings, data, "preload", "pre-"))
+        )
         print("[bench] ours: load", file=sys.stderr)
-        results["ours_load"] = asyncio.run(_ours_once(settings, data, "bench", ""))
+        results["ours_load"] = _measured(
+            work, ours, lambda: asyncio.run(_ours_once(settings, data, "bench", ""))
+        )
         print("[bench] ours: unchanged rerun", file=sys.stderr)
-        results["ours_rerun"] = asyncio.run(_ours_once(settings, data, "bench", ""))
+        results["ours_rerun"] = _measured(
+            work, ours, lambda: asyncio.run(_ours_once(settings, data, "bench", ""))
+        )
 
         prefixed = _prefixed_copy(data, work / f"{data.name}-pre", "pre-")
+        python = args.peer_python
+        ignore = ("--no-migrate", "--method", "insert_ignore")
         print("[bench] pypgstac: preload", file=sys.stderr)
-        peer = args.peer_python
-        results["pgstac_preload"] = _pgstac_load(peer, prefixed, work / "pgstac_pre.json")
+        results["pgstac_preload"] = _measured(
+            work, peer, lambda: _pgstac_load(python, prefixed, work / "pgstac_pre.json")
+        )
         print("[bench] pypgstac: load", file=sys.stderr)
-        results["pgstac_load"] = _pgstac_load(
-            peer, data, work / "pgstac_load.json", "--no-migrate", "--method", "insert_ignore"
+        results["pgstac_load"] = _measured(
+            work, peer, lambda: _pgstac_load(python, data, work / "pgstac_load.json", *ignore)
         )
         print("[bench] pypgstac: rerun (insert_ignore)", file=sys.stderr)
-        results["pgstac_rerun"] = _pgstac_load(
-            peer, data, work / "pgstac_rerun.json", "--no-migrate", "--method", "insert_ignore"
+        results["pgstac_rerun"] = _measured(
+            work, peer, lambda: _pgstac_load(python, data, work / "pgstac_rerun.json", *ignore)
         )
     finally:
         if not args.keep:
@@ -220,16 +268,33 @@ def main(argv: list[str] | None = None) -> None:
 
 def _table(results: dict[str, Any]) -> str:
     rows = [
-        "| step | cubestac (harvest pipeline) | pypgstac loader |",
-        "| --- | ---: | ---: |",
+        "| step | cubestac (harvest pipeline) | pypgstac loader | ratio |",
+        "| --- | ---: | ---: | ---: |",
     ]
     for step, label in (("preload", "preload (empty catalogue)"), ("load", "load into a full one"),
                         ("rerun", "unchanged rerun")):  # fmt: skip
         ours, peer = results[f"ours_{step}"], results[f"pgstac_{step}"]
         rows.append(
             f"| {label}, {ours['items']:,} items | {ours['items_per_s']:,} items/s "
-            f"({ours['seconds']} s) | {peer['items_per_s']:,} items/s ({peer['seconds']} s) |"
+            f"({ours['seconds']} s) | {peer['items_per_s']:,} items/s ({peer['seconds']} s) "
+            f"| {ours['items_per_s'] / peer['items_per_s']:.2f}x |"
         )
+    rows += [
+        "",
+        "CPU seconds per 1,000 items (client = our Python or the pypgstac process; server ="
+        " the PostgreSQL cluster), and the 1-minute load average at the end of the step:",
+        "",
+        "| step | ours client | ours server | pypgstac client | pypgstac server |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for step in ("preload", "load", "rerun"):
+        ours, peer = results[f"ours_{step}"], results[f"pgstac_{step}"]
+        cells = [
+            f"{side['cpu_client_s_per_1k']} | {side['cpu_server_s_per_1k']}"
+            for side in (ours, peer)
+        ]
+        load = f"(load {ours['load_avg_1m']:.1f} / {peer['load_avg_1m']:.1f})"
+        rows.append(f"| {step} {load} | {cells[0]} | {cells[1]} |")
     speedup = results["ours_load"]["seconds"] / results["ours_rerun"]["seconds"]
     rows.append(f"\nunchanged rerun vs load (ours): {speedup:.1f}x faster")
     return "\n".join(rows)

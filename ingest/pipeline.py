@@ -8,9 +8,11 @@ How a run goes (DESIGN.md "Command-line contract", issue "Harvesting"):
 3. Records are discovered and handled in batches of `batch_size`: stored fingerprints are
    looked up, records whose fingerprint changed are read (at most `concurrency` at a time,
    retried on transient failures) and turned into items; bad records become problems.
-   A writer task commits each batch (collections, items, fingerprints) in one transaction
-   while the next batch is prepared, so a run killed at any moment leaves whole batches,
-   and the next run skips what was committed and completes the rest.
+   Writer tasks (`WRITERS`, each on its own connection) commit each batch (items and
+   fingerprints) in one transaction while the next batch is prepared, so a run killed at
+   any moment leaves whole batches, and the next run skips what was committed and
+   completes the rest. A collection is written, in its own transaction, before the first
+   batch that needs it; batches that share an item are written one after the other.
 4. After a complete listing, `mirror: true` removes what is gone upstream; collection
    extents that are derived from items are recomputed; the cursor is stored.
 5. The job record is finished with the counts and the problems.
@@ -19,12 +21,14 @@ How a run goes (DESIGN.md "Command-line contract", issue "Harvesting"):
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from catalogue.errors import CatalogueError, NotFoundError
@@ -48,6 +52,9 @@ from ingest.state import RunState
 logger = logging.getLogger(__name__)
 JOB_KIND = "ingest"
 QUEUED_BATCHES = 2
+WRITERS = 2  # batches written at once, each by its own transaction: PostgreSQL maintains the
+# item indexes of two batches in parallel (measured in bench/ingest.py)
+DEADLOCK = "40P01"
 YIELD_EVERY = 20  # records between yields to the event loop, so the writer keeps the
 # database busy while this batch is prepared (two cores: Python on one, PostgreSQL on the other)
 PLACEHOLDER_EXTENT = {
@@ -139,6 +146,9 @@ class SourceRun:
         self._unreadable: dict[str, str] = {}
         self._derived_extents: set[str] = set()
         self._listing_complete = True
+        self._written: set[str] = set()  # collections written by this run
+        self._collections_lock = asyncio.Lock()
+        self._in_flight: list[tuple[set[tuple[str, str]], asyncio.Event]] = []
 
     async def execute(self) -> str | None:
         """Run the harvest; returns a note for the job record (None when all went well)."""
@@ -164,24 +174,40 @@ class SourceRun:
     async def _harvest(self, harvester: Harvester, cursor: dict[str, Any]) -> None:
         queue: asyncio.Queue[Batch | None] = asyncio.Queue(maxsize=QUEUED_BATCHES)
         writer = asyncio.create_task(self._write_all(queue))
+        # The stored fingerprints of a batch are looked up while the next batch is listed
+        # (an unchanged rerun is mostly these two, on different cores).
+        pending: tuple[list[Record | Problem], asyncio.Task[list[SourceItem | None]]] | None
+        pending = None
         try:
             async for found in _batched(harvester.discover(cursor), self.config.batch_size):
-                batch = await self._prepare(harvester, found)
+                lookup = asyncio.create_task(self.state.known(_records(found)))
+                if pending is not None:
+                    batch = await self._prepare(harvester, *pending)
+                    await _hand_over(queue, batch, writer)
+                pending = (found, lookup)
+            if pending is not None:
+                batch = await self._prepare(harvester, *pending)
                 await _hand_over(queue, batch, writer)
+                pending = None
         finally:
+            if pending is not None and not pending[1].done():
+                pending[1].cancel()
             if not writer.done():
                 await _hand_over(queue, None, writer)
             await writer  # re-raises a failed write
 
-    async def _prepare(self, harvester: Harvester, found: list[Record | Problem]) -> Batch:
-        records: list[Record] = []
+    async def _prepare(
+        self,
+        harvester: Harvester,
+        found: list[Record | Problem],
+        lookup: asyncio.Task[list[SourceItem | None]],
+    ) -> Batch:
         for entry in found:
             if isinstance(entry, Problem):
                 self._listing_complete = False
                 self._problem(entry)
-            else:
-                records.append(entry)
-        stored = await self.state.known(records)
+        records = _records(found)
+        stored = await lookup
         results = await self._read_all(harvester, records, stored)
         batch = Batch()
         for index, (record, known, result) in enumerate(zip(records, stored, results, strict=True)):
@@ -271,22 +297,62 @@ class SourceRun:
         batch.rows, batch.records = rows, records
 
     async def _write_all(self, queue: asyncio.Queue[Batch | None]) -> None:
-        written: set[str] = set()
+        """`WRITERS` writers take batches from the queue, each in its own transaction."""
+        try:
+            async with asyncio.TaskGroup() as writers:
+                for _ in range(WRITERS):
+                    writers.create_task(self._writer(queue))
+        except BaseExceptionGroup as failed:
+            raise failed.exceptions[0] from None
+
+    async def _writer(self, queue: asyncio.Queue[Batch | None]) -> None:
         while (batch := await queue.get()) is not None:
-            counts = item_repo.UpsertCounts()
-            if batch.rows:  # an all-unchanged batch needs no transaction at all
-                async with self.engine.begin() as conn:
-                    for collection_id, document in batch.collections.items():
-                        if collection_id not in written:
-                            await self._write_collection(conn, document)
-                            written.add(collection_id)
-                    counts = await item_repo.upsert_items(conn, batch.rows)
-                    await source_repo.save_source_items(conn, self.config.id, batch.records)
+            # Registered right after the take, so in queue order: a batch that shares an
+            # item with one taken before it waits for that one (the later version wins, and
+            # two transactions never wait for each other's rows).
+            keys = {(row["collection"], row["id"]) for row in batch.rows}
+            ahead = [done for other, done in self._in_flight if keys & other]
+            entry = (keys, asyncio.Event())
+            self._in_flight.append(entry)
+            try:
+                for done in ahead:
+                    await done.wait()
+                counts = await self._write(batch)
+            finally:
+                self._in_flight.remove(entry)
+                entry[1].set()
             tally = self.report.counts
             tally.new += counts.inserted
             tally.changed += counts.updated
             tally.unchanged += counts.unchanged + batch.unchanged
             self.progress.advanced(self.config.id, tally)
+        await queue.put(None)  # the other writers stop too
+
+    async def _write(self, batch: Batch) -> item_repo.UpsertCounts:
+        """One batch: its new collections first (committed before any writer needs them),
+        then its items and their fingerprints in one transaction."""
+        if not batch.rows:  # an all-unchanged batch needs no transaction at all
+            return item_repo.UpsertCounts()
+        async with self._collections_lock:
+            new = [doc for cid, doc in batch.collections.items() if cid not in self._written]
+            if new:
+                async with self.engine.begin() as conn:
+                    for document in new:
+                        await self._write_collection(conn, document)
+                self._written.update(document["id"] for document in new)
+        for attempt in itertools.count(1):
+            try:
+                async with self.engine.begin() as conn:
+                    counts = await item_repo.upsert_items(conn, batch.rows)
+                    await source_repo.save_source_items(conn, self.config.id, batch.records)
+                return counts
+            except DBAPIError as error:
+                # Two writers may still lock the same collection rows (the time-span
+                # bounds) in different orders; PostgreSQL then aborts one of them.
+                if getattr(error.orig, "sqlstate", None) != DEADLOCK or attempt == 3:
+                    raise
+                logger.info("source %s: deadlock between writers, batch retried", self.config.id)
+        raise AssertionError("unreachable")
 
     async def _write_collection(self, conn: AsyncConnection, document: dict[str, Any]) -> None:
         """Store a collection only when it differs from the stored one (an unchanged rerun
@@ -329,6 +395,10 @@ class SourceRun:
     def _problem(self, problem: Problem) -> None:
         self.report.add_problem(problem)
         self.progress.problem(self.config.id, problem)
+
+
+def _records(found: list[Record | Problem]) -> list[Record]:
+    return [entry for entry in found if not isinstance(entry, Problem)]
 
 
 async def _batched(

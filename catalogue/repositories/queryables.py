@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -30,6 +30,13 @@ def _json_type(value: Any) -> str:
     return "array" if isinstance(value, list) else "object"
 
 
+# The Python types JSON parsers produce, by JSON type (others go through `_json_type`).
+_TYPE_NAMES = {
+    type(None): "null", bool: "boolean", int: "number", float: "number", str: "string",
+    list: "array", dict: "object",
+}  # fmt: skip
+
+
 class _Observed:
     """Types and (while few and short) string values of one property."""
 
@@ -37,16 +44,25 @@ class _Observed:
         self.types = set(types)
         self.values: set[Any] | None = None if values is None else set(values)
 
-    def add(self, value: Any) -> None:
-        self.types.add(_json_type(value))
-        if self.values is None or value is None:
-            return
-        if not isinstance(value, str) or len(value) > MAX_ENUM_LENGTH:
-            self.values = None  # only short strings make an enum
-            return
-        self.values.add(value)
-        if len(self.values) > MAX_ENUM_VALUES:
-            self.values = None
+    @classmethod
+    def of(cls, values: list[Any]) -> _Observed:
+        """What a list of values shows: all its types; its distinct strings while they make
+        an enum (null values do not count, any other non-string closes it)."""
+        seen = cls()
+        kinds = set(map(type, values))
+        for kind in kinds:
+            name = _TYPE_NAMES.get(kind)
+            if name is None:  # a subclass (another JSON parser's): judge one of its values
+                name = _json_type(next(value for value in values if type(value) is kind))
+            seen.types.add(name)
+        if not kinds <= {str, type(None)}:
+            seen.values = None
+            return seen
+        distinct = set(values)
+        distinct.discard(None)
+        too_long = any(len(value) > MAX_ENUM_LENGTH for value in distinct)
+        seen.values = None if too_long or len(distinct) > MAX_ENUM_VALUES else distinct
+        return seen
 
     def merge(self, other: _Observed) -> None:
         self.types |= other.types
@@ -57,20 +73,57 @@ class _Observed:
             if len(self.values) > MAX_ENUM_VALUES:
                 self.values = None
 
+    def covers(self, other: _Observed) -> bool:
+        """Whether merging `other` into this would change nothing."""
+        if not other.types <= self.types:
+            return False
+        if self.values is None:
+            return True
+        return other.values is not None and other.values <= self.values
+
 
 def observe(rows: Iterable[dict[str, Any]]) -> dict[tuple[str, str], _Observed]:
-    observed: dict[tuple[str, str], _Observed] = {}
+    """(collection, property) -> what `rows` show of it. The values of a property are
+    gathered first and judged per property, not per value: this runs on every write."""
+    gathered: dict[tuple[str, str], list[Any]] = {}
     for row in rows:
+        collection = row["collection"]
         for name, value in row["properties"].items():
-            key = (row["collection"], name)
-            if key not in observed:
-                observed[key] = _Observed()
-            observed[key].add(value)
-    return observed
+            key = (collection, name)
+            bucket = gathered.get(key)
+            if bucket is None:
+                gathered[key] = [value]
+            else:
+                bucket.append(value)
+    return {key: _Observed.of(values) for key, values in gathered.items()}
+
+
+# The merge of a stored row with a newly observed one, done by PostgreSQL under the row's
+# lock (ON CONFLICT DO UPDATE sees the latest committed row): concurrent writers of the
+# same property (two harvest writers, an API write) cannot lose each other's types or values.
+_MERGED_TYPES = text(
+    "(SELECT jsonb_agg(DISTINCT kind ORDER BY kind) "
+    "FROM jsonb_array_elements(queryables.json_types || excluded.json_types) AS kind)"
+)
+_MERGED_VALUES = text(
+    # a closed enum is stored as JSON null (what the JSONB type makes of None)
+    "CASE WHEN jsonb_typeof(queryables.enum_values) IS DISTINCT FROM 'array' "
+    "OR jsonb_typeof(excluded.enum_values) IS DISTINCT FROM 'array' THEN 'null'::jsonb "
+    "ELSE (SELECT CASE WHEN count(*) > :max_values THEN 'null'::jsonb "
+    "ELSE jsonb_agg(value ORDER BY value) END "
+    "FROM (SELECT DISTINCT value FROM jsonb_array_elements("
+    "queryables.enum_values || excluded.enum_values) AS value) AS distinct_values) END"
+).bindparams(max_values=MAX_ENUM_VALUES)
 
 
 async def record_properties(conn: AsyncConnection, rows: Iterable[dict[str, Any]]) -> None:
-    """Merge what `rows` show into the stored queryables (types only grow; enums may close)."""
+    """Merge what `rows` show into the stored queryables (types only grow; enums may close).
+
+    Only properties that show something new are written, so the usual bulk write (a harvest
+    whose items look like the ones before) reads a few rows and writes and locks none:
+    concurrent writers do not queue behind each other here. The rows that are written are
+    merged in SQL, in key order (no deadlock between two writers).
+    """
     observed = observe(rows)
     if not observed:
         return
@@ -78,10 +131,10 @@ async def record_properties(conn: AsyncConnection, rows: Iterable[dict[str, Any]
     stored = await conn.execute(select(queryables).where(queryables.c.collection.in_(collections)))
     for row in stored:
         key = (row.collection, row.name)
-        if key in observed:
-            previous = _Observed(row.json_types, row.enum_values)
-            previous.merge(observed[key])
-            observed[key] = previous
+        if key in observed and _Observed(row.json_types, row.enum_values).covers(observed[key]):
+            del observed[key]
+    if not observed:
+        return
     values = [
         {
             "collection": collection,
@@ -95,10 +148,7 @@ async def record_properties(conn: AsyncConnection, rows: Iterable[dict[str, Any]
     await conn.execute(
         statement.on_conflict_do_update(
             index_elements=[queryables.c.collection, queryables.c.name],
-            set_={
-                "json_types": statement.excluded.json_types,
-                "enum_values": statement.excluded.enum_values,
-            },
+            set_={"json_types": _MERGED_TYPES, "enum_values": _MERGED_VALUES},
         )
     )
 
