@@ -142,6 +142,7 @@ def demo(
     import os
 
     from cubestac.demo import DemoError, DemoOptions, default_folder, demo_session, summary
+    from cubestac.demo_files import check_free
     from cubestac.serve import serve
 
     settings = Settings()
@@ -150,6 +151,7 @@ def demo(
         os.environ["CUBESTAC_CUBE_ROOT"] = str(options.default_cube_root)
         settings = Settings()
     try:
+        check_free(port, "--port")
         if settings.database_url is None:
             url = EmbeddedCluster(settings.db).start()
             console.print(f"embedded PostGIS: {url.render_as_string(hide_password=True)}")

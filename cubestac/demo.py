@@ -285,7 +285,8 @@ def summary(run: DemoRun, api_url: str) -> str:
     item = f"{base}/collections/{CUBE_COLLECTION}/items/{CUBE_ID}"
     return (
         f"demo world: {run.world.root} (served at {run.files_url}/)\n"
-        f"CONFIG: {run.config}\n"
+        f"CONFIG: {run.config}  (again, while the demo runs: "
+        f"CUBESTAC_CUBE_ROOT={run.settings.cube_root} cubestac run {run.config})\n"
         f"harvest:\n{harvest}\n"
         f"cubes: {cubes} (under {run.settings.cube_root})\n\n"
         f"STAC API     {base}/\n"

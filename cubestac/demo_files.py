@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import html
 import os
+import socket
 import stat
 import subprocess
 import sys
@@ -69,6 +70,7 @@ def files_app(folder: Path) -> Starlette:
 def serve_files(folder: Path, port: int, log: Path) -> Iterator[str]:
     """Serve `folder` on 127.0.0.1:`port` in a child process (its messages go to `log`);
     yields the base URL and stops the process on exit (also on Ctrl-C)."""
+    check_free(port, "--files-port")  # else whoever holds the port would answer the wait
     command = [sys.executable, "-m", "cubestac.demo_files", str(folder), str(port)]
     base = f"http://127.0.0.1:{port}"
     with log.open("wb") as output:
@@ -83,6 +85,18 @@ def serve_files(folder: Path, port: int, log: Path) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def check_free(port: int, option: str) -> None:
+    """Fail early, naming the option to change, when `port` on 127.0.0.1 is taken."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as error:
+            raise OSError(
+                f"port {port} on 127.0.0.1 is in use ({error.strerror}; another demo?): "
+                f"stop it or choose another with {option}"
+            ) from error
 
 
 def _wait_until_up(process: subprocess.Popen[bytes], base: str, log: Path) -> None:
