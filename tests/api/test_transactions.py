@@ -135,7 +135,12 @@ async def test_without_a_key_there_are_no_write_endpoints(session_db_url, databa
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://t"
     ) as http:
+        # POST /collections is then collection search (api.app._collection_search): it
+        # answers a search, never creates
         response = await http.post("/collections", json=make_collection())
-        assert response.status_code == 405
+        assert response.status_code != 201
+        assert (await http.get(f"/collections/{make_collection()['id']}")).status_code == 404
+        for path in ("/collections/x", "/collections/x/items", "/collections/x/bulk_items"):
+            assert (await http.post(path, json={})).status_code in (404, 405)
         conformance = (await http.get("/conformance")).json()["conformsTo"]
     assert not any("transaction" in uri for uri in conformance)
