@@ -213,6 +213,7 @@ async def _cubes(run: DemoRun, options: DemoOptions) -> None:
         if not stale:
             return
         logging.getLogger("distributed").setLevel(logging.WARNING)  # cluster chatter
+        await _describe_collection(database)
         with ComputePool() as pool:
             context = RunContext(database, run.settings.cube_root or "", pool, options.folder)
             results = await run_cubes(stale, context)
@@ -227,6 +228,28 @@ async def _cubes(run: DemoRun, options: DemoOptions) -> None:
         _write_state(options, state)
     finally:
         await database.dispose()
+
+
+async def _describe_collection(database: Database) -> None:
+    """Title, description and license of the cube collection, for its STAC Browser page;
+    set once (publishing grows its extent afterwards, which must not be overwritten)."""
+    from catalogue.errors import NotFoundError
+    from catalogue.repositories.collections import get_collection, upsert_collection
+    from cubes.publish import new_collection
+
+    async with database.write() as conn:
+        try:
+            await get_collection(conn, CUBE_COLLECTION)
+        except NotFoundError:
+            collection = new_collection(CUBE_COLLECTION)
+            collection.update(
+                title="Demo cubes",
+                description="Analysis-ready Zarr cubes that `cubestac demo` built from its "
+                "generated forest-recovery world (EPSG:3035, 100 m).",
+                license="CC-BY-4.0",
+                keywords=["demo", "datacube", "zarr", "forest"],
+            )
+            await upsert_collection(conn, collection)
 
 
 def _fingerprint(spec: Any, run: DemoRun) -> str:

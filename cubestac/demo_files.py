@@ -90,6 +90,7 @@ def serve_files(folder: Path, port: int, log: Path) -> Iterator[str]:
 def check_free(port: int, option: str) -> None:
     """Fail early, naming the option to change, when `port` on 127.0.0.1 is taken."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
         try:
             probe.bind(("127.0.0.1", port))
         except OSError as error:

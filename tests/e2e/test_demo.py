@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import socket
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from sqlalchemy import URL
 from api import create_app
 from catalogue.settings import Settings
 from cubestac.demo import CUBE_COLLECTION, CUBE_ID, DemoOptions, DemoRun, demo_session, snippet
+from cubestac.demo_files import serve_files
 from cubestac.run_commands import CubestacConfig, validate_config
 from tests.conftest import clone_database
 from tests.helpers import free_port, live_server, make_settings
@@ -88,6 +90,13 @@ def test_a_stac_client_opens_the_cube_over_http_with_the_values_on_disk(
             np.testing.assert_array_equal(remote[name].values, local[name].values)
         assert remote["forest_type"].encoding["dtype"] == np.uint8  # stored as classes
         assert remote.sizes == {"time": 4, "y": 400, "x": 480}
+        landing = httpx.get(f"{base}/").json()
+        rels = {link["rel"] for link in landing["links"]}
+        assert {"self", "root", "data", "conformance", "service-desc", "search"} <= rels
+        children = {link["href"] for link in landing["links"] if link["rel"] == "child"}
+        assert f"{base}/collections/{CUBE_COLLECTION}" in children
+        collection = httpx.get(f"{base}/collections/{CUBE_COLLECTION}").json()
+        assert collection["title"] == "Demo cubes" and collection["extent"]["spatial"]["bbox"]
         thumbnail = items[0].assets["thumbnail"]
         answer = httpx.get(thumbnail.href, headers={"Origin": "https://stac-browser.example"})
         assert answer.status_code == 200 and answer.content.startswith(b"\x89PNG")
@@ -139,3 +148,13 @@ def test_cubestac_ingest_reruns_the_config_while_the_demo_serves_its_world(
     assert done.returncode == 0, done.stderr
     lines = done.stdout.strip().splitlines()
     assert len(lines) == 3 and all("0 new, 0 changed" in line for line in lines), lines
+
+
+def test_a_busy_files_port_is_refused_naming_the_option(tmp_path: Path) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        with pytest.raises(OSError, match=f"port {port} .* in use.*--files-port"):
+            with serve_files(tmp_path, port, tmp_path / "files.log"):
+                pass
