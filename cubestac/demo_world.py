@@ -167,7 +167,15 @@ def write_netcdf(path: Path, dataset: Any, name: str, chunks: tuple[int, ...]) -
     dataset.to_netcdf(path, engine="netcdf4", encoding=encoding)
 
 
-def _geographic_dataset(lattice: Lattice, name: str, dims: tuple[str, ...], data, attrs, coords):
+def _geographic_dataset(
+    lattice: Lattice,
+    name: str,
+    dims: tuple[str, ...],
+    data: np.ndarray,
+    attrs: dict[str, Any],
+    coords: dict[str, Any],
+) -> Any:
+    """An EPSG:4326 dataset with CF lat/lon axes and a `spatial_ref` grid mapping."""
     import xarray as xr
     from pyproj import CRS
 
@@ -272,7 +280,7 @@ def _bbox(geometry: dict[str, Any]) -> list[float]:
     return [round(v, 6) for v in (*ring.min(axis=0), *ring.max(axis=0))]
 
 
-def _collection(collection_id: str, title: str, bbox: list[float], item_id: str) -> dict:
+def _collection(collection_id: str, title: str, bbox: list[float], item_id: str) -> dict[str, Any]:
     return {
         "type": "Collection",
         "stac_version": "1.1.0",
@@ -292,7 +300,9 @@ def _collection(collection_id: str, title: str, bbox: list[float], item_id: str)
     }
 
 
-def _item(collection_id: str, item_id: str, geometry: dict, asset: dict, **props) -> dict:
+def _item(
+    collection_id: str, item_id: str, geometry: dict[str, Any], asset: dict[str, Any], **props: Any
+) -> dict[str, Any]:
     return {
         "type": "Feature",
         "stac_version": "1.1.0",

@@ -1,0 +1,70 @@
+"""The demo world: seeded (the same values every time), in two CRSs, described by a static
+STAC catalog whose links and asset hrefs resolve, and written only once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pystac
+import pytest
+import rasterio
+import xarray as xr
+
+from cubestac.demo_world import ensure_world
+
+
+@pytest.fixture(scope="module")
+def twins(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    first = ensure_world(tmp_path_factory.mktemp("one") / "world")
+    second = ensure_world(tmp_path_factory.mktemp("two") / "world")
+    return first.root, second.root
+
+
+def _values(path: Path) -> dict[str, np.ndarray]:
+    if path.suffix == ".tif":
+        with rasterio.open(path) as dataset:
+            return {"band": dataset.read(1)}
+    with xr.open_dataset(path, mask_and_scale=False) as dataset:
+        return {name: dataset[name].values for name in dataset.data_vars}
+
+
+def test_the_same_seed_gives_the_same_values(twins: tuple[Path, Path]) -> None:
+    one, two = twins
+    files = sorted(p.relative_to(one) for p in one.rglob("*") if p.suffix in (".tif", ".nc"))
+    assert len(files) == 7
+    for name in files:
+        a, b = _values(one / name), _values(two / name)
+        assert a.keys() == b.keys()
+        for key in a:
+            np.testing.assert_array_equal(a[key], b[key], err_msg=str(name))
+
+
+def test_inputs_come_in_two_crss(twins: tuple[Path, Path]) -> None:
+    root = twins[0]
+    with rasterio.open(root / "data" / "forest_type.tif") as forest_type:
+        assert forest_type.crs.to_epsg() == 3035 and forest_type.dtypes == ("uint8",)
+        assert forest_type.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG"
+    with xr.open_dataset(root / "data" / "forest_age.nc") as forest_age:
+        assert forest_age["forest_age"].dims == ("member", "lat", "lon")
+        assert (
+            "4326" in forest_age["spatial_ref"].attrs["crs_wkt"]
+            or "WGS 84" in (forest_age["spatial_ref"].attrs["crs_wkt"])
+        )
+
+
+def test_the_static_catalog_resolves_to_the_files(twins: tuple[Path, Path]) -> None:
+    catalog = pystac.Catalog.from_file(str(twins[0] / "stac" / "catalog.json"))
+    items = list(catalog.get_items(recursive=True))
+    assert sorted(item.id for item in items) == ["forest-age-2020", "forest-type-2020"]
+    for item in items:
+        href = Path(item.assets["data"].get_absolute_href() or "")
+        assert href.is_file(), href
+
+
+def test_an_existing_world_is_kept_untouched(twins: tuple[Path, Path]) -> None:
+    root = twins[0]
+    before = {p: p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file()}
+    again = ensure_world(root)
+    assert not again.created
+    assert {p: p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file()} == before
