@@ -46,7 +46,6 @@ REPO = Path(__file__).resolve().parents[1]
 STORE = "bench/open/cube.zarr"  # <collection>/<cube id>/<version> under the cube root
 WINDOW = 512
 METADATA = (".zmetadata", ".zgroup", ".zattrs", ".zarray", "zarr.json")
-OPEN_KWARGS = {"consolidated": True, "zarr_format": 2, "chunks": {}}
 
 
 def parse_args() -> argparse.Namespace:
@@ -56,6 +55,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--tile", type=int, default=512)
     parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--zarr-format", type=int, choices=(2, 3), default=2)
     parser.add_argument("--markdown", type=Path, help="also write the report here")
     return parser.parse_args()
 
@@ -63,9 +63,14 @@ def parse_args() -> argparse.Namespace:
 # -- the cube -----------------------------------------------------------------------------
 
 
-def ensure_cube(root: Path, size: int, steps: int, tile: int) -> Path:
+def open_kwargs(zarr_format: int) -> dict[str, Any]:
+    """What the cube item's `xarray:open_kwargs` say."""
+    return {"consolidated": True, "zarr_format": zarr_format, "chunks": {}}
+
+
+def ensure_cube(root: Path, size: int, steps: int, tile: int, zarr_format: int) -> Path:
     store = root / STORE
-    facts = {"size": size, "steps": steps, "tile": tile}
+    facts = {"size": size, "steps": steps, "tile": tile, "zarr_format": zarr_format}
     manifest = root / "manifest.json"
     if store.exists() and manifest.exists() and json.loads(manifest.read_text()) == facts:
         return store
@@ -73,14 +78,14 @@ def ensure_cube(root: Path, size: int, steps: int, tile: int) -> Path:
 
     shutil.rmtree(root, ignore_errors=True)
     started = time.monotonic()
-    write_cube(store, size, steps, tile)
+    write_cube(store, size, steps, tile, zarr_format)
     manifest.write_text(json.dumps(facts))
     size_mb = sum(f.stat().st_size for f in store.rglob("*") if f.is_file()) / 1e6
     print(f"generated {store} ({size_mb:.0f} MB) in {time.monotonic() - started:.0f} s")
     return store
 
 
-def write_cube(store: Path, size: int, steps: int, tile: int) -> None:
+def write_cube(store: Path, size: int, steps: int, tile: int, zarr_format: int) -> None:
     """Smooth biomass-like fields plus quantised noise: compresses like real data, not like
     zeros. Written block by block through dask, as the cube builder does."""
     import dask
@@ -121,7 +126,7 @@ def write_cube(store: Path, size: int, steps: int, tile: int) -> None:
     dataset = dataset.assign_coords(
         spatial_ref=xr_crs_coord(geobox.crs, name="spatial_ref", transform=geobox.transform)
     )
-    blosc = compressor(CompressorSpec(), 2, np.dtype("float32"))
+    blosc = compressor(CompressorSpec(), zarr_format, np.dtype("float32"))
     encoding = {
         "agb": {"chunks": (1, tile, tile), "compressors": (blosc,)},
         "x": {"chunks": (size,), "compressors": None},
@@ -129,7 +134,9 @@ def write_cube(store: Path, size: int, steps: int, tile: int) -> None:
         "time": {"chunks": (steps,), "compressors": None},
     }
     with dask.config.set(scheduler="threads", num_workers=2):
-        dataset.to_zarr(store, mode="w", zarr_format=2, consolidated=True, encoding=encoding)
+        dataset.to_zarr(
+            store, mode="w", zarr_format=zarr_format, consolidated=True, encoding=encoding
+        )
 
 
 def _chunks(size: int, tile: int) -> tuple[int, ...]:
@@ -220,17 +227,18 @@ def cases(size: int, steps: int, tile: int) -> list[Case]:
     return [Case("1-pixel time series", pixel_series), Case(f"{WINDOW}x{WINDOW} window", window)]
 
 
-def measure(paths: dict[str, str], size: int, steps: int, tile: int, repeat: int) -> dict:
+def measure(args: argparse.Namespace, paths: dict[str, str]) -> dict:
     """Median seconds per (operation, path). Path order alternates per repeat."""
     import xarray as xr
 
+    size, steps, tile, repeat = args.size, args.steps, args.tile, args.repeat
     timings: dict[tuple[str, str], list[float]] = {}
     chunks: dict[str, int] = {}
     for i in range(repeat + 1):  # repeat 0 warms the page cache and the HTTP session
         order = list(paths) if i % 2 else list(reversed(paths))
         for path in order:
             started = time.perf_counter()
-            ds = xr.open_zarr(paths[path], **OPEN_KWARGS)
+            ds = xr.open_zarr(paths[path], **open_kwargs(args.zarr_format))
             opened = time.perf_counter() - started
             if i:
                 timings.setdefault(("open", path), []).append(opened)
@@ -245,7 +253,7 @@ def measure(paths: dict[str, str], size: int, steps: int, tile: int, repeat: int
     }
 
 
-def count_requests(server: Server, href: str, size: int, steps: int, tile: int) -> dict:
+def count_requests(args: argparse.Namespace, server: Server, href: str) -> dict:
     import xarray as xr
 
     def logged() -> list[str]:
@@ -255,7 +263,7 @@ def count_requests(server: Server, href: str, size: int, steps: int, tile: int) 
     counts: dict[str, Any] = {}
     time.sleep(0.5)
     start = len(logged())
-    ds = xr.open_zarr(href, **OPEN_KWARGS)
+    ds = xr.open_zarr(href, **open_kwargs(args.zarr_format))
     time.sleep(0.5)  # the access log is written after the response
     opening = logged()[start:]
     before = []
@@ -265,7 +273,7 @@ def count_requests(server: Server, href: str, size: int, steps: int, tile: int) 
         before.append(path.rsplit("/", 1)[1])
     counts["open"] = len(opening)
     counts["before first chunk"] = before
-    for case in cases(size, steps, tile):
+    for case in cases(args.size, args.steps, args.tile):
         start = len(logged())
         case.run(ds, 1)
         time.sleep(0.5)
@@ -280,7 +288,7 @@ def report(args: argparse.Namespace, result: dict, counts: dict, loads: tuple) -
     medians = result["median_s"]
     lines = [
         f"cube: {args.size}x{args.size} px, {args.steps} steps, float32, tiles {args.tile}, "
-        f"Zarr 2 consolidated, blosc-zstd; {args.repeat} repeats, medians",
+        f"Zarr {args.zarr_format} consolidated, blosc-zstd; {args.repeat} repeats, medians",
         f"load average (1 min): {loads[0]:.2f} before, {loads[1]:.2f} after, "
         f"{os.cpu_count()} cores, shared machine",
         "",
@@ -307,7 +315,7 @@ def main() -> None:
     sys.path.insert(0, str(REPO))
     load_before = os.getloadavg()[0]
     root = args.work / "cubes"
-    store = ensure_cube(root, args.size, args.steps, args.tile)
+    store = ensure_cube(root, args.size, args.steps, args.tile, args.zarr_format)
     bench_cubes = load_bench_module("cubes")
     url, cluster = bench_cubes.start_catalogue(args.work)
     servers: list[Server] = []
@@ -316,13 +324,11 @@ def main() -> None:
         servers.append(server)
         href = f"{server.base}/cubes/{STORE}"
         paths = {"disk": str(store), "http": href}
-        result = measure(paths, args.size, args.steps, args.tile, args.repeat)
+        result = measure(args, paths)
         server.stop()
         counter = start_api(url, root, bench_cubes.free_port(), args.work / "access.log", True)
         servers.append(counter)
-        counts = count_requests(
-            counter, f"{counter.base}/cubes/{STORE}", args.size, args.steps, args.tile
-        )
+        counts = count_requests(args, counter, f"{counter.base}/cubes/{STORE}")
     finally:
         for each in servers:
             if each.process.poll() is None:
