@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 
 from catalogue.database import create_engine, database_url
@@ -169,3 +170,10 @@ def main() -> None:
         app()
     except KeyboardInterrupt:
         sys.exit(130)
+    except ValidationError as error:
+        if error.title != Settings.__name__:
+            raise
+        for problem in error.errors():  # a bad environment variable: name it, no traceback
+            name = "CUBESTAC_" + "__".join(str(part) for part in problem["loc"]).upper()
+            print(f"error: {name}: {problem['msg']} (got {problem['input']!r})", file=sys.stderr)
+        sys.exit(2)
