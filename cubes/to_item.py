@@ -12,12 +12,13 @@ dimension's `step`; `proj:bbox` gives the outer pixel edges.
 Asset hrefs. On S3 the href is the store's `s3://` URL, which `xr.open_zarr` opens with
 `xarray:storage_options` (endpoint, `anon`; never credentials); with
 `CUBESTAC_CUBE_PUBLIC_BASE` the API hands out the bucket's HTTP URL instead, the same prefix
-swap as below (`catalogue.serializers.CubeHrefs`). On a local cube root the href is the store's absolute path on
-this machine, with no `file://` scheme: `xr.open_zarr(href)` works as is for anyone on the
-machine, and the API -- which serves the cube root under `<CUBESTAC_PUBLIC_URL>/cubes/` --
-turns it into a URL by taking the part after `CUBESTAC_CUBE_ROOT`, which is always
-`<collection>/<cube id>/<version>.zarr` (see `cubes.write`). Storing the plain path keeps
-the catalogue correct if the public URL changes, and keeps the rule one prefix swap.
+swap as below (`catalogue.serializers.CubeHrefs`). On a local cube root the href is the
+store's absolute path on this machine, with no `file://` scheme: `xr.open_zarr(href)` works
+as is for anyone on the machine, and the API -- which serves the cube root under
+`<CUBESTAC_PUBLIC_URL>/cubes/` -- turns it into a URL by taking the part after
+`CUBESTAC_CUBE_ROOT`, which is always `<collection>/<cube id>/<version>.zarr` (see
+`cubes.write`). Storing the plain path keeps the catalogue correct if the public URL
+changes, and keeps the rule one prefix swap.
 """
 
 from __future__ import annotations
