@@ -108,3 +108,26 @@ async def test_chunks_go_out_as_stored_to_any_origin(http: httpx.AsyncClient, en
         assert response.headers["access-control-allow-origin"] == "*"
     assert part.status_code == 206 and part.content == (bytes(range(256)) * 2)
     assert "content-range" in part.headers["access-control-expose-headers"].lower()
+
+
+async def test_a_public_base_replaces_the_api_own_cubes_url(settings, database, cube_root) -> None:
+    """CUBESTAC_CUBE_PUBLIC_BASE: a CDN or web server in front of the root serves the files."""
+    public = settings.model_copy(
+        update={"cube_root": str(cube_root), "cube_public_base": "https://cdn.example.org/c/"}
+    )
+    app = create_app(public, database=database)
+    headers = {"Authorization": f"Bearer {settings.api_key.get_secret_value()}"}
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t", headers=headers) as c:
+        await c.post("/collections", json=make_collection("forest"))
+        item = make_item("forest-age", "forest")
+        item["assets"]["zarr"] = {
+            "href": str(cube_root / STORE),
+            "type": "application/vnd.zarr",
+            "xarray:storage_options": {"anon": False},
+        }
+        assert (await c.post("/collections/forest/items", json=item)).status_code == 201
+        served = (await c.get("/collections/forest/items/forest-age")).json()["assets"]
+    assert served["zarr"]["href"] == f"https://cdn.example.org/c/{STORE}"
+    assert served["zarr"]["xarray:storage_options"] == {}
+    assert served["data"]["href"] == "https://example.com/data/forest-age.tif"  # not a cube
