@@ -29,6 +29,7 @@ from tests.cubes.opening import (
     RequestLog,
     chunk_arrays,
     chunk_keys,
+    is_metadata,
     metadata_before_first_chunk,
     metadata_keys,
     pixel_series_keys,
@@ -124,6 +125,7 @@ def test_open_zarr_reads_consolidated_metadata_then_only_the_chunks_it_needs(
     # Then the index coordinates (x, y, time), which xarray loads to build its indexes;
     # no data chunk and no other metadata.
     assert set(chunk_arrays(opening[len(before) :], store_path)) == {"x", "y", "time"}, opening
+    assert not [path for _, path in opening[len(before) :] if is_metadata(path)], opening
 
     series = cube["agb"].isel(y=ROW, x=COL).values
     reading = served.log.take()

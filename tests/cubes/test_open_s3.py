@@ -38,6 +38,7 @@ from tests.cubes.opening import (
     WSGIRequestLog,
     chunk_arrays,
     chunk_keys,
+    is_metadata,
     metadata_before_first_chunk,
     metadata_keys,
     pixel_series_keys,
@@ -162,6 +163,7 @@ def test_open_zarr_with_the_item_options_alone_reads_only_what_it_needs(
     assert {path.rsplit("/", 1)[1] for _, path in before} == metadata_keys(2), opening
     assert len(before) == len(metadata_keys(2)), opening
     assert set(chunk_arrays(opening[len(before) :], store_path)) == {"x", "y", "time"}, opening
+    assert not [path for _, path in opening[len(before) :] if is_metadata(path)], opening
 
     series = cube["agb"].isel(y=ROW, x=COL).values
     reading = moto.log.take()
