@@ -30,6 +30,7 @@ import importlib.util
 import json
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -74,8 +75,6 @@ def ensure_cube(root: Path, size: int, steps: int, tile: int, zarr_format: int) 
     manifest = root / "manifest.json"
     if store.exists() and manifest.exists() and json.loads(manifest.read_text()) == facts:
         return store
-    import shutil
-
     shutil.rmtree(root, ignore_errors=True)
     started = time.monotonic()
     write_cube(store, size, steps, tile, zarr_format)
@@ -335,6 +334,7 @@ def main() -> None:
                 each.stop()
         if cluster is not None:
             cluster.stop()
+            shutil.rmtree(cluster.data_dir, ignore_errors=True)  # a throwaway catalogue
     text = report(args, result, counts, (load_before, os.getloadavg()[0]))
     print(text)
     if args.markdown:
