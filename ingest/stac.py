@@ -19,6 +19,8 @@ from catalogue.errors import InvalidInputError
 from catalogue.serializers import item_to_row
 from ingest.errors import RecordError
 
+NUMBERS = (int, float)  # a tuple: `int | float` would build a union object per call
+
 
 def _problem(item: dict[str, Any]) -> str | None:
     """What makes `item` structurally invalid, or None."""
@@ -46,7 +48,7 @@ def _is_bbox(bbox: Any) -> bool:
     return (
         isinstance(bbox, list)
         and len(bbox) in (4, 6)
-        and all(isinstance(v, int | float) and math.isfinite(v) for v in bbox)
+        and all(isinstance(v, NUMBERS) and math.isfinite(v) for v in bbox)
     )
 
 
