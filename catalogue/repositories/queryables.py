@@ -83,18 +83,27 @@ class _Observed:
 
 
 def observe(rows: Iterable[dict[str, Any]]) -> dict[tuple[str, str], _Observed]:
-    """(collection, property) -> what `rows` show of it. The values of a property are
-    gathered first and judged per property, not per value: this runs on every write."""
-    gathered: dict[tuple[str, str], list[Any]] = {}
+    """(collection, property) -> what `rows` show of it. This runs on every write, so the
+    values are gathered column-wise: items of a collection mostly carry the same property
+    names in the same order, and such a group is transposed at once (zip), not value by
+    value; each property is then judged once over all its values."""
+    groups: dict[tuple[str, tuple[str, ...]], list[Iterable[Any]]] = {}
     for row in rows:
-        collection = row["collection"]
-        for name, value in row["properties"].items():
-            key = (collection, name)
-            bucket = gathered.get(key)
+        properties = row["properties"]
+        key = (row["collection"], tuple(properties))
+        group = groups.get(key)
+        if group is None:
+            groups[key] = [properties.values()]
+        else:
+            group.append(properties.values())
+    gathered: dict[tuple[str, str], list[Any]] = {}
+    for (collection, names), group in groups.items():
+        for name, column in zip(names, zip(*group, strict=True), strict=True):
+            bucket = gathered.get((collection, name))
             if bucket is None:
-                gathered[key] = [value]
+                gathered[(collection, name)] = list(column)
             else:
-                bucket.append(value)
+                bucket.extend(column)
     return {key: _Observed.of(values) for key, values in gathered.items()}
 
 
