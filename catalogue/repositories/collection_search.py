@@ -33,7 +33,6 @@ COLLECTION_TEXT_SQL = (
 )
 
 
-
 def _document(name: str) -> Any:
     return collections.c.content.op("->", return_type=JSONB)(name)
 
