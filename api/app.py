@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from brotli_asgi import BrotliMiddleware
-from fastapi import FastAPI, HTTPException
+from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from stac_fastapi.api.app import StacApi
 from stac_fastapi.api.errors import DEFAULT_STATUS_CODES
@@ -46,6 +46,7 @@ from stac_fastapi.extensions.sort.sort import SortConformanceClasses
 from stac_fastapi.types.config import ApiSettings as StacFastApiSettings
 from stac_fastapi.types.conformance import BASE_CONFORMANCE_CLASSES
 from stac_fastapi.types.extension import ApiExtension
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request

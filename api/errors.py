@@ -52,6 +52,21 @@ def _database_unavailable(request: Request, error: Exception) -> ORJSONResponse:
     """Connection loss, pool exhaustion or a statement timeout: retryable (503/504), details
     logged only. Any other database error is a bug: logged with its traceback, a plain 500."""
     cause = _root_cause(error)
+    if isinstance(cause, asyncpg.DataError):
+        # SQLSTATE class 22: a value PostgreSQL cannot hold (a \u0000 in JSON text, a number
+        # out of range) that got past the checks before SQL: the client's input, a 400
+        detail = getattr(cause, "detail", None)
+        logger.info(
+            "database refused a value on %s %s: %s", request.method, request.url.path, cause
+        )
+        return ORJSONResponse(
+            {
+                "code": "InvalidInputError",
+                "description": f"the database refused a value: {cause}"
+                + (f" ({detail})" if detail else ""),
+            },
+            status_code=status.HTTP_400_BAD_REQUEST,
+        )
     if isinstance(cause, asyncpg.QueryCanceledError):
         description = "the query took longer than the server's statement timeout; narrow it"
         code = status.HTTP_504_GATEWAY_TIMEOUT

@@ -19,6 +19,8 @@ def apply_patch(
     document: dict[str, Any], patch: PartialItem | PartialCollection | list[PatchOperation]
 ) -> dict[str, Any]:
     """The patched copy of `document`; a patch that does not apply is a 400, not a 500."""
+    if patch is None:  # a JSON `null` body passes FastAPI's optional body
+        raise InvalidInputError("request body: a patch is required")
     operations = patch.operations() if not isinstance(patch, list) else patch
     raw = [
         operation.model_dump(mode="json", by_alias=True, exclude_none=False)

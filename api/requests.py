@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import field_validator
+from pydantic import field_validator, model_validator
 from stac_fastapi.types.search import BaseSearchPostRequest
 
 
@@ -19,3 +19,12 @@ class SearchPostRequest(BaseSearchPostRequest):
     @classmethod
     def _one_string_is_a_list(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _an_object(cls, value: Any) -> Any:
+        """A body that is not an object (`""`, `[]`, `3`) is a 400; stac-fastapi's own
+        validator would call `.get` on it (a 500)."""
+        if not isinstance(value, dict):
+            raise ValueError("the search body must be a JSON object")
+        return value

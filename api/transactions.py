@@ -36,6 +36,8 @@ def _database(request: Request) -> Any:
 
 
 def _json(model: Any) -> dict[str, Any]:
+    if model is None:  # a JSON `null` body passes FastAPI's optional body
+        raise InvalidInputError("request body: a JSON object is required")
     return model.model_dump(mode="json", exclude_unset=True, by_alias=True)
 
 
@@ -52,16 +54,19 @@ def _checked_item(item: dict[str, Any], collection_id: str, item_id: str | None 
 
 def _validate_stac_item(key: str, item: dict[str, Any]) -> None:
     """Bulk bodies arrive as plain dicts; hold each to the same stac-pydantic model as POST."""
+    _validate(Item, item, f"bulk item {key!r} is not a valid STAC item")
+
+
+def _validate(model: type[Item] | type[Collection], document: dict[str, Any], what: str) -> None:
+    """Plain dicts (bulk items, patched documents) held to the same model as a POST body."""
     try:
-        Item.model_validate(item)
+        model.model_validate(document)
     except ValidationError as error:
         problems = "; ".join(
             f"{'.'.join(str(part) for part in problem['loc'])}: {problem['msg']}"
             for problem in error.errors()[:5]
         )
-        raise InvalidInputError(
-            f"bulk item {key!r} is not a valid STAC item: {problems}"
-        ) from error
+        raise InvalidInputError(f"{what}: {problems}") from error
 
 
 @attr.s
@@ -75,8 +80,11 @@ class TransactionsClient(AsyncBaseTransactionsClient):
         if isinstance(item, ItemCollection):
             rows = [_checked_item(_json(feature), collection_id) for feature in item.features]
             async with _database(request).write() as conn:
-                await item_repo.insert_items(conn, rows)
-            return Response(status_code=201)
+                inserted = await item_repo.insert_items(conn, rows)
+            counts = {"received": len(rows), "success": inserted, "skipped": 0, "errors": []}
+            return ORJSONResponse(  # a JSON body, as the route documents (not an empty 201)
+                {**counts, "message": f"inserted {inserted} items"}, status_code=201
+            )
         row = _checked_item(_json(item), collection_id)
         async with _database(request).write() as conn:
             await item_repo.create_item(conn, row)
@@ -102,6 +110,7 @@ class TransactionsClient(AsyncBaseTransactionsClient):
         async with _database(request).write() as conn:
             current = await item_repo.get_item(conn, collection_id, item_id)
             patched = apply_patch(current, patch)
+            _validate(Item, patched, "the patched item is not a valid STAC item")
             row = _checked_item(patched, collection_id, item_id)
             await item_repo.replace_item(conn, row)
         return GeoJSONResponse(row_to_item(row["content"], base_url(request)))
@@ -147,6 +156,7 @@ class TransactionsClient(AsyncBaseTransactionsClient):
             patched = apply_patch(current, patch)
             if patched.get("id") != collection_id:
                 raise InvalidInputError("a patch may not change the collection id")
+            _validate(Collection, patched, "the patched collection is not a valid STAC collection")
             content = await collection_repo.replace_collection(conn, collection_id, patched)
         return ORJSONResponse(row_to_collection(content, base_url(request)))
 
@@ -182,4 +192,7 @@ class BulkTransactionsClient(AsyncBaseBulkTransactionsClient):
             else:
                 inserted = await item_repo.insert_items(conn, rows)
                 message = f"inserted {inserted} items"
-        return ORJSONResponse({"message": message})
+        # the fields of stac-fastapi's BulkTransactionModel (the documented response); all
+        # or nothing, so every received item succeeded
+        body = {"received": len(rows), "success": len(rows), "skipped": 0, "errors": []}
+        return ORJSONResponse({**body, "message": message})
