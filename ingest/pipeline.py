@@ -43,7 +43,7 @@ from ingest.config import SourceConfig
 from ingest.errors import IngestError, RecordError
 from ingest.progress import Progress
 from ingest.report import SourceOutcome, SourceReport
-from ingest.retry import is_transient
+from ingest.retry import describe, is_transient
 from ingest.sources import create_harvester
 from ingest.sources.base import Fetched, Harvester, Problem, Record
 from ingest.stac import item_row
@@ -258,7 +258,7 @@ class SourceRun:
                     return Problem(error.url, error.reason)
                 except Exception as error:
                     if is_transient(error):
-                        return Problem(record.where, f"upstream kept failing: {error}")
+                        return Problem(record.where, f"upstream kept failing: {describe(error)}")
                     raise
 
         results: list[Any] = [None] * len(records)

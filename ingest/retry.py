@@ -80,12 +80,19 @@ class RetryPolicy:
         return Retrying(**self._arguments())
 
 
+def describe(error: BaseException | None) -> str:
+    """An error for a report: timeouts (asyncio's and aiohttp's) have no message of their own."""
+    if isinstance(error, TimeoutError | asyncio.TimeoutError) and not str(error):
+        return "timed out"
+    return str(error) or type(error).__name__
+
+
 def _log_retry(state: RetryCallState) -> None:
     error = state.outcome.exception() if state.outcome else None
     wait = state.next_action.sleep if state.next_action else 0.0
     logger.warning(
         "transient upstream error (attempt %d): %s; retrying in %.1f s",
         state.attempt_number,
-        error,
+        describe(error),
         wait,
     )

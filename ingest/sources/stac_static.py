@@ -23,7 +23,7 @@ from pystac.utils import make_absolute_href
 
 from ingest.config import StacStaticSource
 from ingest.errors import RecordError, SourceError
-from ingest.retry import RetryPolicy, is_transient
+from ingest.retry import RetryPolicy, describe, is_transient
 from ingest.sources.base import Fetched, Problem, Record
 from ingest.stac import absolute_hrefs
 from ingest.upstream import Upstream
@@ -126,7 +126,7 @@ class StacStaticHarvester:
             raise SourceError(f"cannot read the catalog root: {error}") from error
         except Exception as error:
             if is_transient(error):
-                message = f"the catalog root {self.root_url} kept failing: {error}"
+                message = f"the catalog root {self.root_url} kept failing: {describe(error)}"
                 raise SourceError(message) from error
             raise
         if not isinstance(root, dict) or root.get("type") not in NODE_TYPES:
@@ -162,7 +162,7 @@ class StacStaticHarvester:
                     return Problem(error.url, error.reason)
                 except Exception as error:
                     if is_transient(error):
-                        return Problem(url, f"kept failing: {error}")
+                        return Problem(url, f"kept failing: {describe(error)}")
                     raise
             if not isinstance(parsed, dict) or parsed.get("type") not in NODE_TYPES:
                 return Problem(url, "a child link that is not a STAC catalog or collection")
