@@ -88,7 +88,7 @@ class TransactionsClient(AsyncBaseTransactionsClient):
         row = _checked_item(_json(item), collection_id)
         async with _database(request).write() as conn:
             await item_repo.create_item(conn, row)
-        return GeoJSONResponse(row_to_item(row["content"], base_url(request)), status_code=201)
+        return _item_response(request, row["content"], status_code=201)
 
     async def update_item(
         self, collection_id: str, item_id: str, item: Item, **kwargs: Any
@@ -97,7 +97,7 @@ class TransactionsClient(AsyncBaseTransactionsClient):
         row = _checked_item(_json(item), collection_id, item_id)
         async with _database(request).write() as conn:
             await item_repo.replace_item(conn, row)
-        return GeoJSONResponse(row_to_item(row["content"], base_url(request)))
+        return _item_response(request, row["content"])
 
     async def patch_item(
         self,
@@ -113,7 +113,7 @@ class TransactionsClient(AsyncBaseTransactionsClient):
             _validate(Item, patched, "the patched item is not a valid STAC item")
             row = _checked_item(patched, collection_id, item_id)
             await item_repo.replace_item(conn, row)
-        return GeoJSONResponse(row_to_item(row["content"], base_url(request)))
+        return _item_response(request, row["content"])
 
     async def delete_item(
         self, item_id: str, collection_id: str, **kwargs: Any
@@ -196,3 +196,10 @@ class BulkTransactionsClient(AsyncBaseBulkTransactionsClient):
         # or nothing, so every received item succeeded
         body = {"received": len(rows), "success": len(rows), "skipped": 0, "errors": []}
         return ORJSONResponse({**body, "message": message})
+
+
+def _item_response(request: Request, content: dict[str, Any], status_code: int = 200) -> Response:
+    """The written item as reads return it: links under this base URL and cube asset hrefs
+    rewritten the same way (a `/cubes` URL or the public base, never the stored local path)."""
+    item = row_to_item(content, base_url(request), request.app.state.cube_hrefs)
+    return GeoJSONResponse(item, status_code=status_code)

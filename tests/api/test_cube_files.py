@@ -89,7 +89,12 @@ async def test_cube_asset_hrefs_become_urls_under_cubes(http: httpx.AsyncClient,
     item["assets"] = {
         "zarr": {"href": str(cube_root / STORE), "type": "application/vnd.zarr", "roles": ["data"]}
     }
-    assert (await http.post("/collections/forest/items", json=item)).status_code == 201
+    created = await http.post("/collections/forest/items", json=item)
+    assert created.status_code == 201
+    assert created.json()["assets"]["zarr"]["href"] == f"http://t/cubes/{STORE}"  # as reads say
+    item["properties"]["title"] = "replaced"
+    replaced = await http.put("/collections/forest/items/forest-age", json=item)
+    assert replaced.json()["assets"]["zarr"]["href"] == f"http://t/cubes/{STORE}"
     served = (await http.get("/collections/forest/items/forest-age")).json()
     assert served["assets"]["zarr"]["href"] == f"http://t/cubes/{STORE}"
     found = (await http.get("/search?ids=forest-age")).json()["features"][0]
