@@ -54,6 +54,7 @@ from starlette.requests import Request
 from api.auth import require_api_key
 from api.core import CoreClient
 from api.cube_files import CubeFiles, cube_hrefs, local_cube_root
+from api.docs_page import add_docs_page
 from api.errors import STATUS_BY_ERROR, add_database_error_handlers
 from api.middleware import BodySizeLimitMiddleware, HtmlSecurityHeadersMiddleware
 from api.queryables import QueryablesClient
@@ -252,12 +253,13 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         title=settings.api.title,
         description=settings.api.description,
         openapi_url="/api",
-        docs_url="/api.html",
+        docs_url=None,  # api.docs_page serves /api.html without a CDN
         redoc_url=None,
         lifespan=lifespan,
         default_response_class=ORJSONResponse,
     )
     app.state.database = db
+    add_docs_page(app, "/api", settings.api.title)
     app.state.public_url = settings.public_url
     cube_root = local_cube_root(settings)
     app.state.cube_hrefs = cube_hrefs(settings)
