@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+import struct
 import threading
 import time
 from collections.abc import Iterator
@@ -166,26 +168,34 @@ def build_static_catalog(root: Path, gami: int = 200, biomass: int = 100) -> Sta
 
 @dataclass
 class Faults:
-    """What the file server does wrong, by URL path: fail N times with a status, or delay."""
+    """What the file server does wrong, by URL path: fail N times (None: always) with a
+    status or a misbehaviour, or delay item requests.
 
-    failures: dict[str, tuple[int, int]] = field(default_factory=dict)  # path -> (times, status)
+    Misbehaviours: `timeout` (no answer for `hang_s`), `reset` (an RST instead of an
+    answer), `truncate` (promises 10 kB, sends 10 bytes, hangs up), `garbage` (a 200 whose
+    body is not JSON). Every request is recorded.
+    """
+
+    failures: dict[str, tuple[int | None, int | str]] = field(default_factory=dict)
     delay_s: float = 0.0
+    hang_s: float = 1.5
     gate: threading.Event | None = None  # when set, item requests wait for it
     requests: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def fail(self, path: str, times: int, status: int = 503) -> None:
+    def fail(self, path: str, times: int | None, how: int | str = 503) -> None:
         with self.lock:
-            self.failures[path] = (times, status)
+            self.failures[path] = (times, how)
 
-    def take_failure(self, path: str) -> int | None:
+    def take_failure(self, path: str) -> int | str | None:
         with self.lock:
             self.requests.append(path)
-            times, status = self.failures.get(path, (0, 0))
-            if times <= 0:
+            times, how = self.failures.get(path, (0, 0))
+            if times is not None and times <= 0:
                 return None
-            self.failures[path] = (times - 1, status)
-            return status
+            if times is not None:
+                self.failures[path] = (times - 1, how)
+            return how
 
 
 class _Handler(SimpleHTTPRequestHandler):
@@ -195,9 +205,12 @@ class _Handler(SimpleHTTPRequestHandler):
         return None
 
     def do_GET(self) -> None:  # noqa: N802 - stdlib naming
-        status = self.faults.take_failure(self.path)
-        if status is not None:
-            self.send_error(status, "injected failure")
+        how = self.faults.take_failure(self.path)
+        if isinstance(how, int):
+            self.send_error(how, "injected failure")
+            return
+        if how is not None:
+            self._misbehave(how)
             return
         if self.path.endswith(".json") and "catalog" not in self.path:
             if self.faults.gate is not None:
@@ -205,6 +218,30 @@ class _Handler(SimpleHTTPRequestHandler):
             if self.faults.delay_s:
                 time.sleep(self.faults.delay_s)
         super().do_GET()
+
+    def _misbehave(self, how: str) -> None:
+        self.close_connection = True
+        if how == "timeout":
+            time.sleep(self.faults.hang_s)
+        elif how == "reset":
+            linger = struct.pack("ii", 1, 0)
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
+            self.connection.close()
+        elif how == "truncate":
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", "10000")
+            self.end_headers()
+            self.wfile.write(b'{"type": "')
+        elif how == "garbage":
+            body = b"\x00\xff<html>not json at all"
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        else:
+            raise ValueError(f"unknown misbehaviour {how!r}")
 
 
 @contextmanager
