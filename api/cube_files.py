@@ -18,6 +18,7 @@ from starlette.responses import FileResponse, Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
+from catalogue.cube_root import local_root, normalise_root
 from catalogue.serializers import CubeHrefs
 from catalogue.settings import Settings
 
@@ -31,17 +32,14 @@ CHUNK_BYTES = 1024 * 1024
 
 def local_cube_root(settings: Settings) -> Path | None:
     """The cube root when it is a local folder (not `s3://` or another URL)."""
-    root = settings.cube_root
-    if not root or "://" in root:
-        return None
-    return Path(root).expanduser().resolve()
+    return local_root(settings.cube_root) if settings.cube_root else None
 
 
 def cube_hrefs(settings: Settings) -> CubeHrefs | None:
     """How cube asset hrefs are rewritten in responses: a local root's paths become URLs
     under `/cubes/` (or `CUBESTAC_CUBE_PUBLIC_BASE`); an S3 root's `s3://` URLs become URLs
     under `CUBESTAC_CUBE_PUBLIC_BASE` when it is set, and are handed out as stored when not.
-    The prefix is the one `cubes.runner.normalise_root` gives stored hrefs."""
+    The prefix is the one `catalogue.cube_root.normalise_root` gives stored hrefs."""
     public = str(settings.cube_public_base) if settings.cube_public_base else None
     if public is not None and not public.endswith("/"):
         public += "/"
@@ -49,7 +47,7 @@ def cube_hrefs(settings: Settings) -> CubeHrefs | None:
     if local is not None:
         return CubeHrefs(f"{local}/", public)
     if settings.cube_root and public is not None:
-        return CubeHrefs(f"{settings.cube_root.rstrip('/')}/", public)
+        return CubeHrefs(f"{normalise_root(settings.cube_root)}/", public)
     return None
 
 

@@ -15,8 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
+from catalogue.cube_root import normalise_root
 from catalogue.database import Database
 from catalogue.repositories.jobs import (
     JobStatus,
@@ -104,16 +104,6 @@ async def run_cubes(specs: list[CubeSpec], context: RunContext) -> list[CubeResu
         context.reporter.finished(result)
         results.append(result)
     return results
-
-
-def normalise_root(root: str) -> str:
-    """Local roots become absolute, resolved paths -- the same form the API serves under
-    `/cubes` (api.cube_files.local_cube_root), so that hrefs start with it."""
-    parts = urlsplit(root)
-    if parts.scheme in ("", "file"):
-        local = parts.path if parts.scheme == "file" else root
-        return str(Path(local).expanduser().resolve())
-    return root.rstrip("/")
 
 
 async def run_cube(spec: CubeSpec, context: RunContext) -> CubeResult:

@@ -136,3 +136,20 @@ async def test_a_public_base_replaces_the_api_own_cubes_url(settings, database, 
     assert served["zarr"]["href"] == f"https://cdn.example.org/c/{STORE}"
     assert served["zarr"]["xarray:storage_options"] == {}
     assert served["data"]["href"] == "https://example.com/data/forest-age.tif"  # not a cube
+
+
+async def test_a_file_url_root_is_the_same_folder(settings, database, cube_root) -> None:
+    """`CUBESTAC_CUBE_ROOT=file:///srv/cubes` serves and rewrites like `/srv/cubes` (the
+    builder stores hrefs under the same resolved folder, catalogue.cube_root)."""
+    from catalogue.cube_root import local_root, normalise_root
+
+    url = f"file://{cube_root}"
+    assert local_root(url) == local_root(str(cube_root)) == cube_root.resolve()
+    assert normalise_root(url) == normalise_root(f"{cube_root}/") == str(cube_root.resolve())
+    assert normalise_root("s3://bucket/cubes/") == "s3://bucket/cubes"
+    assert local_root("s3://bucket/cubes") is None
+    app = create_app(settings.model_copy(update={"cube_root": url}), database=database)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        assert (await client.get(f"/cubes/{STORE}/.zmetadata")).status_code == 200
+        assert (await client.get("/cubes/../secret.txt")).status_code == 404
