@@ -6,6 +6,7 @@ Exit status: 0 on success, 1 when the work failed, 2 for a bad command line or c
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -140,8 +141,6 @@ def demo(
     ] = None,
 ) -> None:
     """The embedded default: PostGIS, a demo world harvested and built into cubes, the API."""
-    import os
-
     from cubestac.demo import DemoError, DemoOptions, default_folder, demo_session, summary
     from cubestac.demo_files import check_free
     from cubestac.serve import serve
