@@ -25,7 +25,7 @@ from stac_pydantic.shared import BBox
 from api.fields import FieldSelection
 from api.limits import check_q, check_search, filter_limits
 from api.links import GEOJSON, OPENAPI, base_url, link, next_get_link, next_post_link, self_href
-from api.responses import GeoJSONResponse, ORJSONResponse
+from api.responses import ORJSONResponse
 from catalogue.errors import InvalidInputError
 from catalogue.filters import FilterLimits, parse_filter
 from catalogue.filters.parse import CQL2_JSON
@@ -34,7 +34,7 @@ from catalogue.repositories import collections as collection_repo
 from catalogue.repositories import items as item_repo
 from catalogue.repositories.collection_search import search_collections
 from catalogue.repositories.queryables import property_names
-from catalogue.repositories.search import ItemPage, search_items
+from catalogue.repositories.search import ItemTextPage, search_item_texts
 from catalogue.search import (
     CollectionQuery,
     ItemQuery,
@@ -46,7 +46,7 @@ from catalogue.search import (
     parse_interval,
     parse_sortby,
 )
-from catalogue.serializers import STAC_VERSION, row_to_collection, row_to_item
+from catalogue.serializers import STAC_VERSION, item_json_text, row_to_collection
 from catalogue.settings import ApiSettings
 
 QUERYABLES = "http://www.opengis.net/def/rel/ogc/1.0/queryables"  # the link relation
@@ -251,10 +251,9 @@ class CoreClient(AsyncBaseCoreClient):
     async def get_item(self, item_id: str, collection_id: str, **kwargs: Any) -> stac.Item:
         request: Request = kwargs["request"]
         async with _database(request).read() as conn:
-            content = await item_repo.get_item(conn, collection_id, item_id)
-        return GeoJSONResponse(  # type: ignore[return-value]  # see get_collection
-            row_to_item(content, base_url(request), request.app.state.cube_hrefs)
-        )
+            stored = await item_repo.get_item_text(conn, collection_id, item_id)
+        body = item_json_text(stored, base_url(request), request.app.state.cube_hrefs)
+        return Response(body.encode(), media_type=GEOJSON)  # type: ignore[return-value]  # see get_collection
 
     async def item_collection(
         self,
@@ -276,7 +275,7 @@ class CoreClient(AsyncBaseCoreClient):
         )
         async with _database(request).read() as conn:
             await collection_repo.get_collection(conn, collection_id)  # 404 for unknown ids
-            page = await search_items(conn, query, await _known_properties(conn, query))
+            page = await search_item_texts(conn, query, await _known_properties(conn, query))
         root = base_url(request)
         collection_url = f"{root}collections/{quote(collection_id, safe='')}"
         extra_links = [
@@ -317,7 +316,7 @@ class CoreClient(AsyncBaseCoreClient):
             legacy_query=kwargs.get("query"),
         )
         async with _database(request).read() as conn:
-            page = await search_items(conn, query, await _known_properties(conn, query))
+            page = await search_item_texts(conn, query, await _known_properties(conn, query))
         next_link = (
             next_get_link(request, page.next_token.encode(), "application/geo+json")
             if page.next_token
@@ -351,7 +350,7 @@ class CoreClient(AsyncBaseCoreClient):
             ),
         )
         async with _database(request).read() as conn:
-            page = await search_items(conn, query, await _known_properties(conn, query))
+            page = await search_item_texts(conn, query, await _known_properties(conn, query))
         next_link = None
         if page.next_token:
             body = search_request.model_dump(mode="json", exclude_unset=True, by_alias=True)
@@ -402,25 +401,30 @@ class CoreClient(AsyncBaseCoreClient):
     def _page_response(
         self,
         request: Request,
-        page: ItemPage,
+        page: ItemTextPage,
         next_link: dict[str, Any] | None,
         extra_links: list[dict[str, Any]] | None = None,
         fields: FieldSelection | None = None,
-    ) -> GeoJSONResponse:
+    ) -> Response:
+        """The FeatureCollection, assembled as text around the items' JSON texts.
+
+        Only a `fields` selection parses the items (it needs them as dicts)."""
         root = base_url(request)
         links: list[dict[str, Any]] = [link("root", root), *(extra_links or [])]
         if next_link:
             links.append(next_link)
         hrefs = request.app.state.cube_hrefs
-        features = [row_to_item(content, root, hrefs) for content in page.items]
+        features = [item_json_text(stored, root, hrefs) for stored in page.items]
         if fields is not None:
-            features = [fields.apply(feature) for feature in features]
-        collection: dict[str, Any] = {
-            "type": "FeatureCollection",
-            "features": features,
-            "links": links,
-            "numberReturned": len(page.items),
-        }
+            selected = [fields.apply(orjson.loads(feature)) for feature in features]
+            features = [orjson.dumps(feature).decode() for feature in selected]
+        tail: dict[str, Any] = {"links": links, "numberReturned": len(page.items)}
         if page.number_matched is not None:
-            collection["numberMatched"] = page.number_matched
-        return GeoJSONResponse(collection)
+            tail["numberMatched"] = page.number_matched
+        body = (
+            '{"type":"FeatureCollection","features":['
+            + ",".join(features)
+            + "],"
+            + orjson.dumps(tail).decode()[1:]
+        )
+        return Response(body.encode(), media_type=GEOJSON)

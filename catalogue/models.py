@@ -111,8 +111,8 @@ class ItemRow(Base):
     )
 
     __table_args__ = (
-        # Spatial filter (bbox / intersects): the GiST on (geometry, time range) of migration
-        # 0007, written by hand there (an expression index).
+        # Spatial filter (bbox / intersects) and interval overlap: the GiST indexes on
+        # (time range, geometry) and on geometry of migration 0008, written by hand there.
         # Default order over all collections: newest first, keyset on (datetime, id, collection);
         # ascending columns, scanned backwards, so one row-value comparison uses them.
         Index("ix_items_datetime_id_collection", "datetime", "id", "collection"),

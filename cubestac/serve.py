@@ -19,7 +19,10 @@ def _set_nodelay(sock: socket.socket) -> None:
 def enable_tcp_nodelay() -> None:
     """Work around uvicorn#3149: with `--workers N > 1` uvicorn binds with proto=0, asyncio
     then skips TCP_NODELAY and every keep-alive response waits ~40 ms for a delayed ACK.
-    Replacing asyncio's private helper is the work-around the issue thread recommends."""
+    Replacing asyncio's private helper is the work-around the issue thread recommends.
+    Under uvloop (installed with cubestac, picked by uvicorn's `loop="auto"`) it is not
+    needed, as uvloop sets TCP_NODELAY on every TCP connection itself; it stays for the
+    asyncio loop, which uvicorn falls back to where uvloop is missing."""
     base_events._set_nodelay = _set_nodelay  # type: ignore[attr-defined]  # private asyncio helper, see docstring
 
 

@@ -31,8 +31,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from catalogue.errors import ConflictError, NotFoundError
 from catalogue.models import ItemRow
 from catalogue.repositories.collections import collection_exists, record_time_spans
+from catalogue.repositories.item_text import ITEM_TEXT_COLUMNS, stored_item_text
 from catalogue.repositories.queryables import record_properties
 from catalogue.repositories.staging import copy_to_staging, staging_table
+from catalogue.serializers import StoredItemText
 
 items = ItemRow.__table__
 WRITE_BATCH = 1000
@@ -80,6 +82,22 @@ async def get_item(conn: AsyncConnection, collection_id: str, item_id: str) -> d
             raise NotFoundError(f"collection {collection_id!r} not found")
         raise NotFoundError(f"item {item_id!r} not found in collection {collection_id!r}")
     return content
+
+
+async def get_item_text(conn: AsyncConnection, collection_id: str, item_id: str) -> StoredItemText:
+    """The item as the database prints it (the API's path, see `item_json_text`)."""
+    row = (
+        await conn.execute(
+            select(*ITEM_TEXT_COLUMNS).where(
+                items.c.collection == collection_id, items.c.id == item_id
+            )
+        )
+    ).first()
+    if row is None:
+        if not await collection_exists(conn, collection_id):
+            raise NotFoundError(f"collection {collection_id!r} not found")
+        raise NotFoundError(f"item {item_id!r} not found in collection {collection_id!r}")
+    return stored_item_text(row)
 
 
 def _values_statement() -> Any:

@@ -13,15 +13,26 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, DateTime, case, func, literal, literal_column, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    DateTime,
+    case,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+)
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from catalogue.errors import InvalidInputError
 from catalogue.filters import filter_clause
 from catalogue.models import TEXT_SEARCH_CONFIG, CollectionRow, ItemRow, item_text_document
+from catalogue.repositories.item_text import item_text_columns, stored_item_text
 from catalogue.repositories.sorting import after_clause, order_keys, token_after
 from catalogue.search import Interval, ItemQuery, PageToken
+from catalogue.serializers import StoredItemText
 
 items = ItemRow.__table__
 collections = CollectionRow.__table__
@@ -32,6 +43,15 @@ class ItemPage:
     """One page of results; `number_matched` only when it was free to know."""
 
     items: list[dict[str, Any]]
+    next_token: PageToken | None
+    number_matched: int | None
+
+
+@dataclass(frozen=True)
+class ItemTextPage:
+    """One page as the database prints its items (for the API, see `item_json_text`)."""
+
+    items: list[StoredItemText]
     next_token: PageToken | None
     number_matched: int | None
 
@@ -56,7 +76,7 @@ def intersects_clause(geometry: dict[str, Any]) -> ColumnElement[bool]:
     return func.ST_Intersects(items.c.geometry, shape)
 
 
-# The expression of the GiST index of migration 0006 (constants inline so the planner
+# The first column of the GiST index of migration 0008 (constants inline so the planner
 # matches it): an item's closed time range [start_datetime, end_datetime].
 ITEM_TIME_RANGE = literal_column("tstzrange(start_datetime, end_datetime, '[]')")
 
@@ -141,26 +161,58 @@ def where_clauses(
 
 
 def search_statement(
-    query: ItemQuery, keys: list[Any], known_properties: set[str] | None = None
+    query: ItemQuery,
+    keys: list[Any],
+    known_properties: set[str] | None = None,
+    as_text: bool = False,
 ) -> Any:
-    """The SELECT of one page (plus one row, to know whether a next page exists)."""
+    """The SELECT of one page (plus one row, to know whether a next page exists).
+
+    `as_text` selects the `item_text_columns` instead of `content`. They are computed in an
+    outer query over the sorted, limited page: in a single SELECT PostgreSQL would print
+    every matching row's JSON before the top-N sort (700 rows for 51 at 1M items, measured
+    12 -> 25 ms), because it postpones only expensive expressions past a sort.
+    """
     clauses = where_clauses(query, known_properties)
     if query.token is not None:
         clauses.append(after_clause(keys, query.token))
-    return (
-        select(items.c.content, *(key.selected().label(f"k{i}") for i, key in enumerate(keys)))
+    key_columns = [key.selected().label(f"k{i}") for i, key in enumerate(keys)]
+    order = [key.order_clause() for key in keys]
+    if not as_text:
+        return (
+            select(items.c.content, *key_columns)
+            .where(*clauses)
+            .order_by(*order)
+            .limit(query.limit + 1)
+        )
+    page = (
+        select(
+            items.c.collection,
+            items.c.id,
+            items.c.content,
+            *key_columns,
+            *(key.expression.label(f"o{i}") for i, key in enumerate(keys)),
+        )
         .where(*clauses)
-        .order_by(*(key.order_clause() for key in keys))
+        .order_by(*order)
         .limit(query.limit + 1)
+        .subquery("page")
     )
+    return select(
+        *item_text_columns(page.c.collection, page.c.id, page.c.content),
+        *(page.c[f"k{i}"] for i in range(len(keys))),
+    ).order_by(*(key.order_clause(page.c[f"o{i}"]) for i, key in enumerate(keys)))
 
 
-async def search_items(
-    conn: AsyncConnection, query: ItemQuery, known_properties: set[str] | None = None
-) -> ItemPage:
-    """One page in the query's order; `known_properties` (the queryables) guards sortby."""
+async def _search_rows(
+    conn: AsyncConnection,
+    query: ItemQuery,
+    known_properties: set[str] | None,
+    as_text: bool,
+) -> tuple[list[Any], PageToken | None, int | None]:
+    """One page of rows in the query's order, its next-page token and, when free, the count."""
     keys = order_keys(query.sortby, known_properties)
-    statement = search_statement(query, keys, known_properties)
+    statement = search_statement(query, keys, known_properties, as_text)
     try:
         rows = (await conn.execute(statement)).all()
     except DBAPIError as error:  # class 22, data exception: a filter's arithmetic overflowed ...
@@ -170,4 +222,21 @@ async def search_items(
     page, more = rows[: query.limit], len(rows) > query.limit
     next_token = token_after(keys, page[-1]) if more and page else None
     matched = len(page) if (query.token is None and not more) else None
+    return page, next_token, matched
+
+
+async def search_items(
+    conn: AsyncConnection, query: ItemQuery, known_properties: set[str] | None = None
+) -> ItemPage:
+    """One page in the query's order, items as dicts; `known_properties` (the queryables)
+    guards sortby."""
+    page, next_token, matched = await _search_rows(conn, query, known_properties, as_text=False)
     return ItemPage([row.content for row in page], next_token, matched)
+
+
+async def search_item_texts(
+    conn: AsyncConnection, query: ItemQuery, known_properties: set[str] | None = None
+) -> ItemTextPage:
+    """The same page as `search_items`, items as the database prints them (the API's path)."""
+    page, next_token, matched = await _search_rows(conn, query, known_properties, as_text=True)
+    return ItemTextPage([stored_item_text(row) for row in page], next_token, matched)

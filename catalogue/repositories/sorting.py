@@ -47,8 +47,10 @@ class OrderKey:
     descending: bool
     is_property: bool
 
-    def order_clause(self) -> Any:
-        ordered = self.expression.desc() if self.descending else self.expression.asc()
+    def order_clause(self, expression: ColumnElement[Any] | None = None) -> Any:
+        """ORDER BY term of this key; `expression` when the key is read from a subquery."""
+        column = self.expression if expression is None else expression
+        ordered = column.desc() if self.descending else column.asc()
         return ordered.nulls_first() if self.descending else ordered.nulls_last()
 
     def selected(self) -> ColumnElement[Any]:

@@ -1,0 +1,38 @@
+"""What the API reads of an item: the columns that let PostgreSQL print its JSON.
+
+The document without `links` as JSONB text output, its stored links as text, and the two
+ids the structural links need. PostgreSQL prints the JSON (C code, and it had to print it
+anyway to send it); Python never parses it (see `catalogue.serializers.item_json_text`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Text, cast, func, literal_column
+
+from catalogue.models import ItemRow
+from catalogue.serializers import StoredItemText
+
+items = ItemRow.__table__
+
+
+def item_text_columns(collection: Any, item_id: Any, content: Any) -> tuple[Any, ...]:
+    """The columns, read from `items` or from a subquery holding its three columns."""
+    return (
+        collection.label("item_collection"),
+        item_id.label("item_id"),
+        cast(content.op("-")(literal_column("'links'")), Text).label("item_body"),
+        cast(
+            func.coalesce(content.op("->")(literal_column("'links'")), literal_column("'[]'")),
+            Text,
+        ).label("item_links"),
+    )
+
+
+ITEM_TEXT_COLUMNS = item_text_columns(items.c.collection, items.c.id, items.c.content)
+
+
+def stored_item_text(row: Any) -> StoredItemText:
+    """A row selected with `ITEM_TEXT_COLUMNS`."""
+    return StoredItemText(row.item_collection, row.item_id, row.item_body, row.item_links)

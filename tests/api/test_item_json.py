@@ -1,0 +1,95 @@
+"""Items are printed by PostgreSQL and their links spliced in as text
+(`catalogue.serializers.item_json_text`): what a client parses must be exactly the stored
+item plus its structural links, for every way of reading it."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import httpx
+import orjson
+
+from catalogue.repositories import collections as collection_repo
+from catalogue.repositories.items import upsert_items
+from catalogue.serializers import item_links, item_to_row
+from tests.conftest import SavepointDatabase
+from tests.helpers import make_collection, make_item
+
+BASE = "http://testserver/"
+
+
+def _awkward_item() -> dict[str, Any]:
+    """Stored links, an id needing percent-encoding, non-ASCII and escaped text, numbers
+    PostgreSQL spells differently, nested nulls, an extra top-level member."""
+    item = make_item("a b#1ü", "c 1")
+    item["links"] = [
+        {"rel": "license", "href": "https://example.com/licence", "title": 'say "hi"\\'},
+        {"rel": "self", "href": "https://elsewhere.example/dropped"},  # structural: replaced
+    ]
+    item["properties"].update(
+        {"title": "Zürich \u2013 \"quoted\"\n", "tiny": 1e-07, "big": 12345678901234567890,
+         "ratio": 0.1, "nothing": None, "nested": {"list": [1, 2.5, None, {"links": []}]}}
+    )  # fmt: skip
+    item["assets"] = {"data": {"href": "https://example.com/a.tif", "roles": ["data"]}}
+    item["x:extra"] = {"links": ["not", "the", "item's"]}
+    return item
+
+
+def _expected(item: dict[str, Any]) -> dict[str, Any]:
+    expected = copy.deepcopy(item)
+    stored = [link for link in expected.pop("links") if link["rel"] != "self"]
+    expected["links"] = item_links(BASE, item["collection"], item["id"]) + stored
+    expected["stac_version"] = expected.get("stac_version", "1.1.0")
+    return expected
+
+
+async def _store(database: SavepointDatabase, collection: str, item: dict[str, Any]) -> None:
+    """Through the repository, as a harvest writes: it keeps extra top-level members."""
+    async with database.write() as conn:
+        await collection_repo.create_collection(conn, make_collection(collection))
+        await upsert_items(conn, [item_to_row(item)])
+
+
+async def test_search_single_item_and_items_page_print_the_stored_item(
+    client: httpx.AsyncClient, database: SavepointDatabase
+) -> None:
+    item = _awkward_item()
+    await _store(database, "c 1", item)
+    expected = _expected(item)
+
+    single = await client.get("/collections/c%201/items/a%20b%231%C3%BC")
+    assert single.status_code == 200
+    assert single.headers["content-type"] == "application/geo+json"
+    assert single.json() == expected
+    for response in (
+        await client.get("/search", params={"collections": "c 1"}),
+        await client.post("/search", json={"collections": ["c 1"]}),
+        await client.get("/collections/c%201/items"),
+    ):
+        assert response.status_code == 200
+        page = orjson.loads(response.content)  # strict JSON: no NaN, no trailing commas
+        assert page["features"] == [expected]
+        assert page["type"] == "FeatureCollection"
+        assert page["numberReturned"] == 1
+    assert list(single.json())[-1] == "links"  # links last, as on every read path
+
+
+async def test_fields_selection_applies_to_the_printed_items(
+    client: httpx.AsyncClient, database: SavepointDatabase
+) -> None:
+    await _store(database, "c 1", _awkward_item())
+    page = (
+        await client.get("/search", params={"collections": "c 1", "fields": "id,properties.tiny"})
+    ).json()
+    assert page["features"] == [{"id": "a b#1ü", "properties": {"tiny": 1e-07}}]
+
+
+async def test_items_without_stored_links_get_only_structural_ones(
+    client: httpx.AsyncClient, database: SavepointDatabase
+) -> None:
+    item = make_item("p-1", "plain")
+    item.pop("links", None)
+    await _store(database, "plain", item)
+    found = (await client.get("/search", params={"ids": "p-1"})).json()["features"][0]
+    assert [link["rel"] for link in found["links"]] == ["self", "parent", "collection", "root"]
