@@ -14,7 +14,6 @@ from urllib.parse import quote
 import attr
 import orjson
 from fastapi import Request, Response
-from sqlalchemy.ext.asyncio import AsyncConnection
 from stac_fastapi.extensions.collection_search.request import BaseCollectionSearchPostRequest
 from stac_fastapi.types import stac
 from stac_fastapi.types.core import AsyncBaseCoreClient
@@ -23,6 +22,7 @@ from stac_fastapi.types.search import BaseSearchPostRequest
 from stac_pydantic.shared import BBox
 
 from api.fields import FieldSelection
+from api.known_properties import KnownPropertiesCache, search_with_known_properties
 from api.limits import check_q, check_search, filter_limits
 from api.links import GEOJSON, OPENAPI, base_url, link, next_get_link, next_post_link, self_href
 from api.responses import ORJSONResponse
@@ -33,8 +33,7 @@ from catalogue.query_extension import query_to_cql2
 from catalogue.repositories import collections as collection_repo
 from catalogue.repositories import items as item_repo
 from catalogue.repositories.collection_search import search_collections
-from catalogue.repositories.queryables import property_names
-from catalogue.repositories.search import ItemTextPage, search_item_texts
+from catalogue.repositories.search import ItemTextPage
 from catalogue.search import (
     CollectionQuery,
     ItemQuery,
@@ -93,13 +92,6 @@ def _with_legacy_query(
     return tree if filter_tree is None else {"op": "and", "args": [filter_tree, tree]}
 
 
-async def _known_properties(conn: AsyncConnection, query: ItemQuery) -> set[str] | None:
-    """The queryables of the searched collections, when a filter or sortby names properties."""
-    if query.filter is None and not query.sortby:
-        return None
-    return await property_names(conn, query.collections)
-
-
 @attr.s
 class CoreClient(AsyncBaseCoreClient):
     """Reads the catalogue through `catalogue.repositories`; writes nothing."""
@@ -107,6 +99,7 @@ class CoreClient(AsyncBaseCoreClient):
     api_settings: ApiSettings = attr.ib(factory=ApiSettings)
     # The landing page's JSON per base URL, with its expiry (monotonic clock).
     _landing: dict[str, tuple[float, bytes]] = attr.ib(factory=dict, init=False)
+    _known_properties: KnownPropertiesCache = attr.ib(factory=KnownPropertiesCache, init=False)
 
     # -- landing page and collections -------------------------------------------------------
     async def landing_page(self, **kwargs: Any) -> stac.LandingPage:
@@ -275,7 +268,7 @@ class CoreClient(AsyncBaseCoreClient):
         )
         async with _database(request).read() as conn:
             await collection_repo.get_collection(conn, collection_id)  # 404 for unknown ids
-            page = await search_item_texts(conn, query, await _known_properties(conn, query))
+            page = await search_with_known_properties(conn, query, self._known_properties)
         root = base_url(request)
         collection_url = f"{root}collections/{quote(collection_id, safe='')}"
         extra_links = [
@@ -316,7 +309,7 @@ class CoreClient(AsyncBaseCoreClient):
             legacy_query=kwargs.get("query"),
         )
         async with _database(request).read() as conn:
-            page = await search_item_texts(conn, query, await _known_properties(conn, query))
+            page = await search_with_known_properties(conn, query, self._known_properties)
         next_link = (
             next_get_link(request, page.next_token.encode(), "application/geo+json")
             if page.next_token
@@ -350,7 +343,7 @@ class CoreClient(AsyncBaseCoreClient):
             ),
         )
         async with _database(request).read() as conn:
-            page = await search_item_texts(conn, query, await _known_properties(conn, query))
+            page = await search_with_known_properties(conn, query, self._known_properties)
         next_link = None
         if page.next_token:
             body = search_request.model_dump(mode="json", exclude_unset=True, by_alias=True)

@@ -19,6 +19,10 @@ class InvalidInputError(CatalogueError):
     """Input that is not acceptable: a malformed item, token, bbox, datetime ..."""
 
 
+class UnknownPropertyError(InvalidInputError):
+    """A filter or sortby names a property that is not among the queryables."""
+
+
 class DatabaseUnavailableError(CatalogueError):
     """The database cannot be reached or timed out; the caller may retry later."""
 

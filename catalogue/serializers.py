@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote
 
 import orjson
@@ -173,10 +173,10 @@ def row_to_item(
     return content
 
 
-@dataclass(frozen=True)
-class StoredItemText:
+class StoredItemText(NamedTuple):
     """An item as the database prints it: its JSON without `links` (JSONB text output, see
-    `catalogue.repositories.search.ITEM_TEXT_COLUMNS`) and its stored links as JSON text."""
+    `catalogue.repositories.item_text`) and its stored links as JSON text. A tuple: a page
+    makes up to a few hundred of them."""
 
     collection: str
     id: str

@@ -27,7 +27,7 @@ from shapely.geometry import box, shape
 from sqlalchemy import Boolean, ColumnElement, DateTime, Numeric, Text, cast, func, literal, null
 from sqlalchemy.dialects.postgresql import JSONB
 
-from catalogue.errors import InvalidInputError
+from catalogue.errors import InvalidInputError, UnknownPropertyError
 from catalogue.filters.parse import show
 from catalogue.models import ItemRow
 from catalogue.repositories.sorting import property_name, property_value
@@ -188,7 +188,7 @@ def property_operand(
         kind, column = fields.columns[key]
         return Operand(kind, node, sql=column, column=key)
     if known_properties is not None and key not in known_properties:
-        raise InvalidInputError(f"filter: unknown property {name!r} (see /queryables)")
+        raise UnknownPropertyError(f"filter: unknown property {name!r} (see /queryables)")
     return Operand(Kind.JSON, node, sql=fields.document(key))
 
 

@@ -34,5 +34,6 @@ ITEM_TEXT_COLUMNS = item_text_columns(items.c.collection, items.c.id, items.c.co
 
 
 def stored_item_text(row: Any) -> StoredItemText:
-    """A row selected with `ITEM_TEXT_COLUMNS`."""
-    return StoredItemText(row.item_collection, row.item_id, row.item_body, row.item_links)
+    """A row whose first four columns are `item_text_columns` (by position: cheaper than
+    by name, per item of a page)."""
+    return StoredItemText(row[0], row[1], row[2], row[3])

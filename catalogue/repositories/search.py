@@ -160,6 +160,12 @@ def where_clauses(
     return clauses
 
 
+# `item_text_columns` over the page subquery of `search_statement`, built once.
+PAGE_TEXT_COLUMNS = item_text_columns(
+    literal_column("page.collection"), literal_column("page.id"), literal_column("page.content")
+)
+
+
 def search_statement(
     query: ItemQuery,
     keys: list[Any],
@@ -191,17 +197,28 @@ def search_statement(
             items.c.id,
             items.c.content,
             *key_columns,
-            *(key.expression.label(f"o{i}") for i, key in enumerate(keys)),
+            *(key.expression.label(f"o{i}") for i, key in enumerate(keys) if key.is_property),
         )
         .where(*clauses)
         .order_by(*order)
         .limit(query.limit + 1)
         .subquery("page")
     )
-    return select(
-        *item_text_columns(page.c.collection, page.c.id, page.c.content),
-        *(page.c[f"k{i}"] for i in range(len(keys))),
-    ).order_by(*(key.order_clause(page.c[f"o{i}"]) for i, key in enumerate(keys)))
+    # The outer query names the page's columns as text instead of through `page.c`: building
+    # that column collection (SQLAlchemy proxies) took 12 % of a search's API time.
+    return (
+        select(
+            *PAGE_TEXT_COLUMNS,
+            *(literal_column(f"page.k{i}").label(f"k{i}") for i in range(len(keys))),
+        )
+        .select_from(page)
+        .order_by(
+            *(
+                key.order_clause(literal_column(f"page.{'o' if key.is_property else 'k'}{i}"))
+                for i, key in enumerate(keys)
+            )
+        )
+    )
 
 
 async def _search_rows(

@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Text, and_, bindparam, cast, false, or_, true, tuple_
 from sqlalchemy.dialects.postgresql import JSONB
 
-from catalogue.errors import InvalidInputError
+from catalogue.errors import InvalidInputError, UnknownPropertyError
 from catalogue.models import ItemRow
 from catalogue.search import DEFAULT_SORT, PageToken, SortKey
 
@@ -80,7 +80,7 @@ def resolve(key: SortKey, known_properties: set[str] | None) -> OrderKey:
     if name in COLUMN_FIELDS:
         return OrderKey(name, COLUMN_FIELDS[name], key.descending, is_property=False)
     if known_properties is not None and name not in known_properties:
-        raise InvalidInputError(f"sortby: unknown property {key.field!r} (see /queryables)")
+        raise UnknownPropertyError(f"sortby: unknown property {key.field!r} (see /queryables)")
     return OrderKey(name, property_value(name), key.descending, is_property=True)
 
 
