@@ -18,7 +18,7 @@ import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 import cql2
@@ -153,11 +153,26 @@ def _parse_text(text: str, limits: FilterLimits) -> Any:
             " (limit CUBESTAC_API__MAX_FILTER_DEPTH)"
         )
     try:
-        return _parser().submit(_text_to_json, text).result()
+        try:
+            return orjson.loads(_parsed_text(text))
+        except TypeError:  # deeper than orjson writes (254 levels): not cached, refused later
+            return _parser().submit(_text_to_json, text).result()
     except cql2.ParseError as error:
         raise InvalidInputError(
             f"filter: invalid cql2-text {_text_position(text, error)}"
         ) from error
+
+
+@lru_cache(maxsize=256)
+def _parsed_text(text: str) -> bytes:
+    """cql2-text as CQL2-JSON, remembered for the texts seen last.
+
+    Clients repeat filters (every page of a search carries the same one, UIs re-run them)
+    and parsing in the worker thread costs the event loop about 0.5 ms per request. The
+    JSON is kept as bytes so each caller gets its own tree; texts are bounded by
+    `max_filter_text_chars`, so the cache is too. Parse errors are not cached.
+    """
+    return orjson.dumps(_parser().submit(_text_to_json, text).result())
 
 
 def _text_to_json(text: str) -> Any:
