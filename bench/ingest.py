@@ -6,8 +6,10 @@ Ours goes through the code path every harvest takes: `ingest.pipeline.harvest_so
 (advisory lock, job record, per-batch fingerprint look-up, item checks, `item_to_row`, COPY
 staging + INSERT ... ON CONFLICT, fingerprints saved in the same transaction). Only the
 source is bench-specific: `NdjsonHarvester` reads the generated ndjson files, implementing
-the same `Harvester` protocol as the three real kinds, with the STAC API harvester's
-fingerprint (`updated`, else a content hash) — so the pipeline cannot tell it from an API.
+the same `Harvester` protocol as the three real kinds, the way the STAC API harvester treats
+the items of a page (each kept as bytes, its head decoded for the key and the fingerprint,
+`updated` else a hash of the bytes; parsed in full only when new or changed,
+`ingest.raw_items`) — so the pipeline cannot tell it from an API.
 
 The "already holds N" part is the same data set with `pre-` prefixed ids (a copy on disk for
 pypgstac). One PostgreSQL 15 + PostGIS cluster (pgstac_stack.sh's tuned settings) holds both
@@ -46,9 +48,9 @@ from catalogue.settings import Settings
 from ingest.config import StacStaticSource
 from ingest.pipeline import harvest_source
 from ingest.progress import LogProgress
+from ingest.raw_items import item_head, raw_fingerprint
 from ingest.runner import tune_gc_for_bulk
 from ingest.sources.base import Fetched, Problem, Record
-from ingest.stac import item_fingerprint
 
 HARNESS = Path(os.environ.get("PGSTAC_HARNESS", "/work/shared/bench/pgstac"))
 PG_BIN = os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin")
@@ -77,23 +79,28 @@ class NdjsonHarvester:
         return None
 
     async def discover(self, cursor: Mapping[str, Any]) -> AsyncIterator[Record | Problem]:
+        """Each line's bytes, as `StacApiHarvester` keeps each item of a page: only the
+        head is decoded, the item is parsed when it is new or changed (`to_item`)."""
         for path in sorted(self.data_dir.glob("items_*.ndjson")):
             with path.open("rb") as lines:
                 for line in lines:
-                    item = orjson.loads(line)
-                    if self.prefix:
-                        item["id"] = self.prefix + item["id"]
+                    head = item_head(line)
+                    if head is None:
+                        yield Problem(str(path), "not an item object")
+                        continue
                     yield Record(
-                        key=(item["collection"], item["id"]),
-                        fingerprint=item_fingerprint(item),
-                        payload=item,
+                        key=(head.collection, self.prefix + head.id),
+                        fingerprint=raw_fingerprint(line, head),
+                        payload=line,
                     )
 
     async def fetch(self, record: Record, known: str | None) -> Fetched | None:
         raise AssertionError("records carry their items")
 
     def to_item(self, record: Record, payload: Any) -> dict[str, Any]:
-        return payload
+        item = orjson.loads(payload)
+        item["id"] = self.prefix + item["id"]
+        return item
 
     async def collection(self, collection_id: str) -> dict[str, Any]:
         return self.collections[collection_id]

@@ -25,6 +25,7 @@ from types import TracebackType
 from typing import Any, ClassVar, Self
 from urllib.parse import quote
 
+import orjson
 from pystac_client import Client
 from pystac_client.conformance import ConformanceClasses
 from pystac_client.exceptions import APIError
@@ -32,6 +33,7 @@ from pystac_client.stac_api_io import StacApiIO
 
 from ingest.config import DatetimeRange, StacApiSource
 from ingest.errors import RecordError, SourceError
+from ingest.raw_items import item_head, page_with_raw_features, raw_fingerprint
 from ingest.retry import RetryPolicy
 from ingest.sources.base import Fetched, Problem, Record
 from ingest.stac import absolute_hrefs, item_fingerprint
@@ -59,9 +61,15 @@ class RetryingStacApiIO(StacApiIO):
                 return super().request(href, method, headers, parameters)
         raise AssertionError("unreachable: tenacity re-raises the last error")
 
+    def json_loads(self, txt: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """Search pages keep each item as bytes (`ingest.raw_items`): an unchanged item is
+        never parsed. pystac's documented hook for the JSON decoder."""
+        return page_with_raw_features(txt)
+
 
 class StacApiHarvester:
-    version: ClassVar[int] = 1
+    # 2: fingerprints of items without `updated` hash the bytes served (ingest.raw_items)
+    version: ClassVar[int] = 2
 
     def __init__(self, config: StacApiSource) -> None:
         self.config = config
@@ -170,17 +178,31 @@ class StacApiHarvester:
         return search.pages_as_dicts()
 
     def _record(self, feature: Any) -> Record | Problem:
+        """A record from one item of a page, as bytes (`ingest.raw_items`) or, when the
+        page was parsed whole, as a dict."""
         where = f"{self.url}/search"
-        if not isinstance(feature, dict):
+        if isinstance(feature, bytes):
+            head = item_head(feature)
+            if head is None:
+                return Problem(where, "a search result that is not a STAC item object")
+            fingerprint = raw_fingerprint(feature, head)
+            item_id, collection, properties = head.id, head.collection, head.properties
+            if properties is not None:
+                self._note_datetime(properties.datetime or properties.start_datetime)
+        elif isinstance(feature, dict):
+            fingerprint = item_fingerprint(feature)
+            item_id, collection = feature.get("id"), feature.get("collection")
+            properties = feature.get("properties")
+            if isinstance(properties, dict):
+                self._note_datetime(properties.get("datetime") or properties.get("start_datetime"))
+        else:
             return Problem(where, "a search result that is not a JSON object")
-        item_id = feature.get("id")
-        collection = feature.get("collection") or self._only_collection()
+        collection = collection or self._only_collection()
         if not isinstance(item_id, str) or not item_id or not isinstance(collection, str):
             return Problem(where, f"an item without a string id and collection: {item_id!r}")
-        self._note_datetime(feature)
         return Record(
             key=(collection, item_id),
-            fingerprint=item_fingerprint(feature),
+            fingerprint=fingerprint,
             payload=feature,
             context=f"{self.url}/collections/{quote(collection, safe='')}/items/"
             f"{quote(item_id, safe='')}",
@@ -190,11 +212,10 @@ class StacApiHarvester:
         collections = self.config.collections or []
         return collections[0] if len(collections) == 1 else None
 
-    def _note_datetime(self, feature: dict[str, Any]) -> None:
-        properties = feature.get("properties")
-        if self.config.cursor != "datetime" or not isinstance(properties, dict):
+    def _note_datetime(self, value: Any) -> None:
+        """Remember the newest item datetime (for `cursor: datetime`)."""
+        if self.config.cursor != "datetime" or value is None:
             return
-        value = properties.get("datetime") or properties.get("start_datetime")
         try:
             moment = datetime.fromisoformat(str(value).replace("z", "Z"))
         except ValueError:
@@ -207,6 +228,13 @@ class StacApiHarvester:
 
     def to_item(self, record: Record, payload: Any) -> dict[str, Any]:
         assert record.key is not None
+        if isinstance(payload, bytes):
+            try:
+                payload = orjson.loads(payload)
+            except orjson.JSONDecodeError as error:
+                raise RecordError(str(record.context), f"not valid JSON: {error}") from error
+            if not isinstance(payload, dict):
+                raise RecordError(str(record.context), "a search result that is not an object")
         if payload.get("collection") == record.key[0]:
             return payload
         return {**payload, "collection": record.key[0]}
