@@ -1,6 +1,7 @@
 """The redundant `datetime` range of a search in named collections (migration 0007).
 
-It must never change an answer: the items found with it are those an independent
+It must never change an answer (in named collections, and across all collections when the
+search has no bbox or intersects): the items found with it are those an independent
 evaluation of the interval overlap finds, for instants, intervals and items whose
 `datetime` lies inside or after their interval; the per-collection bounds grow with every
 write through the repository; unknown bounds mean no range. And it must be what the
@@ -63,7 +64,7 @@ def _expected(
     found = set()
     for item in catalogue:
         start, end = _span(item)
-        if item["collection"] not in collections:
+        if collections and item["collection"] not in collections:
             continue
         if interval.end is not None and start > interval.end:
             continue
@@ -105,7 +106,7 @@ async def _ids(database, query: ItemQuery) -> set[str]:
     return {item["id"] for item in page.items}
 
 
-@pytest.mark.parametrize("collections", [("c-a",), ("c-b",), ("c-a", "c-b")])
+@pytest.mark.parametrize("collections", [("c-a",), ("c-b",), ("c-a", "c-b"), ()])
 async def test_the_bound_finds_exactly_the_overlapping_items(
     database, catalogue, collections
 ) -> None:
@@ -122,9 +123,11 @@ async def test_bounds_grow_with_each_write(database, catalogue) -> None:
     long["properties"]["end_datetime"] = _stamp(ORIGIN + timedelta(days=500))
     await _write(database, [long])
     interval = Interval(ORIGIN + timedelta(days=450), ORIGIN + timedelta(days=460))
-    found = await _ids(database, ItemQuery(collections=("c-b",), interval=interval, limit=1000))
-    assert "long-one" in found
-    assert found == _expected([*catalogue, long], ("c-b",), interval)
+    for collections in (("c-b",), ()):  # () : all collections, bounded by their largest spans
+        query = ItemQuery(collections=collections, interval=interval, limit=1000)
+        found = await _ids(database, query)
+        assert "long-one" in found
+        assert found == _expected([*catalogue, long], collections, interval)
 
 
 async def test_unknown_bounds_mean_no_bound(database, catalogue) -> None:
@@ -140,7 +143,7 @@ async def test_unknown_bounds_mean_no_bound(database, catalogue) -> None:
     late["properties"]["end_datetime"] = _stamp(ORIGIN + timedelta(days=30))
     await _write(database, [late])
     for interval in _intervals():
-        for collections in (("c-a",), ("c-a", "c-b")):
+        for collections in (("c-a",), ("c-a", "c-b"), ()):
             query = ItemQuery(collections=collections, interval=interval, limit=1000)
             expected = _expected([*catalogue, late], collections, interval)
             assert await _ids(database, query) == expected
