@@ -119,7 +119,7 @@ async def known_by_href(
             _item_exists(),
         )
     )
-    return {item.href: item for item in map(SourceItem._make, rows.tuples())}
+    return {item.href: item for item in map(SourceItem._make, rows)}
 
 
 async def known_by_item(
@@ -154,7 +154,7 @@ async def known_by_item(
         )
         .where(_item_exists())
     )
-    found = map(SourceItem._make, rows.tuples())  # by position: 3 us -> 1 us per item
+    found = map(SourceItem._make, rows)  # by position: 3 us -> 1 us per item
     return {(item.collection, item.item_id): item for item in found}
 
 
