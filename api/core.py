@@ -1,7 +1,8 @@
 """The core STAC API client: landing page, collections, items and item search.
 
-Search results are returned as ready `GeoJSONResponse`s (orjson) rather than dicts, so
-that FastAPI's generic encoder never walks thousands of nested item dicts.
+Responses are returned ready-made rather than as dicts, so that FastAPI's generic encoder
+never walks thousands of nested item dicts. Items arrive as the database printed them and
+are sent as text with their links spliced in (`catalogue.serializers.item_json_text`).
 """
 
 from __future__ import annotations
