@@ -23,11 +23,30 @@ pytestmark = pytest.mark.slow
 COUNT = 120
 
 
-class Misbehave:
-    """ASGI wrapper: hides the conformance classes, or fails /search N times with a 503."""
+# Search results that are not items, appended to the first page by `bad_features`.
+BAD_FEATURES = [
+    42,
+    {"type": "Feature", "collection": "scenes"},  # no id
+    {"type": "Feature", "id": "props-text", "collection": "scenes", "properties": "x"},
+    {"type": "Feature", "id": "bow-tie", "collection": "scenes", "stac_version": "1.1.0",
+     "geometry": {"type": "Polygon", "coordinates": [[[0, 0], [1, 1], [1, 0], [0, 1], [0, 0]]]},
+     "properties": {"datetime": "2021-01-01T00:00:00Z"}, "links": [], "assets": {}},
+]  # fmt: skip
 
-    def __init__(self, app: ASGIApp, hide_conformance: bool = False, fail_search: int = 0):
+
+class Misbehave:
+    """ASGI wrapper: hides the conformance classes, fails /search N times with a 503, or
+    appends `BAD_FEATURES` to the first search page."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        hide_conformance: bool = False,
+        fail_search: int = 0,
+        bad_features: bool = False,
+    ):
         self.app, self.hide_conformance, self.fail_search = app, hide_conformance, fail_search
+        self.bad_features = bad_features
         self.search_calls = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -41,7 +60,27 @@ class Misbehave:
         if scope["type"] == "http" and self.hide_conformance and path in ("/", "/conformance"):
             await self._without_conformance(scope, receive, send)
             return
+        if path == "/search" and self.bad_features and self.search_calls == 1:
+            await self._rewritten(scope, receive, send, self._with_bad_features)
+            return
         await self.app(scope, receive, send)
+
+    @staticmethod
+    def _with_bad_features(body: dict[str, Any]) -> dict[str, Any]:
+        return {**body, "features": [*body["features"], *BAD_FEATURES]}
+
+    async def _rewritten(self, scope: Scope, receive: Receive, send: Send, change: Any) -> None:
+        parts: list[Any] = []
+
+        async def capture(message: Any) -> None:
+            parts.append(message)
+
+        plain = [(k, v) for k, v in scope["headers"] if k.lower() != b"accept-encoding"]
+        await self.app({**scope, "headers": plain}, receive, capture)
+        body = change(json.loads(b"".join(m.get("body", b"") for m in parts[1:])))
+        headers = [(b"content-type", b"application/geo+json")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": json.dumps(body).encode()})
 
     async def _without_conformance(self, scope: Scope, receive: Receive, send: Send) -> None:
         parts: list[Any] = []
@@ -125,6 +164,25 @@ async def test_changed_and_removed_upstream_items_with_mirror(
     changed = await scalar(catalogue, "SELECT content FROM items WHERE id = 'item-0010'")
     assert changed["properties"]["eo:cloud_cover"] == 42
     assert await scalar(catalogue, "SELECT count(*) FROM items WHERE id = 'item-0011'") == 0
+
+
+async def test_results_that_are_not_items_are_reported_and_the_rest_harvested(
+    harvest, catalogue, server_url, template_url
+) -> None:
+    """Items stay bytes until read (ingest.raw_items): what cannot be read is a problem of
+    its own, found either by the head decoder or by the full parse and item checks."""
+    with upstream(server_url, template_url, bad_features=True) as (base, _, app):
+        [outcome] = await harvest(source(base))
+        app.search_calls = 0  # the rerun's first page gets them again
+        [rerun] = await harvest(source(base))
+    assert outcome.status is JobStatus.SUCCEEDED
+    assert outcome.counts.new == COUNT and outcome.counts.failed == len(BAD_FEATURES)
+    reasons = sorted(problem.reason for problem in outcome.problems)
+    assert sum("not a STAC item object" in reason for reason in reasons) == 2, reasons
+    assert any("without a string id" in reason for reason in reasons), reasons
+    assert any("invalid geometry" in reason for reason in reasons), reasons
+    assert await scalar(catalogue, "SELECT count(*) FROM items") == COUNT
+    assert rerun.counts.unchanged == COUNT and rerun.counts.failed == len(BAD_FEATURES)
 
 
 async def test_search_that_fails_twice_then_answers_is_retried(
