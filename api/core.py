@@ -309,16 +309,17 @@ class CoreClient(AsyncBaseCoreClient):
             filter_tree=_get_filter(kwargs, filter_limits(self.api_settings)),
             legacy_query=kwargs.get("query"),
         )
+        fields = FieldSelection.from_get(kwargs.get("fields"), "fields" in request.query_params)
+        members = self._members(request, fields)
         async with _database(request).read() as conn:
-            page = await search_with_known_properties(conn, query, self._known_properties)
+            page = await search_with_known_properties(conn, query, self._known_properties, members)
         next_link = (
             next_get_link(request, page.next_token.encode(), "application/geo+json")
             if page.next_token
             else None
         )
         self_link = link("self", self_href(request), GEOJSON)
-        fields = FieldSelection.from_get(kwargs.get("fields"), "fields" in request.query_params)
-        return self._page_response(request, page, next_link, [self_link], fields)  # type: ignore[return-value]  # see get_collection
+        return self._page_response(request, page, next_link, [self_link], fields, members)  # type: ignore[return-value]  # see get_collection
 
     async def post_search(
         self, search_request: BaseSearchPostRequest, **kwargs: Any
@@ -343,18 +344,28 @@ class CoreClient(AsyncBaseCoreClient):
                 filter_limits(self.api_settings),
             ),
         )
+        fields = FieldSelection.from_post(
+            getattr(search_request, "fields", None), "fields" in search_request.model_fields_set
+        )
+        members = self._members(request, fields)
         async with _database(request).read() as conn:
-            page = await search_with_known_properties(conn, query, self._known_properties)
+            page = await search_with_known_properties(conn, query, self._known_properties, members)
         next_link = None
         if page.next_token:
             body = search_request.model_dump(mode="json", exclude_unset=True, by_alias=True)
             next_link = next_post_link(request, body, page.next_token.encode())
-        fields = FieldSelection.from_post(
-            getattr(search_request, "fields", None), "fields" in search_request.model_fields_set
-        )
-        return self._page_response(request, page, next_link, fields=fields)  # type: ignore[return-value]  # see get_collection
+        return self._page_response(request, page, next_link, fields=fields, members=members)  # type: ignore[return-value]  # see get_collection
 
     # -- helpers ----------------------------------------------------------------------------
+    @staticmethod
+    def _members(request: Request, fields: FieldSelection | None) -> tuple[str, ...] | None:
+        """The item members a Fields selection needs from the database (None: whole items).
+        Whole items when assets are asked for and cube hrefs may need rewriting."""
+        members = fields.members() if fields is not None else None
+        if members and "assets" in members and request.app.state.cube_hrefs is not None:
+            return None
+        return members
+
     def _query(
         self,
         *,
@@ -399,16 +410,21 @@ class CoreClient(AsyncBaseCoreClient):
         next_link: dict[str, Any] | None,
         extra_links: list[dict[str, Any]] | None = None,
         fields: FieldSelection | None = None,
+        members: tuple[str, ...] | None = None,
     ) -> Response:
         """The FeatureCollection, assembled as text around the items' JSON texts.
 
-        Only a `fields` selection parses the items (it needs them as dicts)."""
+        Only a `fields` selection parses the items (it needs them as dicts); with `members`
+        the database sent just those members of each item, without links."""
         root = base_url(request)
         links: list[dict[str, Any]] = [link("root", root), *(extra_links or [])]
         if next_link:
             links.append(next_link)
-        hrefs = request.app.state.cube_hrefs
-        features = [item_json_text(stored, root, hrefs) for stored in page.items]
+        if members is not None:
+            features = [stored.body for stored in page.items]
+        else:
+            hrefs = request.app.state.cube_hrefs
+            features = [item_json_text(stored, root, hrefs) for stored in page.items]
         if fields is not None:
             selected = [fields.apply(orjson.loads(feature)) for feature in features]
             features = [orjson.dumps(feature).decode() for feature in selected]

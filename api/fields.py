@@ -88,6 +88,14 @@ class FieldSelection:
         """Excluding a path that is, or contains, an included path would drop it: skip."""
         return not any(kept[: len(path)] == path for kept in self.requested)
 
+    def members(self) -> tuple[str, ...] | None:
+        """The top-level members of an item this selection can keep, when it names them and
+        not `links` (which the API adds to every item); None when it needs the whole item."""
+        if not self.include:
+            return None
+        names = tuple(sorted({path[0] for path in self.include}))
+        return None if "links" in names else names
+
     def apply(self, item: dict[str, Any]) -> dict[str, Any]:
         if self.include:
             result: dict[str, Any] = {}

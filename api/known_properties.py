@@ -44,15 +44,19 @@ class KnownPropertiesCache:
 
 
 async def search_with_known_properties(
-    conn: AsyncConnection, query: ItemQuery, cache: KnownPropertiesCache
+    conn: AsyncConnection,
+    query: ItemQuery,
+    cache: KnownPropertiesCache,
+    members: tuple[str, ...] | None = None,
 ) -> ItemTextPage:
     """`search_item_texts`, guarded by the queryables when the query names properties."""
     if query.filter is None and not query.sortby:
-        return await search_item_texts(conn, query)
+        return await search_item_texts(conn, query, members=members)
     cached = cache.get(query.collections)
     if cached is not None:
         try:
-            return await search_item_texts(conn, query, cached)
+            return await search_item_texts(conn, query, cached, members)
         except UnknownPropertyError:
             pass  # perhaps added since it was cached: read the names again
-    return await search_item_texts(conn, query, await cache.read(conn, query.collections))
+    names = await cache.read(conn, query.collections)
+    return await search_item_texts(conn, query, names, members)

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import orjson
 
+from api.fields import FieldSelection
 from catalogue.repositories import collections as collection_repo
 from catalogue.repositories.items import upsert_items
 from catalogue.serializers import item_links, item_to_row
@@ -93,3 +94,34 @@ async def test_items_without_stored_links_get_only_structural_ones(
     await _store(database, "plain", item)
     found = (await client.get("/search", params={"ids": "p-1"})).json()["features"][0]
     assert [link["rel"] for link in found["links"]] == ["self", "parent", "collection", "root"]
+
+
+async def test_fields_selections_read_only_the_members_they_need_and_match_the_whole_item(
+    client: httpx.AsyncClient, database: SavepointDatabase
+) -> None:
+    """A selection naming members (not `links`) has the database send only those; the
+    answer must be what the selection makes of the whole item, GET and POST alike."""
+    item = _awkward_item()
+    await _store(database, "c 1", item)
+    whole = _expected(item)
+    for fields in (
+        "id,properties.tiny",
+        "properties,-properties.nested",
+        "assets.data.href,id,nosuch",
+        "x:extra,geometry",
+        "id,links",  # links: the whole item is read
+        "-assets",  # exclude only: the whole item is read
+        "",  # the default set
+    ):
+        values = fields.split(",") if fields else []
+        selection = FieldSelection.from_get(values, True)
+        assert selection is not None
+        expected = selection.apply(copy.deepcopy(whole))
+        page = (await client.get("/search", params={"collections": "c 1", "fields": fields})).json()
+        assert page["features"] == [expected], fields
+        include = [value.lstrip("+") for value in values if not value.startswith("-")]
+        exclude = [value[1:] for value in values if value.startswith("-")]
+        body = {"collections": ["c 1"], "fields": {"include": include, "exclude": exclude}}
+        page = (await client.post("/search", json=body)).json()
+        post_selection = FieldSelection.build(include, exclude, include_given=True)
+        assert page["features"] == [post_selection.apply(copy.deepcopy(whole))], fields
