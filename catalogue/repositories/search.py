@@ -14,8 +14,12 @@ from typing import Any
 
 import orjson
 from sqlalchemy import (
+    ARRAY,
     ColumnElement,
     DateTime,
+    String,
+    any_,
+    bindparam,
     case,
     func,
     literal,
@@ -140,14 +144,28 @@ def text_clause(terms: tuple[str, ...]) -> ColumnElement[bool]:
     return item_text_document().op("@@")(combined)
 
 
+def _one_of(column: Any, values: tuple[str, ...]) -> ColumnElement[bool]:
+    """`column = value` for one value; `column = ANY(array)` for several: one bound parameter
+    where IN binds (and SQLAlchemy expands) one per value, 5 % of an `ids=` search's API
+    time for 20 ids, and PostgreSQL plans the two alike. One value must stay an equality:
+    PostgreSQL 15 cannot read a B-tree in order under `= ANY`, and the search's order on
+    (collection, datetime, id) depends on it (with ANY, a year of one collection at 1M
+    items walked the all-collections index: 27.8 ms instead of 0.3 ms of SQL, h_fields
+    250 -> 26 req/s).
+    """
+    if len(values) == 1:
+        return column == values[0]
+    return column == any_(bindparam(None, list(values), type_=ARRAY(String), unique=True))
+
+
 def where_clauses(
     query: ItemQuery, known_properties: set[str] | None = None
 ) -> list[ColumnElement[bool]]:
     clauses: list[ColumnElement[bool]] = []
     if query.collections:
-        clauses.append(items.c.collection.in_(query.collections))
+        clauses.append(_one_of(items.c.collection, query.collections))
     if query.ids:
-        clauses.append(items.c.id.in_(query.ids))
+        clauses.append(_one_of(items.c.id, query.ids))
     if query.bbox is not None:
         clauses.append(bbox_clause(query.bbox))
     if query.intersects is not None:

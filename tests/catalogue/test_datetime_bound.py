@@ -20,7 +20,7 @@ from sqlalchemy import text, update
 from catalogue.models import CollectionRow
 from catalogue.repositories import collections as collection_repo
 from catalogue.repositories.items import upsert_items
-from catalogue.repositories.search import search_items, search_statement
+from catalogue.repositories.search import search_items, search_statement, where_clauses
 from catalogue.repositories.sorting import order_keys
 from catalogue.search import Interval, ItemQuery
 from catalogue.serializers import item_to_row
@@ -180,3 +180,18 @@ async def test_the_planner_uses_the_datetime_bound(database) -> None:
     assert "ix_items_collection_datetime_id" in plan or "ix_items_datetime_id_collection" in plan
     assert any("datetime <=" in line and "datetime >=" in line for line in index_conds), plan
     assert not any("tstzrange" in line for line in index_conds), plan
+    # read in order, no sort: one collection must stay `collection = $1` (PostgreSQL 15
+    # cannot read a B-tree in order under `collection = ANY(...)`)
+    assert "Sort" not in plan, plan
+
+
+def test_one_collection_is_an_equality_several_an_array() -> None:
+    """PostgreSQL 15 reads a B-tree in order only under an equality, not under
+    `collection = ANY(...)`: one collection must stay `=` for the ordered scans above (at 1M
+    items, ANY sent a one-year search of one collection to the all-collections datetime
+    index, filtering: 27.8 ms instead of 0.3 ms). Several collections (or ids) go as one
+    array parameter."""
+    [one] = where_clauses(ItemQuery(collections=("a",)))
+    assert "ANY" not in str(one) and "items.collection = " in str(one)
+    [several, ids] = where_clauses(ItemQuery(collections=("a", "b"), ids=("x", "y", "z")))
+    assert "ANY" in str(several) and "ANY" in str(ids)
