@@ -125,3 +125,10 @@ def live_server(app: FastAPI) -> Iterator[str]:
         server.should_exit = True
         thread.join(timeout=20)
         sock.close()
+
+
+async def explain(conn: Any, statement: Any) -> str:
+    """PostgreSQL's plan of a Core statement, its parameters bound as the API binds them."""
+    compiled = statement.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+    params = tuple(compiled.params[name] for name in compiled.positiontup or ())
+    return "\n".join(row[0] for row in await conn.exec_driver_sql(f"EXPLAIN {compiled}", params))

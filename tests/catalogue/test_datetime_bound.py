@@ -24,7 +24,7 @@ from catalogue.repositories.search import search_items, search_statement, where_
 from catalogue.repositories.sorting import order_keys
 from catalogue.search import Interval, ItemQuery
 from catalogue.serializers import item_to_row
-from tests.helpers import make_collection, make_item
+from tests.helpers import explain, make_collection, make_item
 
 ORIGIN = datetime(2020, 1, 1, tzinfo=UTC)
 
@@ -168,13 +168,7 @@ async def test_the_planner_uses_the_datetime_bound(database) -> None:
             interval=Interval(ORIGIN, ORIGIN + timedelta(days=20)),
             limit=100,
         )
-        compiled = search_statement(query, order_keys(())).compile(
-            dialect=conn.dialect, compile_kwargs={"render_postcompile": True}
-        )
-        params = tuple(compiled.params[name] for name in compiled.positiontup or ())
-        plan = "\n".join(
-            row[0] for row in await conn.exec_driver_sql(f"EXPLAIN {compiled}", params)
-        )
+        plan = await explain(conn, search_statement(query, order_keys(())))
     index_conds = [line for line in plan.splitlines() if "Index Cond" in line]
     # either B-tree that leads with (collection,) datetime; here the table holds one collection
     assert "ix_items_collection_datetime_id" in plan or "ix_items_datetime_id_collection" in plan

@@ -21,7 +21,7 @@ from catalogue.repositories.items import upsert_items
 from catalogue.repositories.search import interval_clause, where_clauses
 from catalogue.search import Interval, ItemQuery, parse_geometry
 from catalogue.serializers import item_to_row
-from tests.helpers import make_collection, make_item
+from tests.helpers import explain, make_collection, make_item
 
 ORIGIN = datetime(2021, 1, 1, tzinfo=UTC)
 JUNE = Interval(datetime(2021, 6, 1, tzinfo=UTC), datetime(2021, 6, 30, tzinfo=UTC))
@@ -43,12 +43,7 @@ async def _plan(database, query: ItemQuery | None, *clauses: Any) -> str:
         await conn.execute(text("ANALYZE items"))
         await conn.execute(text("SET LOCAL enable_seqscan = off"))
         statement = select(items.c.id).where(*(where_clauses(query) if query else clauses))
-        compiled = statement.compile(
-            dialect=conn.dialect, compile_kwargs={"render_postcompile": True}
-        )
-        params = tuple(compiled.params[name] for name in compiled.positiontup or ())
-        explained = await conn.exec_driver_sql(f"EXPLAIN {compiled}", params)
-        return "\n".join(row[0] for row in explained)
+        return await explain(conn, statement)
 
 
 def _index_conds(plan: str) -> list[str]:
