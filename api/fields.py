@@ -24,6 +24,9 @@ DEFAULT_PATHS = (
 )  # fmt: skip
 
 
+MAX_MEMBERS = 32  # an item has about ten top-level members
+
+
 def _paths(values: Iterable[str] | None) -> tuple[tuple[str, ...], ...]:
     return tuple(tuple(value.split(".")) for value in values or () if value)
 
@@ -90,11 +93,13 @@ class FieldSelection:
 
     def members(self) -> tuple[str, ...] | None:
         """The top-level members of an item this selection can keep, when it names them and
-        not `links` (which the API adds to every item); None when it needs the whole item."""
+        not `links` (which the API adds to every item); None when it needs the whole item.
+        Past `MAX_MEMBERS` names the whole item is read too: each name is a term of the
+        SQL, and a request must not be able to make that statement arbitrarily long."""
         if not self.include:
             return None
         names = tuple(sorted({path[0] for path in self.include}))
-        return None if "links" in names else names
+        return None if "links" in names or len(names) > MAX_MEMBERS else names
 
     def apply(self, item: dict[str, Any]) -> dict[str, Any]:
         if self.include:

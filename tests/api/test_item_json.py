@@ -125,3 +125,12 @@ async def test_fields_selections_read_only_the_members_they_need_and_match_the_w
         page = (await client.post("/search", json=body)).json()
         post_selection = FieldSelection.build(include, exclude, include_given=True)
         assert page["features"] == [post_selection.apply(copy.deepcopy(whole))], fields
+
+
+def test_a_selection_naming_many_members_reads_whole_items() -> None:
+    """Each named member is a term of the SQL: past a bound the whole item is read (and the
+    selection still applied), so a request cannot make the statement arbitrarily long."""
+    few = FieldSelection.build(["id", "properties.datetime"], [])
+    assert few.members() == ("id", "properties")
+    many = FieldSelection.build([f"m{i}" for i in range(1000)], [])
+    assert many.members() is None
