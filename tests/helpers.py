@@ -127,8 +127,10 @@ def live_server(app: FastAPI) -> Iterator[str]:
         sock.close()
 
 
-async def explain(conn: Any, statement: Any) -> str:
-    """PostgreSQL's plan of a Core statement, its parameters bound as the API binds them."""
+async def explain(conn: Any, statement: Any, parameters: dict[str, Any] | None = None) -> str:
+    """PostgreSQL's plan of a Core statement, its parameters (`parameters` for the named
+    ones) bound as the API binds them."""
     compiled = statement.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
-    params = tuple(compiled.params[name] for name in compiled.positiontup or ())
+    values = compiled.construct_params(parameters or {})
+    params = tuple(values[name] for name in compiled.positiontup or ())
     return "\n".join(row[0] for row in await conn.exec_driver_sql(f"EXPLAIN {compiled}", params))

@@ -10,14 +10,17 @@ Other orders (`sortby`) are built in `catalogue.repositories.sorting`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from functools import lru_cache
+from typing import Any, NamedTuple
 
-import orjson
 from sqlalchemy import (
     ARRAY,
     ColumnElement,
     DateTime,
+    Float,
+    Integer,
     String,
+    Text,
     any_,
     bindparam,
     case,
@@ -34,12 +37,28 @@ from catalogue.errors import InvalidInputError
 from catalogue.filters import filter_clause
 from catalogue.models import TEXT_SEARCH_CONFIG, CollectionRow, ItemRow, item_text_document
 from catalogue.repositories.item_text import item_text_columns, stored_item_text
-from catalogue.repositories.sorting import after_clause, order_keys, token_after
-from catalogue.search import Interval, ItemQuery, PageToken
+from catalogue.repositories.search_shape import (
+    ONE,
+    PLAIN_BBOX,
+    SearchShape,
+    search_parameters,
+)
+from catalogue.repositories.sorting import (
+    OrderKey,
+    after_placeholders,
+    check_sort_fields,
+    check_token,
+    order_keys,
+    token_after,
+)
+from catalogue.search import ItemQuery, PageToken
 from catalogue.serializers import StoredItemText
 
 items = ItemRow.__table__
 collections = CollectionRow.__table__
+# Distinct search shapes kept built (`prepared_search`); a few hundred bytes of SQLAlchemy
+# objects each, and SQLAlchemy's own compiled cache holds 500 by default.
+STATEMENT_CACHE_SIZE = 256
 
 
 @dataclass(frozen=True)
@@ -60,49 +79,57 @@ class ItemTextPage:
     number_matched: int | None
 
 
-def _envelope(west: float, south: float, east: float, north: float) -> Any:
+def _envelope(west: Any, south: Any, east: Any, north: Any) -> Any:
     return func.ST_MakeEnvelope(west, south, east, north, 4326)
 
 
-def bbox_clause(bbox: tuple[float, float, float, float]) -> ColumnElement[bool]:
+def _float(name: str) -> Any:
+    return bindparam(name, type_=Float)
+
+
+def bbox_clause(shape: SearchShape) -> ColumnElement[bool]:
     """Intersects the bbox; a west > east bbox crosses the antimeridian and is split in two."""
-    west, south, east, north = bbox
-    if west <= east:
+    west, south, east, north = (_float(name) for name in ("west", "south", "east", "north"))
+    if shape.bbox == PLAIN_BBOX:
         return func.ST_Intersects(items.c.geometry, _envelope(west, south, east, north))
     return or_(
-        func.ST_Intersects(items.c.geometry, _envelope(west, south, 180.0, north)),
-        func.ST_Intersects(items.c.geometry, _envelope(-180.0, south, east, north)),
+        func.ST_Intersects(items.c.geometry, _envelope(west, south, literal(180.0), north)),
+        func.ST_Intersects(items.c.geometry, _envelope(literal(-180.0), south, east, north)),
     )
 
 
-def intersects_clause(geometry: dict[str, Any]) -> ColumnElement[bool]:
-    shape = func.ST_SetSRID(func.ST_GeomFromGeoJSON(orjson.dumps(geometry).decode()), 4326)
-    return func.ST_Intersects(items.c.geometry, shape)
+def intersects_clause() -> ColumnElement[bool]:
+    """Intersects the GeoJSON geometry of the `intersects` parameter."""
+    geojson = bindparam("intersects", type_=Text)
+    return func.ST_Intersects(
+        items.c.geometry, func.ST_SetSRID(func.ST_GeomFromGeoJSON(geojson), 4326)
+    )
 
 
 # The first column of the GiST index of migration 0008 (constants inline so the planner
 # matches it): an item's closed time range [start_datetime, end_datetime].
 ITEM_TIME_RANGE = literal_column("tstzrange(start_datetime, end_datetime, '[]')")
+INTERVAL_START = bindparam("start", type_=DateTime(timezone=True))
+INTERVAL_END = bindparam("end", type_=DateTime(timezone=True))
 
 
-def interval_clause(interval: Interval) -> ColumnElement[bool]:
+def interval_clause() -> ColumnElement[bool]:
     """Overlap of the item's [start, end] with the query interval (ends inclusive; an open
-    end is an unbounded range end), answered by the range index."""
-    query_range = func.tstzrange(interval.start, interval.end, literal_column("'[]'"))
+    end, a NULL `start` or `end`, is an unbounded range end), answered by the range index."""
+    query_range = func.tstzrange(INTERVAL_START, INTERVAL_END, literal_column("'[]'"))
     return ITEM_TIME_RANGE.op("&&")(query_range)
 
 
-def _largest_span(column: Any, collection_ids: tuple[str, ...]) -> Any:
-    """The largest of `column` over the named collections (all of them when none is named),
-    read in the same statement (so never stale); NULL when any of them is unknown or none
-    exists."""
+def _largest_span(column: Any, collection_ids: Any | None) -> Any:
+    """The largest of `column` over the named collections (all of them when None), read in
+    the same statement (so never stale); NULL when any of them is unknown or none exists."""
     largest = select(case((func.bool_and(column.is_not(None)), func.max(column))))
-    if collection_ids:
-        largest = largest.where(collections.c.id.in_(collection_ids))
+    if collection_ids is not None:
+        largest = largest.where(collection_ids)
     return largest.scalar_subquery()
 
 
-def datetime_bound(interval: Interval, collection_ids: tuple[str, ...]) -> list[Any]:
+def datetime_bound(shape: SearchShape, collection_ids: Any | None) -> list[Any]:
     """A redundant range on `datetime` implied by the interval overlap (migration 0007).
 
     An item overlaps [a, b] only if start_datetime <= b and end_datetime >= a; with the
@@ -114,29 +141,32 @@ def datetime_bound(interval: Interval, collection_ids: tuple[str, ...]) -> list[
     intersects across all collections: the (time range, geometry) GiST serves those better.
     A datetime-only search across all collections needs it: without it the planner walks the
     (datetime, id, collection) index back from the newest item (1.4 s at 1M items for a
-    month five years back).
+    month five years back). `collection_ids` is the condition on `collections.id` that
+    names the searched collections.
     """
     clauses: list[Any] = []
-    if interval.end is not None:
+    if shape.has_end:
         before = _largest_span(collections.c.max_datetime_minus_start, collection_ids)
-        end = literal(interval.end, DateTime(timezone=True)) + before
         clauses.append(
-            items.c.datetime <= func.coalesce(end, literal_column("'infinity'::timestamptz"))
+            items.c.datetime
+            <= func.coalesce(INTERVAL_END + before, literal_column("'infinity'::timestamptz"))
         )
-    if interval.start is not None:
+    if shape.has_start:
         after = _largest_span(collections.c.max_end_minus_datetime, collection_ids)
-        start = literal(interval.start, DateTime(timezone=True)) - after
         clauses.append(
-            items.c.datetime >= func.coalesce(start, literal_column("'-infinity'::timestamptz"))
+            items.c.datetime
+            >= func.coalesce(INTERVAL_START - after, literal_column("'-infinity'::timestamptz"))
         )
     return clauses
 
 
-def text_clause(terms: tuple[str, ...]) -> ColumnElement[bool]:
-    """Any of the terms (each may be a quoted phrase) in title, description or keywords."""
+def text_clause(terms: int) -> ColumnElement[bool]:
+    """Any of the terms `text_0 ..` (each may be a quoted phrase) in title, description or
+    keywords."""
+    config = literal_column(f"'{TEXT_SEARCH_CONFIG}'::regconfig")
     queries = [
-        func.websearch_to_tsquery(literal_column(f"'{TEXT_SEARCH_CONFIG}'::regconfig"), term)
-        for term in terms
+        func.websearch_to_tsquery(config, bindparam(f"text_{index}", type_=String))
+        for index in range(terms)
     ]
     combined = queries[0]
     for extra in queries[1:]:
@@ -144,41 +174,44 @@ def text_clause(terms: tuple[str, ...]) -> ColumnElement[bool]:
     return item_text_document().op("@@")(combined)
 
 
-def _one_of(column: Any, values: tuple[str, ...]) -> ColumnElement[bool]:
-    """`column = value` for one value; `column = ANY(array)` for several: one bound parameter
-    where IN binds (and SQLAlchemy expands) one per value, 5 % of an `ids=` search's API
+def _one_of(column: Any, name: str, how_many: int) -> ColumnElement[bool]:
+    """`column = :name` for one value; `column = ANY(:name)` for several, one array
+    parameter: IN binds (and SQLAlchemy expands) one per value, 5 % of an `ids=` search's API
     time for 20 ids, and PostgreSQL plans the two alike. One value must stay an equality:
     PostgreSQL 15 cannot read a B-tree in order under `= ANY`, and the search's order on
     (collection, datetime, id) depends on it (with ANY, a year of one collection at 1M
     items walked the all-collections index: 27.8 ms instead of 0.3 ms of SQL, h_fields
     250 -> 26 req/s).
     """
-    if len(values) == 1:
-        return column == values[0]
-    return column == any_(bindparam(None, list(values), type_=ARRAY(String), unique=True))
+    if how_many == ONE:
+        return column == bindparam(name, type_=String)
+    return column == any_(bindparam(name, type_=ARRAY(String)))
 
 
-def where_clauses(
-    query: ItemQuery, known_properties: set[str] | None = None
-) -> list[ColumnElement[bool]]:
+def where_clauses(shape: SearchShape) -> list[ColumnElement[bool]]:
+    """The conditions of every search of this shape, as named parameters
+    (`catalogue.repositories.search_shape.search_parameters`); the filter is not among
+    them (see `search_statement`)."""
     clauses: list[ColumnElement[bool]] = []
-    if query.collections:
-        clauses.append(_one_of(items.c.collection, query.collections))
-    if query.ids:
-        clauses.append(_one_of(items.c.id, query.ids))
-    if query.bbox is not None:
-        clauses.append(bbox_clause(query.bbox))
-    if query.intersects is not None:
-        clauses.append(intersects_clause(query.intersects))
-    if query.interval is not None:
-        clauses.append(interval_clause(query.interval))
-        spatial = query.bbox is not None or query.intersects is not None
-        if query.collections or not spatial:
-            clauses.extend(datetime_bound(query.interval, query.collections))
-    if query.text:
-        clauses.append(text_clause(query.text))
-    if query.filter is not None:
-        clauses.append(filter_clause(query.filter, known_properties))
+    if shape.collections:
+        clauses.append(_one_of(items.c.collection, "collections", shape.collections))
+    if shape.ids:
+        clauses.append(_one_of(items.c.id, "ids", shape.ids))
+    if shape.bbox:
+        clauses.append(bbox_clause(shape))
+    if shape.intersects:
+        clauses.append(intersects_clause())
+    if shape.interval:
+        clauses.append(interval_clause())
+        if shape.collections or not shape.spatial:
+            named = (
+                _one_of(collections.c.id, "collections", shape.collections)
+                if shape.collections
+                else None
+            )
+            clauses.extend(datetime_bound(shape, named))
+    if shape.text_terms:
+        clauses.append(text_clause(shape.text_terms))
     return clauses
 
 
@@ -192,32 +225,27 @@ PAGE_TEXT_COLUMNS = item_text_columns(*PAGE_CONTENT_COLUMNS)
 
 
 def search_statement(
-    query: ItemQuery,
-    keys: list[Any],
-    known_properties: set[str] | None = None,
-    as_text: bool = False,
-    members: tuple[str, ...] | None = None,
+    shape: SearchShape, keys: list[OrderKey], condition: ColumnElement[bool] | None = None
 ) -> Any:
-    """The SELECT of one page (plus one row, to know whether a next page exists).
+    """The SELECT of one page (plus one row, to know whether a next page exists), its values
+    as named parameters; `condition` (a CQL2 filter) is added with its values bound.
 
-    `as_text` selects the `item_text_columns` (of `members` only, when given) instead of
-    `content`. They are computed in an
-    outer query over the sorted, limited page: in a single SELECT PostgreSQL would print
-    every matching row's JSON before the top-N sort (700 rows for 51 at 1M items, measured
-    12 -> 25 ms), because it postpones only expensive expressions past a sort.
+    `shape.as_text` selects the `item_text_columns` (of `shape.members` only, when given)
+    instead of `content`. They are computed in an outer query over the sorted, limited
+    page: in a single SELECT PostgreSQL would print every matching row's JSON before the
+    top-N sort (700 rows for 51 at 1M items, measured 12 -> 25 ms), because it postpones
+    only expensive expressions past a sort.
     """
-    clauses = where_clauses(query, known_properties)
-    if query.token is not None:
-        clauses.append(after_clause(keys, query.token))
+    clauses = where_clauses(shape)
+    if condition is not None:
+        clauses.append(condition)
+    if shape.token_nulls is not None:
+        clauses.append(after_placeholders(keys, shape.token_nulls))
     key_columns = [key.selected().label(f"k{i}") for i, key in enumerate(keys)]
     order = [key.order_clause() for key in keys]
-    if not as_text:
-        return (
-            select(items.c.content, *key_columns)
-            .where(*clauses)
-            .order_by(*order)
-            .limit(query.limit + 1)
-        )
+    limit = bindparam("limit", type_=Integer)
+    if not shape.as_text:
+        return select(items.c.content, *key_columns).where(*clauses).order_by(*order).limit(limit)
     page = (
         select(
             items.c.collection,
@@ -228,7 +256,7 @@ def search_statement(
         )
         .where(*clauses)
         .order_by(*order)
-        .limit(query.limit + 1)
+        .limit(limit)
         .subquery("page")
     )
     # The outer query names the page's columns as text instead of through `page.c`: building
@@ -237,8 +265,8 @@ def search_statement(
         select(
             *(
                 PAGE_TEXT_COLUMNS
-                if members is None
-                else item_text_columns(*PAGE_CONTENT_COLUMNS, members=members)
+                if shape.members is None
+                else item_text_columns(*PAGE_CONTENT_COLUMNS, members=shape.members)
             ),
             *(literal_column(f"page.k{i}").label(f"k{i}") for i in range(len(keys))),
         )
@@ -252,6 +280,21 @@ def search_statement(
     )
 
 
+class PreparedSearch(NamedTuple):
+    """The statement of every search of one shape, with its resolved order."""
+
+    statement: Any
+    keys: list[OrderKey]
+
+
+@lru_cache(maxsize=STATEMENT_CACHE_SIZE)
+def prepared_search(shape: SearchShape) -> PreparedSearch:
+    """Built once per shape (the cache is bounded: `sortby` and Fields members come from
+    requests). Sort fields are checked against the queryables before this is called."""
+    keys = order_keys(shape.sortby)
+    return PreparedSearch(search_statement(shape, keys), keys)
+
+
 async def _search_rows(
     conn: AsyncConnection,
     query: ItemQuery,
@@ -260,10 +303,18 @@ async def _search_rows(
     members: tuple[str, ...] | None = None,
 ) -> tuple[list[Any], PageToken | None, int | None]:
     """One page of rows in the query's order, its next-page token and, when free, the count."""
-    keys = order_keys(query.sortby, known_properties)
-    statement = search_statement(query, keys, known_properties, as_text, members)
+    check_sort_fields(query.sortby, known_properties)
+    shape = SearchShape.of(query, as_text, members)
+    if query.filter is None:
+        statement, keys = prepared_search(shape)
+    else:  # a filter's SQL depends on its values: built for this search alone
+        keys = order_keys(query.sortby)
+        condition = filter_clause(query.filter, known_properties)
+        statement = search_statement(shape, keys, condition)
+    if query.token is not None:
+        check_token(keys, query.token)
     try:
-        rows = (await conn.execute(statement)).all()
+        rows = (await conn.execute(statement, search_parameters(query))).all()
     except DBAPIError as error:  # class 22, data exception: a filter's arithmetic overflowed ...
         if not str(getattr(error.orig, "sqlstate", "")).startswith("22"):
             raise

@@ -64,6 +64,13 @@ class OrderKey:
             return value
         return cast(bindparam(None, value, type_=Text, unique=True), JSONB)
 
+    def placeholder(self, index: int) -> Any:
+        """`bound` for a statement built once and run with many tokens: the named parameter
+        `token_<index>` (see `token_parameters`)."""
+        if self.is_property:
+            return cast(bindparam(f"token_{index}", type_=Text), JSONB)
+        return bindparam(f"token_{index}", type_=self.expression.type)
+
 
 def property_name(field: str) -> str:
     """`properties.eo:cloud_cover` and `eo:cloud_cover` name the same property."""
@@ -75,12 +82,21 @@ def property_value(name: str) -> ColumnElement[Any]:
     return items.c.properties.op("->", return_type=JSONB)(name)
 
 
+def check_sort_fields(sortby: Sequence[SortKey], known_properties: set[str] | None) -> None:
+    """A 400 naming the first sort key that is neither a column nor a known property."""
+    if known_properties is None:
+        return
+    for key in sortby:
+        name = property_name(key.field)
+        if name not in COLUMN_FIELDS and name not in known_properties:
+            raise UnknownPropertyError(f"sortby: unknown property {key.field!r} (see /queryables)")
+
+
 def resolve(key: SortKey, known_properties: set[str] | None) -> OrderKey:
+    check_sort_fields((key,), known_properties)
     name = property_name(key.field)
     if name in COLUMN_FIELDS:
         return OrderKey(name, COLUMN_FIELDS[name], key.descending, is_property=False)
-    if known_properties is not None and name not in known_properties:
-        raise UnknownPropertyError(f"sortby: unknown property {key.field!r} (see /queryables)")
     return OrderKey(name, property_value(name), key.descending, is_property=True)
 
 
@@ -102,33 +118,64 @@ def signature(keys: Sequence[OrderKey]) -> str:
     return hashlib.sha1(spec.encode()).hexdigest()[:12]
 
 
-def _after(key: OrderKey, value: Any) -> ColumnElement[bool]:
-    """Rows strictly after `value` in this key's order (NULLs last asc, first desc)."""
-    if value is None:
+def _after(key: OrderKey, bound: Any) -> ColumnElement[bool]:
+    """Rows strictly after the bound value in this key's order (NULLs last asc, first
+    desc); `bound` is None for a NULL in the token."""
+    if bound is None:
         return key.expression.is_not(None) if key.descending else false()
-    bound = key.bound(value)
     if key.descending:
         return key.expression < bound
     return or_(key.expression > bound, key.expression.is_(None))
 
 
-def _equal(key: OrderKey, value: Any) -> ColumnElement[bool]:
-    return key.expression.is_(None) if value is None else key.expression == key.bound(value)
+def _equal(key: OrderKey, bound: Any) -> ColumnElement[bool]:
+    return key.expression.is_(None) if bound is None else key.expression == bound
 
 
-def after_clause(keys: Sequence[OrderKey], token: PageToken) -> ColumnElement[bool]:
+def check_token(keys: Sequence[OrderKey], token: PageToken) -> None:
     if token.signature != signature(keys) or len(token.values) != len(keys):
         raise InvalidInputError("token: it belongs to a search with another sortby")
+
+
+def _after_bound(keys: Sequence[OrderKey], bounds: Sequence[Any]) -> ColumnElement[bool]:
+    """Rows after the position whose keys are `bounds` (SQL values, None for NULLs)."""
     simple = all(not key.is_property for key in keys) and len({k.descending for k in keys}) == 1
-    if simple and None not in token.values:
+    if simple and all(bound is not None for bound in bounds):
         left = tuple_(*(key.expression for key in keys))
-        right = tuple_(*token.values)
+        right = tuple_(*bounds)
         return left < right if keys[0].descending else left > right
     branches = []
     for index, key in enumerate(keys):
-        equal_prefix = [_equal(k, v) for k, v in zip(keys[:index], token.values, strict=False)]
-        branches.append(and_(true(), *equal_prefix, _after(key, token.values[index])))
+        equal_prefix = [_equal(k, b) for k, b in zip(keys[:index], bounds, strict=False)]
+        branches.append(and_(true(), *equal_prefix, _after(key, bounds[index])))
     return or_(*branches)
+
+
+def after_clause(keys: Sequence[OrderKey], token: PageToken) -> ColumnElement[bool]:
+    """Rows after the token's position, its values bound in the clause."""
+    check_token(keys, token)
+    return _after_bound(
+        keys,
+        [None if v is None else k.bound(v) for k, v in zip(keys, token.values, strict=True)],
+    )
+
+
+def after_placeholders(keys: Sequence[OrderKey], nulls: Sequence[bool]) -> ColumnElement[bool]:
+    """`after_clause` for any token whose NULLs sit where `nulls` says, its values left as
+    the named parameters of `token_parameters` (the clause's shape depends only on where
+    the NULLs are, so a statement built once serves every such token)."""
+    return _after_bound(
+        keys,
+        [
+            None if null else key.placeholder(i)
+            for i, (key, null) in enumerate(zip(keys, nulls, strict=True))
+        ],
+    )
+
+
+def token_parameters(token: PageToken) -> dict[str, Any]:
+    """The values for `after_placeholders`' parameters."""
+    return {f"token_{i}": value for i, value in enumerate(token.values) if value is not None}
 
 
 def token_after(keys: Sequence[OrderKey], row: Any) -> PageToken:

@@ -21,6 +21,7 @@ from catalogue.models import CollectionRow
 from catalogue.repositories import collections as collection_repo
 from catalogue.repositories.items import upsert_items
 from catalogue.repositories.search import search_items, search_statement, where_clauses
+from catalogue.repositories.search_shape import SearchShape, search_parameters
 from catalogue.repositories.sorting import order_keys
 from catalogue.search import Interval, ItemQuery
 from catalogue.serializers import item_to_row
@@ -168,7 +169,11 @@ async def test_the_planner_uses_the_datetime_bound(database) -> None:
             interval=Interval(ORIGIN, ORIGIN + timedelta(days=20)),
             limit=100,
         )
-        plan = await explain(conn, search_statement(query, order_keys(())))
+        plan = await explain(
+            conn,
+            search_statement(SearchShape.of(query), order_keys(())),
+            search_parameters(query),
+        )
     index_conds = [line for line in plan.splitlines() if "Index Cond" in line]
     # either B-tree that leads with (collection,) datetime; here the table holds one collection
     assert "ix_items_collection_datetime_id" in plan or "ix_items_datetime_id_collection" in plan
@@ -185,7 +190,9 @@ def test_one_collection_is_an_equality_several_an_array() -> None:
     items, ANY sent a one-year search of one collection to the all-collections datetime
     index, filtering: 27.8 ms instead of 0.3 ms). Several collections (or ids) go as one
     array parameter."""
-    [one] = where_clauses(ItemQuery(collections=("a",)))
+    [one] = where_clauses(SearchShape.of(ItemQuery(collections=("a",))))
     assert "ANY" not in str(one) and "items.collection = " in str(one)
-    [several, ids] = where_clauses(ItemQuery(collections=("a", "b"), ids=("x", "y", "z")))
+    [several, ids] = where_clauses(
+        SearchShape.of(ItemQuery(collections=("a", "b"), ids=("x", "y", "z")))
+    )
     assert "ANY" in str(several) and "ANY" in str(ids)

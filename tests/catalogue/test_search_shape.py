@@ -1,0 +1,81 @@
+"""One statement per search shape: searches that differ only in their values share the
+built statement and still get their own answers; anything that changes the SQL changes the
+shape."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from catalogue.repositories import collections as collection_repo
+from catalogue.repositories.items import upsert_items
+from catalogue.repositories.search import prepared_search, search_item_texts, search_items
+from catalogue.repositories.search_shape import SearchShape, search_parameters
+from catalogue.search import Interval, ItemQuery, PageToken, SortKey
+from catalogue.serializers import item_to_row
+from tests.helpers import make_collection, make_item
+
+JUNE = Interval(datetime(2021, 6, 1, tzinfo=UTC), datetime(2021, 6, 30, tzinfo=UTC))
+JULY = Interval(datetime(2021, 7, 1, tzinfo=UTC), datetime(2021, 7, 31, tzinfo=UTC))
+
+
+def test_values_do_not_change_the_shape() -> None:
+    first = ItemQuery(collections=("a",), bbox=(0, 0, 1, 1), interval=JUNE, limit=5, text=("x",))
+    second = ItemQuery(
+        collections=("b",), bbox=(5, 5, 9, 9), interval=JULY, limit=50, text=("y z",)
+    )
+    assert SearchShape.of(first) == SearchShape.of(second)
+    assert search_parameters(first) != search_parameters(second)
+
+
+def test_what_changes_the_sql_changes_the_shape() -> None:
+    base = ItemQuery(collections=("a",), bbox=(0, 0, 1, 1), interval=JUNE)
+    variants = [
+        ItemQuery(collections=("a", "b"), bbox=(0, 0, 1, 1), interval=JUNE),  # = ANY
+        ItemQuery(collections=("a",), bbox=(170, 0, -170, 1), interval=JUNE),  # antimeridian
+        ItemQuery(collections=("a",), bbox=(0, 0, 1, 1), interval=Interval(JUNE.start, None)),
+        ItemQuery(collections=("a",), bbox=(0, 0, 1, 1), interval=JUNE, text=("x", "y")),
+        ItemQuery(collections=("a",), bbox=(0, 0, 1, 1), interval=JUNE, sortby=(SortKey("gsd"),)),
+        ItemQuery(
+            collections=("a",),
+            bbox=(0, 0, 1, 1),
+            interval=JUNE,
+            token=PageToken((None, "x", "a"), "sig"),  # a NULL in the token
+        ),
+    ]
+    shapes = {SearchShape.of(base), *(SearchShape.of(query) for query in variants)}
+    assert len(shapes) == len(variants) + 1
+    assert SearchShape.of(base, as_text=True) != SearchShape.of(base)
+    assert SearchShape.of(base, True, ("id",)) != SearchShape.of(base, True, ("id", "bbox"))
+
+
+async def test_one_statement_serves_searches_with_other_values(database) -> None:
+    async with database.write() as conn:
+        for name in ("north", "south"):
+            await collection_repo.create_collection(conn, make_collection(name))
+        await upsert_items(
+            conn,
+            [
+                item_to_row(make_item("n-june", "north", lat=60, when=datetime(2021, 6, 5))),
+                item_to_row(make_item("n-july", "north", lat=60, when=datetime(2021, 7, 5))),
+                item_to_row(make_item("s-june", "south", lat=-40, when=datetime(2021, 6, 9))),
+            ],
+        )
+        queries = {
+            ("north", JUNE): ["n-june"],
+            ("north", JULY): ["n-july"],
+            ("south", JUNE): ["s-june"],
+            ("south", JULY): [],
+        }
+        for (name, interval), expected in queries.items():
+            query = ItemQuery(collections=(name,), bbox=(-20, -60, 40, 80), interval=interval)
+            page = await search_items(conn, query)
+            assert [item["id"] for item in page.items] == expected
+            text_page = await search_item_texts(conn, query)
+            assert [item.id for item in text_page.items] == expected
+        shapes = {
+            SearchShape.of(ItemQuery(collections=(n,), bbox=(-20, -60, 40, 80), interval=i))
+            for n, i in queries
+        }
+        assert len(shapes) == 1
+        [shape] = shapes
+        assert prepared_search(shape) is prepared_search(shape)
