@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from brotli_asgi import BrotliMiddleware
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.exceptions import RequestValidationError
 from stac_fastapi.api.app import StacApi
 from stac_fastapi.api.errors import DEFAULT_STATUS_CODES
@@ -60,6 +60,7 @@ from api.middleware import BodySizeLimitMiddleware, HtmlSecurityHeadersMiddlewar
 from api.queryables import QueryablesClient
 from api.requests import SearchPostRequest
 from api.responses import ORJSONResponse
+from api.routing import AwaitedRequestModelRoute
 from api.transactions import BulkTransactionsClient, TransactionsClient
 from catalogue.database import Database, create_engine
 from catalogue.schema import ensure_migrated
@@ -112,16 +113,23 @@ CQL2_CLASSES = [
 ]
 
 
+def _router() -> APIRouter:
+    """A router for stac-fastapi's routes: request models built without a thread hop."""
+    return APIRouter(route_class=AwaitedRequestModelRoute)
+
+
 def _filter_extensions() -> tuple[SearchFilterExtension, ItemCollectionFilterExtension]:
     """CQL2 `filter` on /search (and `/queryables`) and on /collections/{id}/items."""
     return (
         SearchFilterExtension(
             client=QueryablesClient(),
             conformance_classes=[FilterConformanceClasses.SEARCH, *CQL2_CLASSES],
+            router=_router(),
         ),
         ItemCollectionFilterExtension(
             client=QueryablesClient(),
             conformance_classes=[FilterConformanceClasses.ITEMS, *CQL2_CLASSES],
+            router=_router(),
         ),
     )
 
@@ -140,6 +148,7 @@ def _extensions(settings: Settings, api_settings: StacFastApiSettings) -> list[A
                 client=TransactionsClient(),
                 settings=api_settings,
                 response_class=ORJSONResponse,
+                router=_router(),
             ),
             BulkTransactionExtension(client=BulkTransactionsClient()),
         ]
@@ -167,7 +176,7 @@ def _collection_search(
     if settings.api_key is not None:
         return CollectionSearchExtension.from_extensions(extensions)
     return CollectionSearchPostExtension.from_extensions(
-        extensions, client=client, settings=api_settings
+        extensions, client=client, settings=api_settings, router=_router()
     )
 
 
@@ -258,6 +267,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         lifespan=lifespan,
         default_response_class=ORJSONResponse,
     )
+    # request models built on the event loop (api.routing), for routes that extensions add
+    # to the app's router as well as for stac-fastapi's own router below
+    app.router.route_class = AwaitedRequestModelRoute
     app.state.database = db
     add_docs_page(app, "/api", settings.api.title)
     app.state.public_url = settings.public_url
@@ -280,6 +292,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         app=app,
         settings=api_settings,
         client=core_client,
+        router=_router(),
         extensions=extensions,
         exceptions=DEFAULT_STATUS_CODES,
         search_get_request_model=search_get_model,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 
+import fastapi.dependencies.utils
 import httpx
 import pytest
 from sqlalchemy import text
@@ -15,7 +16,7 @@ import api.core
 import catalogue.database
 from api import create_app
 from catalogue.database import create_engine
-from tests.helpers import make_collection, make_settings
+from tests.helpers import make_collection, make_item, make_settings
 
 
 def _children(landing: dict) -> list[str]:
@@ -78,3 +79,38 @@ async def test_a_connection_killed_while_idle_is_replaced_before_use(
             await asyncio.sleep(0.2)
             for _ in range(3):
                 assert (await http.get("/collections")).status_code == 200
+
+
+async def test_request_models_are_built_without_a_thread_and_still_validate(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """api.routing: FastAPI would build stac-fastapi's request models (attrs classes) in its
+    thread pool; they are built on the event loop, from the same parameters, with the same
+    checks."""
+    hops: list[object] = []
+    original = fastapi.dependencies.utils.run_in_threadpool
+
+    async def counting(function, *args, **kwargs):
+        hops.append(function)
+        return await original(function, *args, **kwargs)
+
+    monkeypatch.setattr(fastapi.dependencies.utils, "run_in_threadpool", counting)
+    await client.post("/collections", json=make_collection("alpha"))
+    await client.post("/collections/alpha/items", json=make_item("a-1", "alpha"))
+    for path, params in [
+        ("/", None),
+        ("/conformance", None),
+        ("/queryables", None),
+        ("/collections", {"limit": "5"}),
+        ("/collections/alpha", None),
+        ("/collections/alpha/items", {"limit": "1"}),
+        ("/collections/alpha/items/a-1", None),
+        ("/search", {"collections": "alpha", "bbox": "-180,-90,180,90", "limit": "3"}),
+    ]:
+        response = await client.get(path, params=params)
+        assert response.status_code == 200, (path, response.text)
+    found = (await client.get("/search", params={"ids": "a-1", "fields": "id"})).json()
+    assert [feature["id"] for feature in found["features"]] == ["a-1"]
+    bad = await client.get("/search", params={"bbox": "1,2"})
+    assert bad.status_code == 400 and "4 or 6 values" in bad.json()["description"]
+    assert hops == []
