@@ -310,16 +310,16 @@ class CoreClient(AsyncBaseCoreClient):
             legacy_query=kwargs.get("query"),
         )
         fields = FieldSelection.from_get(kwargs.get("fields"), "fields" in request.query_params)
-        members = self._members(request, fields)
+        paths = self._database_paths(request, fields)
         async with _database(request).read() as conn:
-            page = await search_with_known_properties(conn, query, self._known_properties, members)
+            page = await search_with_known_properties(conn, query, self._known_properties, paths)
         next_link = (
             next_get_link(request, page.next_token.encode(), "application/geo+json")
             if page.next_token
             else None
         )
         self_link = link("self", self_href(request), GEOJSON)
-        return self._page_response(request, page, next_link, [self_link], fields, members)  # type: ignore[return-value]  # see get_collection
+        return self._page_response(request, page, next_link, [self_link], fields, paths)  # type: ignore[return-value]  # see get_collection
 
     async def post_search(
         self, search_request: BaseSearchPostRequest, **kwargs: Any
@@ -347,24 +347,27 @@ class CoreClient(AsyncBaseCoreClient):
         fields = FieldSelection.from_post(
             getattr(search_request, "fields", None), "fields" in search_request.model_fields_set
         )
-        members = self._members(request, fields)
+        paths = self._database_paths(request, fields)
         async with _database(request).read() as conn:
-            page = await search_with_known_properties(conn, query, self._known_properties, members)
+            page = await search_with_known_properties(conn, query, self._known_properties, paths)
         next_link = None
         if page.next_token:
             body = search_request.model_dump(mode="json", exclude_unset=True, by_alias=True)
             next_link = next_post_link(request, body, page.next_token.encode())
-        return self._page_response(request, page, next_link, fields=fields, members=members)  # type: ignore[return-value]  # see get_collection
+        return self._page_response(request, page, next_link, fields=fields, paths=paths)  # type: ignore[return-value]  # see get_collection
 
     # -- helpers ----------------------------------------------------------------------------
     @staticmethod
-    def _members(request: Request, fields: FieldSelection | None) -> tuple[str, ...] | None:
-        """The item members a Fields selection needs from the database (None: whole items).
-        Whole items when assets are asked for and cube hrefs may need rewriting."""
-        members = fields.members() if fields is not None else None
-        if members and "assets" in members and request.app.state.cube_hrefs is not None:
+    def _database_paths(
+        request: Request, fields: FieldSelection | None
+    ) -> tuple[tuple[str, ...], ...] | None:
+        """What of each item a Fields selection has the database select (None: whole
+        items). Whole items when assets are asked for and cube hrefs may need rewriting."""
+        paths = fields.database_paths() if fields is not None else None
+        rewritten = request.app.state.cube_hrefs is not None
+        if paths and rewritten and any(path[0] == "assets" for path in paths):
             return None
-        return members
+        return paths
 
     def _query(
         self,
@@ -410,22 +413,22 @@ class CoreClient(AsyncBaseCoreClient):
         next_link: dict[str, Any] | None,
         extra_links: list[dict[str, Any]] | None = None,
         fields: FieldSelection | None = None,
-        members: tuple[str, ...] | None = None,
+        paths: tuple[tuple[str, ...], ...] | None = None,
     ) -> Response:
         """The FeatureCollection, assembled as text around the items' JSON texts.
 
-        Only a `fields` selection parses the items (it needs them as dicts); with `members`
-        the database sent just those members of each item, without links."""
+        With `paths` the database sent just what they select of each item, without links;
+        only a `fields` selection it could not make whole (an exclude) parses the items."""
         root = base_url(request)
         links: list[dict[str, Any]] = [link("root", root), *(extra_links or [])]
         if next_link:
             links.append(next_link)
-        if members is not None:
+        if paths is not None:
             features = [stored.body for stored in page.items]
         else:
             hrefs = request.app.state.cube_hrefs
             features = [item_json_text(stored, root, hrefs) for stored in page.items]
-        if fields is not None:
+        if fields is not None and not (paths is not None and fields.exact_in_database):
             selected = [fields.apply(orjson.loads(feature)) for feature in features]
             features = [orjson.dumps(feature).decode() for feature in selected]
         tail: dict[str, Any] = {"links": links, "numberReturned": len(page.items)}

@@ -24,7 +24,7 @@ DEFAULT_PATHS = (
 )  # fmt: skip
 
 
-MAX_MEMBERS = 32  # an item has about ten top-level members
+MAX_PATH_NAMES = 32  # an item has about ten top-level members
 
 
 def _paths(values: Iterable[str] | None) -> tuple[tuple[str, ...], ...]:
@@ -91,15 +91,22 @@ class FieldSelection:
         """Excluding a path that is, or contains, an included path would drop it: skip."""
         return not any(kept[: len(path)] == path for kept in self.requested)
 
-    def members(self) -> tuple[str, ...] | None:
-        """The top-level members of an item this selection can keep, when it names them and
-        not `links` (which the API adds to every item); None when it needs the whole item.
-        Past `MAX_MEMBERS` names the whole item is read too: each name is a term of the
-        SQL, and a request must not be able to make that statement arbitrarily long."""
-        if not self.include:
+    def database_paths(self) -> tuple[tuple[str, ...], ...] | None:
+        """The include paths for the database to select (item_text.item_text_columns), when
+        the selection has them and does not name `links` (which the API adds to every
+        item); None when it needs the whole item. Past `MAX_PATH_NAMES` names in all the
+        whole item is read too: each name is a term of the SQL, and a request must not be
+        able to make that statement arbitrarily long."""
+        if not self.include or any(path[0] == "links" for path in self.include):
             return None
-        names = tuple(sorted({path[0] for path in self.include}))
-        return None if "links" in names or len(names) > MAX_MEMBERS else names
+        if sum(len(path) for path in self.include) > MAX_PATH_NAMES:
+            return None
+        return self.include
+
+    @property
+    def exact_in_database(self) -> bool:
+        """Whether what `database_paths` select is the whole answer (nothing to exclude)."""
+        return not self.exclude
 
     def apply(self, item: dict[str, Any]) -> dict[str, Any]:
         if self.include:

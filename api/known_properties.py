@@ -47,16 +47,16 @@ async def search_with_known_properties(
     conn: AsyncConnection,
     query: ItemQuery,
     cache: KnownPropertiesCache,
-    members: tuple[str, ...] | None = None,
+    paths: tuple[tuple[str, ...], ...] | None = None,
 ) -> ItemTextPage:
     """`search_item_texts`, guarded by the queryables when the query names properties."""
     if query.filter is None and not query.sortby:
-        return await search_item_texts(conn, query, members=members)
+        return await search_item_texts(conn, query, paths=paths)
     cached = cache.get(query.collections)
     if cached is not None:
         try:
-            return await search_item_texts(conn, query, cached, members)
+            return await search_item_texts(conn, query, cached, paths)
         except UnknownPropertyError:
             pass  # perhaps added since it was cached: read the names again
     names = await cache.read(conn, query.collections)
-    return await search_item_texts(conn, query, names, members)
+    return await search_item_texts(conn, query, names, paths)

@@ -17,26 +17,64 @@ from catalogue.serializers import StoredItemText
 items = ItemRow.__table__
 
 
+EMPTY_OBJECT = literal_column("'{}'::jsonb")
+PathTree = dict[str, "PathTree | None"]
+
+
+def path_tree(paths: tuple[tuple[str, ...], ...]) -> PathTree:
+    """Dotted include paths as a tree of member names; None marks a whole member (which
+    wins over deeper paths below it, as in `api.fields.FieldSelection.apply`)."""
+    tree: PathTree = {}
+    for path in paths:
+        node: PathTree | None = tree
+        for depth, name in enumerate(path):
+            assert node is not None
+            if depth == len(path) - 1:
+                node[name] = None
+            elif name in node and node[name] is None:
+                break  # the whole member is kept already
+            else:
+                node = node.setdefault(name, {})
+    return tree
+
+
+def _selected(document: Any, tree: PathTree) -> Any:
+    """The members of the JSONB object `document` that `tree` names, as a JSONB object.
+
+    As `FieldSelection.apply` does it: a missing member is left out, and a member with
+    paths below it becomes an object of those (an empty one when it is not an object)."""
+    body = EMPTY_OBJECT
+    for name, below in tree.items():
+        key = literal(name)  # bound: member names come from the request
+        value = document.op("->")(key)
+        if below is not None:
+            value = case(
+                (func.jsonb_typeof(value) == "object", _selected(value, below)),
+                else_=EMPTY_OBJECT,
+            )
+        member = func.jsonb_build_object(key, value)
+        body = body.op("||")(case((document.op("?")(key), member), else_=EMPTY_OBJECT))
+    return body
+
+
 def item_text_columns(
-    collection: Any, item_id: Any, content: Any, members: tuple[str, ...] | None = None
+    collection: Any,
+    item_id: Any,
+    content: Any,
+    paths: tuple[tuple[str, ...], ...] | None = None,
 ) -> tuple[Any, ...]:
     """The columns, read from `items` or from a subquery holding its three columns.
 
-    With `members`, the body holds only those top-level members of the item (those it has)
-    and the links are left out: what a Fields selection that does not ask for `links`
-    needs. A `fields=id,properties.datetime` page of 100 items then carries the ids and
-    properties instead of whole items (the API still applies the exact selection).
+    With `paths` (a Fields selection's include paths, split at the dots), the body holds
+    only what they select, and the links are left out: what a selection that does not ask
+    for `links` needs. A `fields=id,properties.datetime` page of 100 items then carries an
+    id and a datetime per item instead of whole items, and the API sends it as it is.
     """
-    if members is None:
+    if paths is None:
         body = content.op("-")(literal_column("'links'"))
         links = func.coalesce(content.op("->")(literal_column("'links'")), literal_column("'[]'"))
     else:
-        body = literal_column("'{}'::jsonb")
-        for name in members:  # bound: member names come from the request
-            member = func.jsonb_build_object(literal(name), content.op("->")(literal(name)))
-            body = body.op("||")(
-                case((content.op("?")(literal(name)), member), else_=literal_column("'{}'::jsonb"))
-            )
+        body = _selected(content, path_tree(paths))
         links = literal_column("'[]'")
     return (
         collection.label("item_collection"),

@@ -230,7 +230,7 @@ def search_statement(
     """The SELECT of one page (plus one row, to know whether a next page exists), its values
     as named parameters; `condition` (a CQL2 filter) is added with its values bound.
 
-    `shape.as_text` selects the `item_text_columns` (of `shape.members` only, when given)
+    `shape.as_text` selects the `item_text_columns` (of `shape.paths` only, when given)
     instead of `content`. They are computed in an outer query over the sorted, limited
     page: in a single SELECT PostgreSQL would print every matching row's JSON before the
     top-N sort (700 rows for 51 at 1M items, measured 12 -> 25 ms), because it postpones
@@ -265,8 +265,8 @@ def search_statement(
         select(
             *(
                 PAGE_TEXT_COLUMNS
-                if shape.members is None
-                else item_text_columns(*PAGE_CONTENT_COLUMNS, members=shape.members)
+                if shape.paths is None
+                else item_text_columns(*PAGE_CONTENT_COLUMNS, paths=shape.paths)
             ),
             *(literal_column(f"page.k{i}").label(f"k{i}") for i in range(len(keys))),
         )
@@ -289,7 +289,7 @@ class PreparedSearch(NamedTuple):
 
 @lru_cache(maxsize=STATEMENT_CACHE_SIZE)
 def prepared_search(shape: SearchShape) -> PreparedSearch:
-    """Built once per shape (the cache is bounded: `sortby` and Fields members come from
+    """Built once per shape (the cache is bounded: `sortby` and Fields paths come from
     requests). Sort fields are checked against the queryables before this is called."""
     keys = order_keys(shape.sortby)
     return PreparedSearch(search_statement(shape, keys), keys)
@@ -300,11 +300,11 @@ async def _search_rows(
     query: ItemQuery,
     known_properties: set[str] | None,
     as_text: bool,
-    members: tuple[str, ...] | None = None,
+    paths: tuple[tuple[str, ...], ...] | None = None,
 ) -> tuple[list[Any], PageToken | None, int | None]:
     """One page of rows in the query's order, its next-page token and, when free, the count."""
     check_sort_fields(query.sortby, known_properties)
-    shape = SearchShape.of(query, as_text, members)
+    shape = SearchShape.of(query, as_text, paths)
     if query.filter is None:
         statement, keys = prepared_search(shape)
     else:  # a filter's SQL depends on its values: built for this search alone
@@ -338,11 +338,11 @@ async def search_item_texts(
     conn: AsyncConnection,
     query: ItemQuery,
     known_properties: set[str] | None = None,
-    members: tuple[str, ...] | None = None,
+    paths: tuple[tuple[str, ...], ...] | None = None,
 ) -> ItemTextPage:
     """The same page as `search_items`, items as the database prints them (the API's path);
-    only their `members` (top-level keys) and no links when those are given."""
+    only what a Fields selection's include `paths` select, and no links, when those are given."""
     page, next_token, matched = await _search_rows(
-        conn, query, known_properties, as_text=True, members=members
+        conn, query, known_properties, as_text=True, paths=paths
     )
     return ItemTextPage([stored_item_text(row) for row in page], next_token, matched)

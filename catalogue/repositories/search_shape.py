@@ -39,7 +39,7 @@ class SearchShape:
     token_nulls: tuple[bool, ...] | None = None  # where the page token holds NULLs
     sortby: tuple[SortKey, ...] = ()
     as_text: bool = False
-    members: tuple[str, ...] | None = None
+    paths: tuple[tuple[str, ...], ...] | None = None  # a Fields selection made in SQL
 
     @property
     def spatial(self) -> bool:
@@ -47,7 +47,10 @@ class SearchShape:
 
     @classmethod
     def of(
-        cls, query: ItemQuery, as_text: bool = False, members: tuple[str, ...] | None = None
+        cls,
+        query: ItemQuery,
+        as_text: bool = False,
+        paths: tuple[tuple[str, ...], ...] | None = None,
     ) -> SearchShape:
         bbox = NONE
         if query.bbox is not None:
@@ -67,7 +70,7 @@ class SearchShape:
             else tuple(value is None for value in query.token.values),
             sortby=query.sortby,
             as_text=as_text,
-            members=members,
+            paths=paths,
         )
 
 

@@ -109,6 +109,9 @@ async def test_fields_selections_read_only_the_members_they_need_and_match_the_w
         "properties,-properties.nested",
         "assets.data.href,id,nosuch",
         "x:extra,geometry",
+        "properties.tiny,properties",  # the whole member wins over a path below it
+        "properties.nested.a,properties.nested.list,properties.nosuch,id.below",
+        "assets.data,-assets.data.href",  # selected in the database, excluded by the API
         "id,links",  # links: the whole item is read
         "-assets",  # exclude only: the whole item is read
         "",  # the default set
@@ -131,6 +134,9 @@ def test_a_selection_naming_many_members_reads_whole_items() -> None:
     """Each named member is a term of the SQL: past a bound the whole item is read (and the
     selection still applied), so a request cannot make the statement arbitrarily long."""
     few = FieldSelection.build(["id", "properties.datetime"], [])
-    assert few.members() == ("id", "properties")
+    assert few.database_paths() == (("id",), ("properties", "datetime"))
+    assert few.exact_in_database
     many = FieldSelection.build([f"m{i}" for i in range(1000)], [])
-    assert many.members() is None
+    assert many.database_paths() is None
+    deep = FieldSelection.build([".".join(f"m{i}" for i in range(40))], [])
+    assert deep.database_paths() is None

@@ -45,7 +45,9 @@ def test_what_changes_the_sql_changes_the_shape() -> None:
     shapes = {SearchShape.of(base), *(SearchShape.of(query) for query in variants)}
     assert len(shapes) == len(variants) + 1
     assert SearchShape.of(base, as_text=True) != SearchShape.of(base)
-    assert SearchShape.of(base, True, ("id",)) != SearchShape.of(base, True, ("id", "bbox"))
+    assert SearchShape.of(base, True, (("id",),)) != SearchShape.of(
+        base, True, (("id",), ("bbox",))
+    )
 
 
 async def test_one_statement_serves_searches_with_other_values(database) -> None:
