@@ -41,6 +41,7 @@ def serve(host: str, port: int, workers: int) -> None:
         port=port,
         workers=workers,
         access_log=False,
+        server_header=False,  # no software banner to fingerprint the service by
         timeout_keep_alive=30,
         limit_concurrency=1000,
         log_config=None,

@@ -251,6 +251,7 @@ def search_statement(
             items.c.collection,
             items.c.id,
             items.c.content,
+            *([items.c.properties] if shape.paths is not None else []),
             *key_columns,
             *(key.expression.label(f"o{i}") for i, key in enumerate(keys) if key.is_property),
         )
@@ -266,7 +267,11 @@ def search_statement(
             *(
                 PAGE_TEXT_COLUMNS
                 if shape.paths is None
-                else item_text_columns(*PAGE_CONTENT_COLUMNS, paths=shape.paths)
+                else item_text_columns(
+                    *PAGE_CONTENT_COLUMNS,
+                    paths=shape.paths,
+                    properties=literal_column("page.properties"),
+                )
             ),
             *(literal_column(f"page.k{i}").label(f"k{i}") for i in range(len(keys))),
         )

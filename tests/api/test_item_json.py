@@ -108,7 +108,7 @@ async def test_fields_selections_read_only_the_members_they_need_and_match_the_w
         "id,properties.tiny",
         "properties,-properties.nested",
         "assets.data.href,id,nosuch",
-        "x:extra,geometry",
+        "x:extra,geometry,collection",  # collection and id are read from their columns
         "properties.tiny,properties",  # the whole member wins over a path below it
         "properties.nested.a,properties.nested.list,properties.nosuch,id.below",
         "assets.data,-assets.data.href",  # selected in the database, excluded by the API
