@@ -46,7 +46,12 @@ from catalogue.search import (
     parse_interval,
     parse_sortby,
 )
-from catalogue.serializers import STAC_VERSION, item_json_text, row_to_collection
+from catalogue.serializers import (
+    STAC_VERSION,
+    ItemLinksText,
+    item_json_text,
+    row_to_collection,
+)
 from catalogue.settings import ApiSettings
 
 QUERYABLES = "http://www.opengis.net/def/rel/ogc/1.0/queryables"  # the link relation
@@ -427,7 +432,8 @@ class CoreClient(AsyncBaseCoreClient):
             features = [stored.body for stored in page.items]
         else:
             hrefs = request.app.state.cube_hrefs
-            features = [item_json_text(stored, root, hrefs) for stored in page.items]
+            links_text = ItemLinksText(root)
+            features = [item_json_text(stored, root, hrefs, links_text) for stored in page.items]
         if fields is not None and not (paths is not None and fields.exact_in_database):
             selected = [fields.apply(orjson.loads(feature)) for feature in features]
             features = [orjson.dumps(feature).decode() for feature in selected]

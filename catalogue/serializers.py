@@ -7,6 +7,7 @@ name without a rewrite. Other links an item carries (license, via, derived_from 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
@@ -184,8 +185,38 @@ class StoredItemText(NamedTuple):
     links: str
 
 
+class ItemLinksText:
+    """`orjson.dumps(item_links(base_url, collection, item_id)).decode()` for the items of
+    one response, from pieces made once per collection: per item only the id is quoted and
+    spliced in. The URLs are JSON-encoded by orjson (a Host header may hold a quote); a
+    quoted id is plain ASCII and needs no escaping."""
+
+    def __init__(self, base_url: str) -> None:
+        self._base_url = base_url
+        self._root = orjson.dumps(base_url).decode()
+        self._pieces: dict[str, tuple[str, str]] = {}
+
+    def _pieces_of(self, collection: str) -> tuple[str, str]:
+        url = orjson.dumps(f"{self._base_url}collections/{_quote(collection)}").decode()
+        head = '[{"rel":"self","type":"application/geo+json","href":' + url[:-1] + "/items/"
+        tail = (
+            '"},{"rel":"parent","type":"application/json","href":' + url
+            + '},{"rel":"collection","type":"application/json","href":' + url
+            + '},{"rel":"root","type":"application/json","href":' + self._root + "}]"
+        )  # fmt: skip
+        self._pieces[collection] = (head, tail)
+        return head, tail
+
+    def __call__(self, collection: str, item_id: str) -> str:
+        head, tail = self._pieces.get(collection) or self._pieces_of(collection)
+        return head + _quote(item_id) + tail
+
+
 def item_json_text(
-    stored: StoredItemText, base_url: str, cube_hrefs: CubeHrefs | None = None
+    stored: StoredItemText,
+    base_url: str,
+    cube_hrefs: CubeHrefs | None = None,
+    links_text: ItemLinksText | None = None,
 ) -> str:
     """The item's JSON, structural links added, built from the database's text output.
 
@@ -194,13 +225,14 @@ def item_json_text(
     search's Python time; splicing the links into the text costs 2 us. The dict path
     (`row_to_item`) is taken only when an asset href lies under the cube root and must be
     rewritten. The output holds what `orjson.dumps(row_to_item(...))` gives, in the same
-    order; only whitespace and the spelling of numbers (PostgreSQL's) differ.
+    order; only whitespace and the spelling of numbers (PostgreSQL's) differ. A page passes
+    one `links_text` for all its items.
     """
     if cube_hrefs is not None and cube_hrefs.json_root in stored.body:
         item = orjson.loads(stored.body)
         item["links"] = orjson.loads(stored.links)
         return orjson.dumps(row_to_item(item, base_url, cube_hrefs)).decode()
-    links = orjson.dumps(item_links(base_url, stored.collection, stored.id)).decode()
+    links = (links_text or ItemLinksText(base_url))(stored.collection, stored.id)
     if stored.links != "[]":  # item_to_row always stores a list
         links = f"{links[:-1]}, {stored.links[1:]}"
     return f'{stored.body[:-1]}, "links": {links}}}'
@@ -289,6 +321,13 @@ def row_to_collection(content: dict[str, Any], base_url: str) -> dict[str, Any]:
     return content
 
 
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")
+
+
 def _quote(segment: str) -> str:
-    """Percent-encode a path segment (ids may contain '/', spaces or '#')."""
+    """Percent-encode a path segment (ids may contain '/', spaces or '#'). Most ids hold
+    only unreserved characters, which `quote` leaves alone: those are returned as they are,
+    without its per-character work (a search page quotes every item's id)."""
+    if _UNRESERVED.fullmatch(segment):
+        return segment
     return quote(segment, safe="")

@@ -9,11 +9,12 @@ from typing import Any
 
 import httpx
 import orjson
+import pytest
 
 from api.fields import FieldSelection
 from catalogue.repositories import collections as collection_repo
 from catalogue.repositories.items import upsert_items
-from catalogue.serializers import item_links, item_to_row
+from catalogue.serializers import ItemLinksText, item_links, item_to_row
 from tests.conftest import SavepointDatabase
 from tests.helpers import make_collection, make_item
 
@@ -140,3 +141,20 @@ def test_a_selection_naming_many_members_reads_whole_items() -> None:
     assert many.database_paths() is None
     deep = FieldSelection.build([".".join(f"m{i}" for i in range(40))], [])
     assert deep.database_paths() is None
+
+
+@pytest.mark.parametrize(
+    "base_url", ["http://testserver/", 'http://a"b\\c.example/x/', "https://ü.example/"]
+)
+@pytest.mark.parametrize(
+    ("collection", "item_id"),
+    [("c", "plain-id_1.2~x"), ("c 1", "a b#1ü"), ("x/y", "id/with/slash"), ("c", 'q"\\')],
+)
+def test_links_text_is_the_encoded_links(base_url: str, collection: str, item_id: str) -> None:
+    """The per-page link pieces give exactly what encoding the links does, whatever the
+    Host header and the ids hold; a second item of a collection reuses its pieces."""
+    links_text = ItemLinksText(base_url)
+    for _ in range(2):
+        text = links_text(collection, item_id)
+        assert text == orjson.dumps(item_links(base_url, collection, item_id)).decode()
+        assert orjson.loads(text) == item_links(base_url, collection, item_id)
