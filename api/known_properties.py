@@ -27,16 +27,18 @@ class KnownPropertiesCache:
     """collection ids -> (expiry, names); cleared whole when full."""
 
     def __init__(self) -> None:
-        self._entries: dict[tuple[str, ...], tuple[float, set[str]]] = {}
+        self._entries: dict[tuple[str, ...], tuple[float, frozenset[str]]] = {}
 
-    def get(self, collections: tuple[str, ...]) -> set[str] | None:
+    def get(self, collections: tuple[str, ...]) -> frozenset[str] | None:
         entry = self._entries.get(collections)
         if entry is None or entry[0] <= monotonic():
             return None
         return entry[1]
 
-    async def read(self, conn: AsyncConnection, collections: tuple[str, ...]) -> set[str]:
-        names = await property_names(conn, collections)
+    async def read(self, conn: AsyncConnection, collections: tuple[str, ...]) -> frozenset[str]:
+        """Frozen: the set is part of the key of the filtered-statement cache
+        (`catalogue.repositories.search`), and a frozenset hashes once."""
+        names = frozenset(await property_names(conn, collections))
         if len(self._entries) >= MAX_ENTRIES:
             self._entries.clear()
         self._entries[collections] = (monotonic() + TTL_S, names)

@@ -9,6 +9,8 @@ Other orders (`sortby`) are built in `catalogue.repositories.sorting`.
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, NamedTuple
@@ -292,6 +294,44 @@ class PreparedSearch(NamedTuple):
     keys: list[OrderKey]
 
 
+# Filters up to this long (as Python's repr of their CQL2-JSON) have their statement kept.
+MAX_CACHED_FILTER_CHARS = 8_192
+
+
+# Filtered statements kept: (shape, repr of the filter, queryables) -> PreparedSearch, least
+# recently used first. An OrderedDict, because `lru_cache` keys on every argument and the
+# filter itself (nested dicts) is not hashable.
+_FILTERED: OrderedDict[tuple[Any, ...], PreparedSearch] = OrderedDict()
+
+
+def _filtered_statement(
+    shape: SearchShape, tree: Any, known_properties: AbstractSet[str] | None
+) -> PreparedSearch:
+    """The statement of a filtered search, built once per shape, filter and queryables.
+
+    A filter's SQL holds its values, so the filter is part of the key, as its repr: exact
+    for CQL2-JSON values (1 and 1.0, inf and null, True and 1 all differ), where a JSON
+    encoding would merge some. The queryables are part of it too: a cached statement has
+    passed the unknown-property check against those names, and a 400 is never cached.
+    Translating a filter took a fifth of a filtered search's API time.
+    """
+    filter_repr = repr(tree)
+    known = None if known_properties is None else frozenset(known_properties)
+    key = (shape, filter_repr, known)
+    prepared = _FILTERED.get(key)
+    if prepared is not None:
+        _FILTERED.move_to_end(key)
+        return prepared
+    keys = order_keys(shape.sortby)
+    condition = filter_clause(tree, known_properties)
+    prepared = PreparedSearch(search_statement(shape, keys, condition), keys)
+    if len(filter_repr) <= MAX_CACHED_FILTER_CHARS:
+        _FILTERED[key] = prepared
+        if len(_FILTERED) > STATEMENT_CACHE_SIZE:
+            _FILTERED.popitem(last=False)
+    return prepared
+
+
 @lru_cache(maxsize=STATEMENT_CACHE_SIZE)
 def prepared_search(shape: SearchShape) -> PreparedSearch:
     """Built once per shape (the cache is bounded: `sortby` and Fields paths come from
@@ -312,10 +352,8 @@ async def _search_rows(
     shape = SearchShape.of(query, as_text, paths)
     if query.filter is None:
         statement, keys = prepared_search(shape)
-    else:  # a filter's SQL depends on its values: built for this search alone
-        keys = order_keys(query.sortby)
-        condition = filter_clause(query.filter, known_properties)
-        statement = search_statement(shape, keys, condition)
+    else:
+        statement, keys = _filtered_statement(shape, query.filter, known_properties)
     if query.token is not None:
         check_token(keys, query.token)
     try:

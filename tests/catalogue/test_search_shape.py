@@ -6,6 +6,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+
+from catalogue.errors import UnknownPropertyError
 from catalogue.repositories import collections as collection_repo
 from catalogue.repositories.items import upsert_items
 from catalogue.repositories.search import prepared_search, search_item_texts, search_items
@@ -81,3 +84,32 @@ async def test_one_statement_serves_searches_with_other_values(database) -> None
         assert len(shapes) == 1
         [shape] = shapes
         assert prepared_search(shape) is prepared_search(shape)
+
+
+async def test_a_cached_filter_statement_keeps_values_and_the_queryables_check(database) -> None:
+    """Filtered statements are kept per filter and queryables: another value is another
+    statement, and a filter that passed the check for one collection's names is still
+    refused where those names are unknown."""
+    async with database.write() as conn:
+        for name in ("optical", "radar"):
+            await collection_repo.create_collection(conn, make_collection(name))
+        rows = [
+            item_to_row(make_item(f"o-{cover}", "optical", **{"eo:cloud_cover": cover}))
+            for cover in (5, 30, 70)
+        ]
+        rows.append(item_to_row(make_item("r-1", "radar", polarization="VV")))
+        await upsert_items(conn, rows)
+
+        def below(limit: float) -> dict:
+            return {"op": "<", "args": [{"property": "eo:cloud_cover"}, limit]}
+
+        optical = {"eo:cloud_cover", "datetime"}
+        for limit, expected in ((10, ["o-5"]), (50, ["o-30", "o-5"]), (10, ["o-5"])):
+            query = ItemQuery(collections=("optical",), filter=below(limit), limit=10)
+            page = await search_items(conn, query, optical)
+            assert sorted(item["id"] for item in page.items) == expected, limit
+        radar_query = ItemQuery(collections=("radar",), filter=below(10))
+        with pytest.raises(UnknownPropertyError, match="eo:cloud_cover"):
+            await search_items(conn, radar_query, {"polarization", "datetime"})
+        with pytest.raises(UnknownPropertyError):  # and again: a 400 is not cached
+            await search_items(conn, radar_query, {"polarization", "datetime"})
