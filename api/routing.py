@@ -57,16 +57,14 @@ def with_awaited_request_models(endpoint: Callable[..., Any]) -> Callable[..., A
     defaults = getattr(endpoint, "__defaults__", None)
     if not isinstance(endpoint, types.FunctionType) or not defaults:
         return endpoint
-    if not any(
-        isinstance(default, params.Depends) and _is_request_model(default.dependency)
-        for default in defaults
-    ):
+    awaited_defaults = _awaited_defaults(defaults)
+    if awaited_defaults == defaults:
         return endpoint
     copy = types.FunctionType(
         endpoint.__code__,
         endpoint.__globals__,
         endpoint.__name__,
-        _awaited_defaults(defaults),
+        awaited_defaults,
         endpoint.__closure__,
     )
     copy.__kwdefaults__ = endpoint.__kwdefaults__

@@ -322,9 +322,7 @@ def _filtered_statement(
     if prepared is not None:
         _FILTERED.move_to_end(key)
         return prepared
-    keys = order_keys(shape.sortby)
-    condition = filter_clause(tree, known_properties)
-    prepared = PreparedSearch(search_statement(shape, keys, condition), keys)
+    prepared = _built(shape, filter_clause(tree, known_properties))
     if len(filter_repr) <= MAX_CACHED_FILTER_CHARS:
         _FILTERED[key] = prepared
         if len(_FILTERED) > STATEMENT_CACHE_SIZE:
@@ -336,8 +334,12 @@ def _filtered_statement(
 def prepared_search(shape: SearchShape) -> PreparedSearch:
     """Built once per shape (the cache is bounded: `sortby` and Fields paths come from
     requests). Sort fields are checked against the queryables before this is called."""
+    return _built(shape)
+
+
+def _built(shape: SearchShape, condition: ColumnElement[bool] | None = None) -> PreparedSearch:
     keys = order_keys(shape.sortby)
-    return PreparedSearch(search_statement(shape, keys), keys)
+    return PreparedSearch(search_statement(shape, keys, condition), keys)
 
 
 async def _search_rows(
