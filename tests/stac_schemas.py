@@ -218,3 +218,55 @@ def fresh_schema_caches() -> Iterator[None]:
             yield
         finally:
             fetch_and_parse_schema.cache_clear()  # type: ignore[attr-defined]
+
+
+# -- validation from the mirror alone ------------------------------------------------------
+STAC_CORE_SCHEMAS = {
+    "Feature": "item-spec/json-schema/item.json",
+    "Collection": "collection-spec/json-schema/collection.json",
+    "Catalog": "catalog-spec/json-schema/catalog.json",
+}
+
+
+def _mirrored_resource(url: str) -> Any:
+    import json
+
+    from referencing import Resource
+    from referencing.exceptions import NoSuchResource
+
+    path = mirrored_schema(url)
+    if path is None:
+        raise NoSuchResource(ref=url)
+    return Resource.from_contents(json.loads(path.read_text()))
+
+
+def schemas_of(document: dict[str, Any]) -> list[str]:
+    """The schema URLs a STAC document declares: its core schema and its extensions."""
+    kind = STAC_CORE_SCHEMAS[document["type"]]
+    core = f"https://schemas.stacspec.org/v{document['stac_version']}/{kind}"
+    return [core, *document.get("stac_extensions", [])]
+
+
+def validate_offline(document: dict[str, Any]) -> list[str]:
+    """Validate a STAC document against its core schema and every extension it declares,
+    reading schemas (and every `$ref` they make) from the mirror only.
+
+    This is the check that does not depend on which installed package happens to bundle
+    which schema (pystac 1.16 split its schemas into `pystac-ext-*` packages, after which
+    the validators stopped fetching some of them): a declared schema that is not mirrored
+    raises `LookupError`, a document that breaks one raises `jsonschema.ValidationError`.
+    Returns the schema URLs applied."""
+    from jsonschema import Draft7Validator, validators
+    from referencing import Registry
+    from referencing.exceptions import NoSuchResource
+
+    registry: Registry[Any] = Registry(retrieve=_mirrored_resource)
+    applied = schemas_of(document)
+    for url in applied:
+        try:
+            schema = registry.get_or_retrieve(url).value.contents
+        except NoSuchResource as error:
+            raise LookupError(f"schema not in tests/data/schemas: {url}") from error
+        validator_class = validators.validator_for(schema, default=Draft7Validator)
+        validator_class(schema, registry=registry).validate(document)
+    return applied
