@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up a fresh Debian machine for cubestac: PostgreSQL 15 + PostGIS 3 (apt), a virtualenv
-# in .venv with the project and its test extras. Safe to run again: it skips what is there.
+# in .venv with the project and its test extras, every package at the version pinned in
+# requirements.lock (what CI tested). Safe to run again: it skips what is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,8 +21,10 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 stamp=.venv/.cubestac-installed
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e ".[test]"
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ requirements.lock -nt "$stamp" ]; then
+  .venv/bin/python -m pip install -q --upgrade "pip>=24"
+  # the lock is a constraints file: every package the project and its test extras need is
+  # installed at the version CI tested (scripts/lock.sh refreshes it)
+  .venv/bin/python -m pip install -q -c requirements.lock -e ".[test]"
   touch "$stamp"
 fi
