@@ -24,7 +24,6 @@ from stac_fastapi.api.models import (
     create_request_model,
 )
 from stac_fastapi.extensions import (
-    BulkTransactionExtension,
     CollectionSearchExtension,
     CollectionSearchPostExtension,
     FieldsExtension,
@@ -52,11 +51,13 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 
 from api.auth import require_api_key
+from api.bulk_route import BulkItemsExtension
 from api.core import CoreClient
 from api.cube_files import CubeFiles, cube_hrefs, local_cube_root
 from api.docs_page import add_docs_page
 from api.errors import STATUS_BY_ERROR, add_database_error_handlers
 from api.middleware import BodySizeLimitMiddleware, HtmlSecurityHeadersMiddleware
+from api.openapi_document import serve_openapi_as_declared
 from api.queryables import QueryablesClient
 from api.requests import SearchPostRequest
 from api.responses import ORJSONResponse
@@ -150,7 +151,7 @@ def _extensions(settings: Settings, api_settings: StacFastApiSettings) -> list[A
                 response_class=ORJSONResponse,
                 router=_router(),
             ),
-            BulkTransactionExtension(client=BulkTransactionsClient()),
+            BulkItemsExtension(client=BulkTransactionsClient()),
         ]
     return extensions
 
@@ -305,5 +306,6 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         title=settings.api.title,
         description=settings.api.description,
     )
+    serve_openapi_as_declared(app)
     _add_error_handlers(app)
     return app

@@ -8,7 +8,7 @@ from urllib.parse import quote, urlencode
 from starlette.requests import Request
 
 GEOJSON = "application/geo+json"
-OPENAPI = "application/vnd.oai.openapi+json;version=3.0"
+OPENAPI = "application/vnd.oai.openapi+json;version=3.1"  # what FastAPI writes
 
 
 def link(rel: str, href: str, media_type: str = "application/json", **extra: Any) -> dict[str, Any]:
