@@ -81,9 +81,12 @@ class Translator:
         return typed(operand, Kind.BOOLEAN)
 
     def _logical(self, op: str, node: dict[str, Any]) -> Predicate:
+        """AND/OR of one or more conditions. CQL2 asks for two, but one is what a UI sends
+        for a single condition (STAC Browser's "additional filters"), and pgstac takes it:
+        it means that condition."""
         args = node.get("args")
-        if not isinstance(args, list) or len(args) < 2:
-            raise InvalidInputError(f"filter: {op} takes two or more conditions: {show(node)}")
+        if not isinstance(args, list) or not args:
+            raise InvalidInputError(f"filter: {op} takes one or more conditions: {show(node)}")
         parts = [self.predicate(arg) for arg in args]
         return and_(*parts) if op == "and" else or_(*parts)
 

@@ -130,7 +130,7 @@ leaf = st.one_of(
 
 def combine(children: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
     return st.one_of(
-        st.tuples(st.sampled_from(["and", "or"]), st.lists(children, min_size=2, max_size=3)).map(
+        st.tuples(st.sampled_from(["and", "or"]), st.lists(children, min_size=1, max_size=3)).map(
             lambda pair: {"op": pair[0], "args": pair[1]}
         ),
         children.map(lambda child: {"op": "not", "args": [child]}),
