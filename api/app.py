@@ -34,12 +34,7 @@ from stac_fastapi.extensions import (
     TransactionExtension,
 )
 from stac_fastapi.extensions.fields.fields import FieldsConformanceClasses
-from stac_fastapi.extensions.filter import (
-    CollectionSearchFilterExtension,
-    FilterConformanceClasses,
-    ItemCollectionFilterExtension,
-    SearchFilterExtension,
-)
+from stac_fastapi.extensions.filter import FilterConformanceClasses, ItemCollectionFilterExtension
 from stac_fastapi.extensions.free_text.free_text import FreeTextConformanceClasses
 from stac_fastapi.extensions.sort.sort import SortConformanceClasses
 from stac_fastapi.types.config import ApiSettings as StacFastApiSettings
@@ -56,12 +51,14 @@ from api.core import CoreClient
 from api.cube_files import CubeFiles, cube_hrefs, local_cube_root
 from api.docs_page import add_docs_page
 from api.errors import STATUS_BY_ERROR, add_database_error_handlers
+from api.filter_extension import CollectionSearchFilter, SearchFilter
 from api.middleware import BodySizeLimitMiddleware, HtmlSecurityHeadersMiddleware
 from api.openapi_document import serve_openapi_as_declared
 from api.queryables import QueryablesClient
 from api.requests import SearchPostRequest
 from api.responses import ORJSONResponse
 from api.routing import AwaitedRequestModelRoute
+from api.sortables import SortablesClient
 from api.transactions import BulkTransactionsClient, TransactionsClient
 from catalogue.database import Database, create_engine
 from catalogue.schema import ensure_migrated
@@ -114,15 +111,37 @@ CQL2_CLASSES = [
 ]
 
 
+# Sort conformance: the v1.1.0 URIs stac-fastapi declares and the v1.0.0 ones clients look
+# for (pystac-client 0.9 matches `v1.0.*/item-search#sort`; without it, it warns on every
+# `sortby` that the API does not support sorting). /search, /collections/{id}/items and
+# the three sortables documents (`SortablesClient`); collection search's own `sortby` is
+# declared in `_collection_search`.
+SORT_CLASSES = [
+    "https://api.stacspec.org/v1.0.0/item-search#sort",
+    SortConformanceClasses.ITEM_SEARCH_SORT,
+    "https://api.stacspec.org/v1.0.0/item-search#sortables",
+    SortConformanceClasses.ITEM_SEARCH_SORTABLES,
+    "https://api.stacspec.org/v1.0.0/ogcapi-features#sort",
+    SortConformanceClasses.FEATURES_SORT,
+    SortConformanceClasses.FEATURES_SORTABLES,
+    "https://api.stacspec.org/v1.0.0-rc.1/collection-search#sortables",
+    SortConformanceClasses.COLLECTION_SEARCH_SORTABLES,
+]
+COLLECTION_SORT_CLASSES = [
+    "https://api.stacspec.org/v1.0.0-rc.1/collection-search#sort",
+    SortConformanceClasses.COLLECTION_SEARCH_SORT,
+]
+
+
 def _router() -> APIRouter:
     """A router for stac-fastapi's routes: request models built without a thread hop."""
     return APIRouter(route_class=AwaitedRequestModelRoute)
 
 
-def _filter_extensions() -> tuple[SearchFilterExtension, ItemCollectionFilterExtension]:
+def _filter_extensions() -> tuple[SearchFilter, ItemCollectionFilterExtension]:
     """CQL2 `filter` on /search (and `/queryables`) and on /collections/{id}/items."""
     return (
-        SearchFilterExtension(
+        SearchFilter(
             client=QueryablesClient(),
             conformance_classes=[FilterConformanceClasses.SEARCH, *CQL2_CLASSES],
             router=_router(),
@@ -138,7 +157,8 @@ def _filter_extensions() -> tuple[SearchFilterExtension, ItemCollectionFilterExt
 def _extensions(settings: Settings, api_settings: StacFastApiSettings) -> list[ApiExtension]:
     extensions: list[ApiExtension] = [
         TokenPaginationExtension(),
-        SortExtension(),
+        # `/sortables`, `/collections/{id}/sortables` and `/collections-sortables`
+        SortExtension(client=SortablesClient(), conformance_classes=SORT_CLASSES, router=_router()),
         FieldsExtension(),
         FreeTextExtension(),
         QueryExtension(),
@@ -169,9 +189,9 @@ def _collection_search(
     """
     extensions: list[ApiExtension] = [
         FieldsExtension(conformance_classes=[FieldsConformanceClasses.COLLECTIONS]),
-        SortExtension(conformance_classes=[SortConformanceClasses.COLLECTION_SEARCH_SORT]),
+        SortExtension(conformance_classes=COLLECTION_SORT_CLASSES),
         FreeTextExtension(conformance_classes=[FreeTextConformanceClasses.COLLECTIONS]),
-        CollectionSearchFilterExtension(client=QueryablesClient()),
+        CollectionSearchFilter(client=QueryablesClient()),
         TokenPaginationExtension(),
     ]
     if settings.api_key is not None:
@@ -286,7 +306,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     items_model = create_request_model(
         "ItemCollectionUri",
         base_model=ItemCollectionUri,
-        extensions=[TokenPaginationExtension(), items_filter],
+        extensions=[TokenPaginationExtension(), SortExtension(), items_filter],
         request_type="GET",
     )
     StacApi(

@@ -54,7 +54,9 @@ from catalogue.serializers import (
 )
 from catalogue.settings import ApiSettings
 
-QUERYABLES = "http://www.opengis.net/def/rel/ogc/1.0/queryables"  # the link relation
+QUERYABLES = "http://www.opengis.net/def/rel/ogc/1.0/queryables"  # the link relations
+SORTABLES = "http://www.opengis.net/def/rel/ogc/1.0/sortables"
+SCHEMA_JSON = "application/schema+json"
 LANDING_TTL_S = 2.0
 LANDING_CACHE_URLS = 16
 
@@ -140,7 +142,8 @@ class CoreClient(AsyncBaseCoreClient):
             link("search", f"{root}search", GEOJSON, method="POST"),
             link("service-desc", f"{root}api", OPENAPI),
             link("service-doc", f"{root}api.html", "text/html"),
-            link(QUERYABLES, f"{root}queryables", "application/schema+json"),
+            link(QUERYABLES, f"{root}queryables", SCHEMA_JSON),
+            link(SORTABLES, f"{root}sortables", SCHEMA_JSON),
         ]
         links += [
             link("child", f"{root}collections/{quote(cid, safe='')}") for cid in collection_ids
@@ -212,6 +215,7 @@ class CoreClient(AsyncBaseCoreClient):
         if fields is not None and (fields.include or fields.exclude):
             collections = [fields.apply(collection) for collection in collections]
         links = [link("self", self_href(request)), link("root", root), link("parent", root)]
+        links.append(link(SORTABLES, f"{root}collections-sortables", SCHEMA_JSON))
         if page.next_token:
             links.append(next_link(page.next_token.encode()))
         body = {
@@ -270,6 +274,7 @@ class CoreClient(AsyncBaseCoreClient):
             datetime=datetime,
             limit=limit,
             token=token,
+            sortby=parse_sortby(kwargs.get("sortby")),
             filter_tree=_get_filter(kwargs, filter_limits(self.api_settings)),
         )
         async with _database(request).read() as conn:

@@ -313,6 +313,11 @@ def collection_links(base_url: str, collection_id: str) -> list[dict[str, str]]:
             "type": "application/schema+json",
             "href": f"{collection_url}/queryables",
         },
+        {
+            "rel": "http://www.opengis.net/def/rel/ogc/1.0/sortables",
+            "type": "application/schema+json",
+            "href": f"{collection_url}/sortables",
+        },
     ]
 
 

@@ -140,3 +140,24 @@ async def search_collections(conn: AsyncConnection, query: CollectionQuery) -> C
     page, more = rows[: query.limit], len(rows) > query.limit
     next_token = token_after(keys, page[-1]) if more and page else None
     return CollectionPage([row.content for row in page], next_token, matched or 0)
+
+
+SORTABLE_JSON_TYPES = ("string", "number", "boolean")
+
+
+async def sortable_fields(conn: AsyncConnection) -> dict[str, set[str]]:
+    """Top-level fields of the stored collections that hold a string, number or boolean
+    somewhere, with those JSON types: what collection search can usefully sort on (it
+    sorts on any field, `_order_keys`). Collections are few, so this reads them all."""
+    fields = func.jsonb_each(collections.c.content).table_valued("key", "value").alias("field")
+    kind = func.jsonb_typeof(fields.c.value)
+    statement = (
+        select(fields.c.key, kind.label("kind"))
+        .select_from(collections.join(fields, literal_column("true")))
+        .where(kind.in_(SORTABLE_JSON_TYPES))
+        .distinct()
+    )
+    found: dict[str, set[str]] = {}
+    for row in await conn.execute(statement):
+        found.setdefault(row.key, set()).add(row.kind)
+    return found

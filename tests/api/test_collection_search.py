@@ -156,6 +156,13 @@ async def test_post_collections_searches_when_transactions_are_off(read_only) ->
     assert bad.status_code == 400
 
 
+async def test_post_collections_takes_cql2_text(read_only) -> None:
+    body = {"filter": "title LIKE '%ice%'", "filter-lang": "cql2-text"}
+    response = await read_only.post("/collections", json=body)
+    assert response.status_code == 200, response.text
+    assert [c["id"] for c in response.json()["collections"]] == ["baltic"]
+
+
 async def test_post_collections_creates_when_transactions_are_on(client) -> None:
     response = await client.post("/collections", json=make_collection("fresh"))
     assert response.status_code == 201

@@ -222,7 +222,7 @@ def nested_not(depth: int) -> dict[str, Any]:
         ({"filter": op("=", {"property": "nope"}, 1)}, ["unknown property", "nope"]),
         ({"filter": op("bogus", 1)}, ["bogus"]),
         ({"filter": op("=", {"property": "id"})}, ["takes 2 argument"]),
-        ({"filter": "id = 'x'", "filter-lang": "cql2-text"}, ["filter"]),
+        ({"filter": "id = ", "filter-lang": "cql2-text"}, ["invalid cql2-text", "line 1"]),
         ({"filter": op("s_intersects", GEOMETRY, BAD_POLYGON)}, ["geometry"]),
         ({"filter": op("=", {"property": "id"}, "x"), "filter-crs": "EPSG:4326"}, ["filter-crs"]),
         ({"filter": nested_not(300)}, ["nested more than"]),
