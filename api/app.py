@@ -19,6 +19,7 @@ from stac_fastapi.api.errors import DEFAULT_STATUS_CODES
 from stac_fastapi.api.middleware import ProxyHeaderMiddleware
 from stac_fastapi.api.models import (
     ItemCollectionUri,
+    JSONSchemaResponse,
     create_get_request_model,
     create_post_request_model,
     create_request_model,
@@ -158,7 +159,13 @@ def _extensions(settings: Settings, api_settings: StacFastApiSettings) -> list[A
     extensions: list[ApiExtension] = [
         TokenPaginationExtension(),
         # `/sortables`, `/collections/{id}/sortables` and `/collections-sortables`
-        SortExtension(client=SortablesClient(), conformance_classes=SORT_CLASSES, router=_router()),
+        SortExtension(
+            client=SortablesClient(),
+            conformance_classes=SORT_CLASSES,
+            router=APIRouter(
+                route_class=AwaitedRequestModelRoute, default_response_class=JSONSchemaResponse
+            ),
+        ),
         FieldsExtension(),
         FreeTextExtension(),
         QueryExtension(),

@@ -29,6 +29,7 @@ SORTABLE_COLUMNS = {name: COLUMN_SCHEMAS[name] for name in COLUMN_FIELDS}
 COLLECTION_COLUMNS: dict[str, dict[str, Any]] = {
     "id": {"title": "Collection ID", "type": "string"},
 }
+NOT_COLLECTION_SORT_KEYS = frozenset({"type", "stac_version"})  # the same in every collection
 
 
 def _schema(schema_id: str, properties: dict[str, Any]) -> ORJSONResponse:
@@ -79,7 +80,8 @@ class SortablesClient(AsyncBaseSortablesClient):
             found = await sortable_fields(conn)
         properties = dict(COLLECTION_COLUMNS)
         for name, types in sorted(found.items()):
-            properties.setdefault(name, property_schema(types, None))
+            if name not in NOT_COLLECTION_SORT_KEYS:
+                properties.setdefault(name, property_schema(types, None))
         return _schema(f"{base_url(request)}collections-sortables", properties)  # type: ignore[return-value]  # as above
 
     async def _item_sortables(self, request: Request, collection_id: str | None) -> ORJSONResponse:
