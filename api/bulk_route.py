@@ -25,7 +25,7 @@ from api.responses import ORJSONResponse
 class BulkItemsRequest(CollectionUri):
     """The collection id from the path and the bulk body (`items`, `method`)."""
 
-    items: Annotated[Items, Body()] = attr.ib(default=None)
+    items: Annotated[Items, Body()] = attr.ib()
 
 
 @attr.s

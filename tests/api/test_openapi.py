@@ -49,3 +49,9 @@ async def test_bulk_items_declares_its_path_parameter(client: httpx.AsyncClient)
     ]["post"]
     parameters = [(p["name"], p["in"], p["required"]) for p in operation["parameters"]]
     assert parameters == [("collection_id", "path", True)]
+
+
+async def test_bulk_items_without_a_body_is_a_400(client: httpx.AsyncClient) -> None:
+    response = await client.post("/collections/anything/bulk_items")
+    assert response.status_code == 400, response.text
+    assert {"code", "description"} <= set(response.json())
