@@ -51,7 +51,11 @@ async def test_bulk_items_declares_its_path_parameter(client: httpx.AsyncClient)
     assert parameters == [("collection_id", "path", True)]
 
 
-async def test_bulk_items_without_a_body_is_a_400(client: httpx.AsyncClient) -> None:
-    response = await client.post("/collections/anything/bulk_items")
+@pytest.mark.parametrize("body", [None, b"null"], ids=["no-body", "json-null"])
+async def test_bulk_items_without_a_body_is_a_400(
+    client: httpx.AsyncClient, body: bytes | None
+) -> None:
+    headers = {"Content-Type": "application/json"}
+    response = await client.post("/collections/anything/bulk_items", content=body, headers=headers)
     assert response.status_code == 400, response.text
     assert {"code", "description"} <= set(response.json())
