@@ -60,6 +60,7 @@ from api.requests import SearchPostRequest
 from api.responses import ORJSONResponse
 from api.routing import AwaitedRequestModelRoute
 from api.sortables import SortablesClient
+from api.stac_documents import NormalisedBodyRoute
 from api.transactions import BulkTransactionsClient, TransactionsClient
 from catalogue.database import Database, create_engine
 from catalogue.schema import ensure_migrated
@@ -176,7 +177,8 @@ def _extensions(settings: Settings, api_settings: StacFastApiSettings) -> list[A
                 client=TransactionsClient(),
                 settings=api_settings,
                 response_class=ORJSONResponse,
-                router=_router(),
+                # bodies made current STAC before stac-pydantic validates them
+                router=APIRouter(route_class=NormalisedBodyRoute),
             ),
             BulkItemsExtension(client=BulkTransactionsClient()),
         ]

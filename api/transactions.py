@@ -25,6 +25,13 @@ from starlette.responses import Response
 from api.links import base_url
 from api.patching import apply_patch
 from api.responses import GeoJSONResponse, ORJSONResponse
+from api.stac_documents import (
+    Warned,
+    normalised_collection,
+    normalised_item,
+    warning_texts,
+    with_warnings,
+)
 from catalogue.errors import InvalidInputError
 from catalogue.repositories import collections as collection_repo
 from catalogue.repositories import items as item_repo
@@ -107,13 +114,14 @@ class TransactionsClient(AsyncBaseTransactionsClient):
         **kwargs: Any,
     ) -> stac.Item | Response | None:
         request: Request = kwargs["request"]
+        warned: list[Warned] = []
         async with _database(request).write() as conn:
             current = await item_repo.get_item(conn, collection_id, item_id)
-            patched = apply_patch(current, patch)
+            patched = normalised_item(apply_patch(current, patch), warned)
             _validate(Item, patched, "the patched item is not a valid STAC item")
             row = _checked_item(patched, collection_id, item_id)
             await item_repo.replace_item(conn, row)
-        return _item_response(request, row["content"])
+        return with_warnings(_item_response(request, row["content"]), warned)
 
     async def delete_item(
         self, item_id: str, collection_id: str, **kwargs: Any
@@ -151,14 +159,15 @@ class TransactionsClient(AsyncBaseTransactionsClient):
         **kwargs: Any,
     ) -> stac.Collection | Response | None:
         request: Request = kwargs["request"]
+        warned: list[Warned] = []
         async with _database(request).write() as conn:
             current = await collection_repo.get_collection(conn, collection_id)
-            patched = apply_patch(current, patch)
+            patched = normalised_collection(apply_patch(current, patch), warned)
             if patched.get("id") != collection_id:
                 raise InvalidInputError("a patch may not change the collection id")
             _validate(Collection, patched, "the patched collection is not a valid STAC collection")
             content = await collection_repo.replace_collection(conn, collection_id, patched)
-        return ORJSONResponse(row_to_collection(content, base_url(request)))
+        return with_warnings(ORJSONResponse(row_to_collection(content, base_url(request))), warned)
 
     async def delete_collection(
         self, collection_id: str, **kwargs: Any
@@ -176,12 +185,14 @@ class BulkTransactionsClient(AsyncBaseBulkTransactionsClient):
     async def bulk_item_insert(self, items: Items, **kwargs: Any) -> Any:
         request: Request = kwargs["request"]
         collection_id = request.path_params["collection_id"]
-        rows = []
+        rows: list[dict[str, Any]] = []
+        warned: list[Warned] = []  # what was changed to make the items current STAC
         for key, item in items.items.items():
             if not isinstance(item, dict) or item.get("id") != key:
                 raise InvalidInputError(f"bulk item {key!r}: the key must equal the item's id")
-            _validate_stac_item(key, item)
-            rows.append(_checked_item(item, collection_id))
+            current = normalised_item(item, warned)  # made current STAC before validation
+            _validate_stac_item(key, current)
+            rows.append(_checked_item(current, collection_id))
         async with _database(request).write() as conn:
             if items.method == BulkTransactionMethod.UPSERT:
                 counts = await item_repo.upsert_items(conn, rows)
@@ -195,7 +206,9 @@ class BulkTransactionsClient(AsyncBaseBulkTransactionsClient):
         # the fields of stac-fastapi's BulkTransactionModel (the documented response); all
         # or nothing, so every received item succeeded
         body = {"received": len(rows), "success": len(rows), "skipped": 0, "errors": []}
-        return ORJSONResponse({**body, "message": message})
+        if warned:
+            body["warnings"] = warning_texts(warned)
+        return with_warnings(ORJSONResponse({**body, "message": message}), warned)
 
 
 def _item_response(request: Request, content: dict[str, Any], status_code: int = 200) -> Response:

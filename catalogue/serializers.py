@@ -58,6 +58,8 @@ def _geometry_geojson(item: dict[str, Any]) -> str:
     if not parsed.is_valid:
         reason = shapely.is_valid_reason(parsed)
         raise InvalidInputError(f"item {item.get('id')!r}: invalid geometry: {reason}")
+    if parsed.has_z:  # GeoJSON positions may carry heights; the indexed column is 2D
+        return shapely.to_geojson(shapely.force_2d(parsed))
     return text
 
 
