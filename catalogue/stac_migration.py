@@ -36,7 +36,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from pystac import STACError, STACObjectType
+from pystac import STACObjectType
 from pystac.serialization import identify_stac_object, migrate_to_latest
 from pystac.serialization.identify import STACVersionID
 
@@ -62,7 +62,9 @@ NUMERIC_PROPERTIES = (
     "proj:epsg",
 )
 INTEGER_PROPERTIES = frozenset({"sat:relative_orbit", "sat:absolute_orbit", "proj:epsg"})
-MIGRATION_ERRORS = (STACError, KeyError, TypeError, ValueError, AttributeError, IndexError)
+# pystac's identification and migration walk documents that may hold anything; whatever
+# they raise on one (STACTypeError, KeyError, TypeError ...) means it cannot be migrated
+MIGRATION_ERRORS = (Exception,)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +88,21 @@ def normalise_collection(collection: Any) -> Normalised:
         return normalised
     document, repaired = _with_overall_bbox(normalised.document)
     return Normalised(document, normalised.warnings + repaired)
+
+
+def stac_type(document: Any) -> str | None:
+    """The `type` a STAC document has or, for one older than 1.0.0-rc.1 (catalogs and
+    collections had none then), the one pystac identifies: "Catalog", "Collection" or
+    "Feature"; None when it is not a STAC document."""
+    if not isinstance(document, dict):
+        return None
+    declared = document.get("type")
+    if declared is not None or not isinstance(document.get("stac_version"), str):
+        return declared if isinstance(declared, str) else None
+    try:
+        return str(identify_stac_object(document).object_type.value)
+    except MIGRATION_ERRORS:
+        return None
 
 
 def _normalise(document: Any, kind: STACObjectType) -> Normalised:
@@ -121,6 +138,10 @@ def _migrated(document: dict[str, Any], kind: STACObjectType, warnings: list[str
     """pystac's migration of `document` to `STAC_VERSION` (a new dict)."""
     what = "item" if kind is STACObjectType.ITEM else "collection"
     version = document.get("stac_version")
+    if kind is STACObjectType.COLLECTION and document.get("type") == "Collection":
+        # a `type` ahead of its time (1.0.0-rc.1 introduced it): pystac would not identify
+        # a pre-rc.1 collection that has one, and the migration sets it again
+        document = {key: value for key, value in document.items() if key != "type"}
     try:
         info = identify_stac_object(document)
     except MIGRATION_ERRORS as error:

@@ -46,7 +46,7 @@ from ingest.report import SourceOutcome, SourceReport
 from ingest.retry import describe, is_transient
 from ingest.sources import create_harvester
 from ingest.sources.base import Fetched, Harvester, Problem, Record
-from ingest.stac import item_row
+from ingest.stac import current_collection, current_item, item_row
 from ingest.state import RunState
 
 logger = logging.getLogger(__name__)
@@ -89,6 +89,7 @@ async def harvest_source(
             logger.exception("source %s: unexpected error", config.id)
             status, message = JobStatus.FAILED, f"unexpected error: {error!r}"
         report = run.report
+        message = "; ".join(note for note in (message, report.warnings_note()) if note) or None
         async with engine.begin() as conn:
             await job_repo.finish_job(
                 conn, job_id, status, report.counts.as_dict(), report.problem_records(), message
@@ -234,11 +235,13 @@ class SourceRun:
         known_key: tuple[str, str] | None,
     ) -> None:
         try:
-            row = item_row(harvester.to_item(record, fetched.payload), record.where)
+            item = current_item(harvester.to_item(record, fetched.payload), record.where)
+            row = item_row(item.document, record.where)
         except RecordError as error:
             self.state.saw(known_key)
             self._problem(Problem(error.url, error.reason))
             return
+        self._warn(record.where, item.warnings)
         key = (row["collection"], row["id"])
         self.state.saw(key)
         batch.rows.append(row)
@@ -280,10 +283,14 @@ class SourceRun:
         that cannot be read are problems."""
         for collection_id in {row["collection"] for row in batch.rows} - set(self._collections):
             try:
-                self._collections[collection_id] = await harvester.collection(collection_id)
+                document = await harvester.collection(collection_id)
+                current = current_collection(document, collection_id)
             except RecordError as error:
                 self._collections[collection_id] = None
                 self._unreadable[collection_id] = f"its collection {error}"
+                continue
+            self._collections[collection_id] = current.document
+            self._warn(f"collection {collection_id}", current.warnings)
         rows, records = [], []
         for row, record in zip(batch.rows, batch.records, strict=True):
             document = self._collections[row["collection"]]
@@ -391,6 +398,13 @@ class SourceRun:
             return note
         self.report.counts.removed = await self.state.remove_gone()
         return None
+
+    def _warn(self, where: str, changes: tuple[str, ...]) -> None:
+        """Count what was changed to store a document as current STAC; each kind of change
+        is logged once per run (the job record counts them all)."""
+        for change in changes:
+            if self.report.add_warning(where, change):
+                logger.warning("source %s: %s: %s", self.config.id, where, change)
 
     def _problem(self, problem: Problem) -> None:
         self.report.add_problem(problem)

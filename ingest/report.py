@@ -9,6 +9,7 @@ from catalogue.repositories.jobs import JobStatus
 from ingest.sources.base import Problem
 
 MAX_PROBLEMS_KEPT = 1000  # the job record keeps fewer; the count stays exact
+MAX_WARNINGS_SHOWN = 10
 
 
 @dataclass
@@ -36,12 +37,43 @@ class Counts:
 
 
 @dataclass
+class Warned:
+    """One kind of change made to harvested documents to store them as current STAC
+    (`catalogue.stac_migration`): how many documents, and the first of them."""
+
+    count: int
+    first: str
+
+
+@dataclass
 class SourceReport:
     """The running account of one source's run."""
 
     source_id: str
     counts: Counts = field(default_factory=Counts)
     problems: list[Problem] = field(default_factory=list)
+    warnings: dict[str, Warned] = field(default_factory=dict)  # by change
+
+    def add_warning(self, where: str, change: str) -> bool:
+        """Count a change; True the first time this change is seen in the run."""
+        known = self.warnings.get(change)
+        if known is not None:
+            known.count += 1
+            return False
+        self.warnings[change] = Warned(1, where)
+        return True
+
+    def warnings_note(self) -> str | None:
+        """The changes, for the job record's message: "<change> (<n>x, first: <url>); ..."."""
+        if not self.warnings:
+            return None
+        notes = [
+            f"{change} ({warned.count}x, first: {warned.first})"
+            for change, warned in list(self.warnings.items())[:MAX_WARNINGS_SHOWN]
+        ]
+        if len(self.warnings) > MAX_WARNINGS_SHOWN:
+            notes.append(f"and {len(self.warnings) - MAX_WARNINGS_SHOWN} more kinds of change")
+        return "stored as current STAC: " + "; ".join(notes)
 
     def add_problem(self, problem: Problem) -> None:
         self.counts.failed += 1

@@ -17,6 +17,7 @@ from pystac.utils import make_absolute_href
 
 from catalogue.errors import InvalidInputError
 from catalogue.serializers import item_to_row
+from catalogue.stac_migration import Normalised, normalise_collection, normalise_item
 from ingest.errors import RecordError
 
 NUMBERS = (int, float)  # a tuple: `int | float` would build a union object per call
@@ -71,6 +72,23 @@ def item_row(item: Any, url: str) -> dict[str, Any]:
         return item_to_row(item)
     except InvalidInputError as error:
         raise RecordError(url, str(error)) from error
+
+
+def current_item(item: Any, url: str) -> Normalised:
+    """The harvested item in the served STAC version (`catalogue.stac_migration`), with
+    what was changed; RecordError names `url` when it cannot be migrated."""
+    try:
+        return normalise_item(item)
+    except InvalidInputError as error:
+        raise RecordError(url, str(error)) from error
+
+
+def current_collection(collection: Any, where: str) -> Normalised:
+    """The harvested collection in the served STAC version, with what was changed."""
+    try:
+        return normalise_collection(collection)
+    except InvalidInputError as error:
+        raise RecordError(where, str(error)) from error
 
 
 def absolute_hrefs(document: dict[str, Any], base: str) -> dict[str, Any]:

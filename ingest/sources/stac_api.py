@@ -69,7 +69,7 @@ class RetryingStacApiIO(StacApiIO):
 
 class StacApiHarvester:
     # 2: fingerprints of items without `updated` hash the bytes served (ingest.raw_items)
-    version: ClassVar[int] = 2
+    version: ClassVar[int] = 3  # 3: documents stored as current STAC (stac_migration)
 
     def __init__(self, config: StacApiSource) -> None:
         self.config = config

@@ -8,6 +8,7 @@ a 304 (HTTP) or a size+mtime match (files, S3) and is never parsed again.
 An item's collection is its own `collection` field, else the nearest collection above it,
 else the source id (a collection is then made up for it, its extent computed from the items).
 With `collections:`, only those collections are walked and only items below them are taken.
+Catalogs and collections older than STAC 1.0.0-rc.1 have no `type`; pystac tells them apart.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from urllib.parse import urlsplit
 
 from pystac.utils import make_absolute_href
 
+from catalogue.stac_migration import stac_type
 from ingest.config import StacStaticSource
 from ingest.errors import RecordError, SourceError
 from ingest.retry import RetryPolicy, describe, is_transient
@@ -35,7 +37,7 @@ Node = tuple[str, dict[str, Any], str | None]  # URL, document, collection id ab
 
 
 class StacStaticHarvester:
-    version: ClassVar[int] = 1
+    version: ClassVar[int] = 2  # 2: documents stored as current STAC (stac_migration)
 
     def __init__(self, config: StacStaticSource) -> None:
         self.config = config
@@ -129,7 +131,7 @@ class StacStaticHarvester:
                 message = f"the catalog root {self.root_url} kept failing: {describe(error)}"
                 raise SourceError(message) from error
             raise
-        if not isinstance(root, dict) or root.get("type") not in NODE_TYPES:
+        if stac_type(root) not in NODE_TYPES:
             raise SourceError(f"{self.root_url} is not a STAC catalog or collection")
         return root
 
@@ -137,7 +139,7 @@ class StacStaticHarvester:
         self, url: str, document: dict[str, Any], above: str | None
     ) -> tuple[bool, str | None]:
         """Whether to walk below this node, and the collection its items belong to."""
-        if document.get("type") != "Collection":
+        if stac_type(document) != "Collection":
             return True, above
         collection_id = document.get("id")
         wanted = self.config.collections
@@ -164,7 +166,7 @@ class StacStaticHarvester:
                     if is_transient(error):
                         return Problem(url, f"kept failing: {describe(error)}")
                     raise
-            if not isinstance(parsed, dict) or parsed.get("type") not in NODE_TYPES:
+            if stac_type(parsed) not in NODE_TYPES:
                 return Problem(url, "a child link that is not a STAC catalog or collection")
             return url, parsed, above
 

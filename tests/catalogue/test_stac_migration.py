@@ -75,6 +75,13 @@ def test_a_beta_collection_gets_its_type_and_a_current_license() -> None:
     assert collection["item_assets"]["visual"]["roles"] == ["overview"]  # now core
 
 
+def test_a_beta_collection_that_already_has_a_type_is_migrated_too() -> None:
+    document = {**load("collection-1.0.0-beta.2-sentinel.json"), "type": "Collection"}
+    result = normalise_collection(document)
+    assert result.document["stac_version"] == "1.1.0"
+    assert result.document["type"] == "Collection"
+
+
 def test_the_input_document_is_not_changed() -> None:
     document = load("item-1.0.0-numbers-as-strings.json")
     before = copy.deepcopy(document)
