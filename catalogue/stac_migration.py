@@ -44,6 +44,7 @@ from catalogue.errors import InvalidInputError
 from catalogue.serializers import STAC_VERSION
 
 SERVED = STACVersionID(STAC_VERSION)
+TYPE_INTRODUCED = STACVersionID("1.0.0-rc.1")
 VERSION = re.compile(r"\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?")  # what STAC versions look like
 URI_PREFIXES = ("https://", "http://")
 # Fields whose schemas (core common metadata and the extensions public catalogs use most)
@@ -130,6 +131,17 @@ def _needs_migration(document: dict[str, Any]) -> bool:
     return STACVersionID(version) < SERVED
 
 
+def _typed_too_early(document: dict[str, Any]) -> bool:
+    """A collection with a `type` from before 1.0.0-rc.1, which introduced the field."""
+    version = document.get("stac_version")
+    return (
+        document.get("type") == "Collection"
+        and isinstance(version, str)
+        and VERSION.fullmatch(version) is not None
+        and STACVersionID(version) < TYPE_INTRODUCED
+    )
+
+
 def _is_uri(name: Any) -> bool:
     return isinstance(name, str) and name.startswith(URI_PREFIXES)
 
@@ -138,9 +150,8 @@ def _migrated(document: dict[str, Any], kind: STACObjectType, warnings: list[str
     """pystac's migration of `document` to `STAC_VERSION` (a new dict)."""
     what = "item" if kind is STACObjectType.ITEM else "collection"
     version = document.get("stac_version")
-    if kind is STACObjectType.COLLECTION and document.get("type") == "Collection":
-        # a `type` ahead of its time (1.0.0-rc.1 introduced it): pystac would not identify
-        # a pre-rc.1 collection that has one, and the migration sets it again
+    if kind is STACObjectType.COLLECTION and _typed_too_early(document):
+        # pystac would not identify a pre-rc.1 collection that has one; migration sets it
         document = {key: value for key, value in document.items() if key != "type"}
     try:
         info = identify_stac_object(document)
