@@ -33,8 +33,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from pystac import STACObjectType
 from pystac.serialization import identify_stac_object, migrate_to_latest
@@ -49,18 +48,20 @@ VERSION = re.compile(r"\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?")  # what STAC versions l
 URI_PREFIXES = ("https://", "http://")
 # Fields whose schemas (core common metadata and the extensions public catalogs use most)
 # require a number; a numeric string there is a publisher's slip, not a different meaning.
-NUMERIC_PROPERTIES = (
-    "gsd",
-    "eo:cloud_cover",
-    "eo:snow_cover",
-    "view:off_nadir",
-    "view:incidence_angle",
-    "view:azimuth",
-    "view:sun_azimuth",
-    "view:sun_elevation",
-    "sat:relative_orbit",
-    "sat:absolute_orbit",
-    "proj:epsg",
+NUMERIC_PROPERTIES = frozenset(
+    {
+        "gsd",
+        "eo:cloud_cover",
+        "eo:snow_cover",
+        "view:off_nadir",
+        "view:incidence_angle",
+        "view:azimuth",
+        "view:sun_azimuth",
+        "view:sun_elevation",
+        "sat:relative_orbit",
+        "sat:absolute_orbit",
+        "proj:epsg",
+    }
 )
 INTEGER_PROPERTIES = frozenset({"sat:relative_orbit", "sat:absolute_orbit", "proj:epsg"})
 # pystac's identification and migration walk documents that may hold anything; whatever
@@ -68,9 +69,9 @@ INTEGER_PROPERTIES = frozenset({"sat:relative_orbit", "sat:absolute_orbit", "pro
 MIGRATION_ERRORS = (Exception,)
 
 
-@dataclass(frozen=True, slots=True)
-class Normalised:
-    """A document as the catalogue stores it and what was changed to get there."""
+class Normalised(NamedTuple):
+    """A document as the catalogue stores it and what was changed to get there (a tuple:
+    one is made per harvested item)."""
 
     document: Any
     warnings: tuple[str, ...] = ()
@@ -112,7 +113,7 @@ def _normalise(document: Any, kind: STACObjectType) -> Normalised:
     warnings: list[str] = []
     if _needs_migration(document):
         document = _migrated(document, kind, warnings)
-    document = _without_unknown_extensions(document, warnings)
+        document = _without_unknown_extensions(document, warnings)
     document = _with_numbers(document, warnings)
     return Normalised(document, tuple(warnings))
 
@@ -120,7 +121,7 @@ def _normalise(document: Any, kind: STACObjectType) -> Normalised:
 def _needs_migration(document: dict[str, Any]) -> bool:
     version = document.get("stac_version")
     extensions = document.get("stac_extensions")
-    if isinstance(extensions, list) and not all(_is_uri(name) for name in extensions):
+    if isinstance(extensions, list) and not all(map(_is_uri, extensions)):
         return True
     if not isinstance(version, str) or version == STAC_VERSION:
         return False  # a missing or non-string version is the caller's to refuse or default
@@ -192,7 +193,7 @@ def _without_unknown_extensions(document: dict[str, Any], warnings: list[str]) -
 def _with_numbers(document: dict[str, Any], warnings: list[str]) -> dict:
     """Numeric strings in `bbox` and in the NUMERIC_PROPERTIES made numbers."""
     bbox = document.get("bbox")
-    if isinstance(bbox, list) and any(isinstance(value, str) for value in bbox):
+    if isinstance(bbox, list) and str in map(type, bbox):
         numbers = _numbers(bbox)
         if numbers is not None:
             document = {**document, "bbox": numbers}
@@ -200,9 +201,12 @@ def _with_numbers(document: dict[str, Any], warnings: list[str]) -> dict:
     properties = document.get("properties")
     if not isinstance(properties, dict):
         return document
+    found = properties.keys() & NUMERIC_PROPERTIES  # iterates the smaller of the two
+    if not found:
+        return document
     fixed = {}
-    for key in NUMERIC_PROPERTIES:
-        value = properties.get(key)
+    for key in sorted(found):
+        value = properties[key]
         if isinstance(value, str) and (number := _number(value, key)) is not None:
             fixed[key] = number
             warnings.append(f"properties.{key}: a number given as a string, stored as a number")

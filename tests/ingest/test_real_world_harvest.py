@@ -83,14 +83,12 @@ async def test_an_old_static_catalog_is_harvested_as_current_stac(
     assert counts == {"new": len(accepted_items()), "changed": 0, "unchanged": 0,
                       "removed": 0, "failed": 2}  # fmt: skip
     reasons = {problem.url.rsplit("/", 1)[1]: problem.reason for problem in outcome.problems}
-    assert "cannot be migrated: IndexError" in reasons[
-        "LC08_L1TP_152038_20200611_broken_bands.json"
-    ]
+    assert (
+        "cannot be migrated: IndexError" in reasons["LC08_L1TP_152038_20200611_broken_bands.json"]
+    )
     assert "'latest' is not a STAC version" in reasons["version-latest.json"]
     collections, items = await stored(catalogue)
-    assert sorted(c["id"] for c in collections) == sorted(
-        c["id"] for c in accepted_collections()
-    )
+    assert sorted(c["id"] for c in collections) == sorted(c["id"] for c in accepted_collections())
     assert len(items) == len(accepted_items())
     validate_current(collections + items)
     naip = next(c for c in collections if c["id"] == "naip")
