@@ -8,6 +8,7 @@ are sent as text with their links spliced in (`catalogue.serializers.item_json_t
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from time import monotonic
 from typing import Any
 from urllib.parse import quote
@@ -35,6 +36,7 @@ from catalogue.repositories import collections as collection_repo
 from catalogue.repositories import items as item_repo
 from catalogue.repositories.collection_search import search_collections
 from catalogue.repositories.search import ItemTextPage
+from catalogue.repositories.search_count import count_matched
 from catalogue.search import (
     CollectionQuery,
     ItemQuery,
@@ -98,6 +100,19 @@ def _with_legacy_query(
         return filter_tree
     tree = parse_filter(translated, CQL2_JSON, limits=limits)
     return tree if filter_tree is None else {"op": "and", "args": [filter_tree, tree]}
+
+
+# (rel, token) -> the link to the page the token names: `next` or `prev`
+PageLink = Callable[[str, str], dict[str, Any]]
+
+
+def _get_page_link(request: Request) -> PageLink:
+    """Links that repeat this GET request with another token."""
+
+    def page_link(rel: str, token: str) -> dict[str, Any]:
+        return next_get_link(request, token, GEOJSON, rel)
+
+    return page_link
 
 
 @attr.s
@@ -280,6 +295,7 @@ class CoreClient(AsyncBaseCoreClient):
         async with _database(request).read() as conn:
             await collection_repo.get_collection(conn, collection_id)  # 404 for unknown ids
             page = await search_with_known_properties(conn, query, self._known_properties)
+        page = await self._counted(request, query, page)
         root = base_url(request)
         collection_url = f"{root}collections/{quote(collection_id, safe='')}"
         extra_links = [
@@ -287,12 +303,7 @@ class CoreClient(AsyncBaseCoreClient):
             link("collection", collection_url),
             link("parent", collection_url),
         ]
-        next_link = (
-            next_get_link(request, page.next_token.encode(), "application/geo+json")
-            if page.next_token
-            else None
-        )
-        return self._page_response(request, page, next_link, extra_links)  # type: ignore[return-value]  # see get_collection
+        return self._page_response(request, page, _get_page_link(request), extra_links)  # type: ignore[return-value]  # see get_collection
 
     # -- search -----------------------------------------------------------------------------
     async def get_search(
@@ -323,13 +334,11 @@ class CoreClient(AsyncBaseCoreClient):
         paths = self._database_paths(request, fields)
         async with _database(request).read() as conn:
             page = await search_with_known_properties(conn, query, self._known_properties, paths)
-        next_link = (
-            next_get_link(request, page.next_token.encode(), "application/geo+json")
-            if page.next_token
-            else None
-        )
+        page = await self._counted(request, query, page)
         self_link = link("self", self_href(request), GEOJSON)
-        return self._page_response(request, page, next_link, [self_link], fields, paths)  # type: ignore[return-value]  # see get_collection
+        return self._page_response(  # type: ignore[return-value]  # see get_collection
+            request, page, _get_page_link(request), [self_link], fields, paths
+        )
 
     async def post_search(
         self, search_request: BaseSearchPostRequest, **kwargs: Any
@@ -360,13 +369,29 @@ class CoreClient(AsyncBaseCoreClient):
         paths = self._database_paths(request, fields)
         async with _database(request).read() as conn:
             page = await search_with_known_properties(conn, query, self._known_properties, paths)
-        next_link = None
-        if page.next_token:
-            body = search_request.model_dump(mode="json", exclude_unset=True, by_alias=True)
-            next_link = next_post_link(request, body, page.next_token.encode())
-        return self._page_response(request, page, next_link, fields=fields, paths=paths)  # type: ignore[return-value]  # see get_collection
+        page = await self._counted(request, query, page)
+        body = search_request.model_dump(mode="json", exclude_unset=True, by_alias=True)
+
+        def page_link(rel: str, token: str) -> dict[str, Any]:
+            return next_post_link(request, body, token, rel=rel)
+
+        return self._page_response(request, page, page_link, fields=fields, paths=paths)  # type: ignore[return-value]  # see get_collection
 
     # -- helpers ----------------------------------------------------------------------------
+    async def _counted(
+        self, request: Request, query: ItemQuery, page: ItemTextPage
+    ) -> ItemTextPage:
+        """The page with `numberMatched` when it is not known already (a later page, or a
+        first page with a next one) and the exact count ends within `count_timeout_ms`
+        (0: never count). It runs after the page, on a connection in a transaction of its
+        own (the timeout is transaction-local), so it adds at most the budget to a page."""
+        budget = self.api_settings.count_timeout_ms
+        if page.number_matched is not None or budget == 0:
+            return page
+        async with _database(request).read_in_transaction() as conn:
+            matched = await count_matched(conn, query, budget)
+        return page if matched is None else replace(page, number_matched=matched)
+
     @staticmethod
     def _database_paths(
         request: Request, fields: FieldSelection | None
@@ -420,19 +445,22 @@ class CoreClient(AsyncBaseCoreClient):
         self,
         request: Request,
         page: ItemTextPage,
-        next_link: dict[str, Any] | None,
+        page_link: PageLink,
         extra_links: list[dict[str, Any]] | None = None,
         fields: FieldSelection | None = None,
         paths: tuple[tuple[str, ...], ...] | None = None,
     ) -> Response:
-        """The FeatureCollection, assembled as text around the items' JSON texts.
+        """The FeatureCollection, assembled as text around the items' JSON texts; its `next`
+        and `prev` links made by `page_link` from the page's tokens.
 
         With `paths` the database sent just what they select of each item, without links;
         only a `fields` selection it could not make whole (an exclude) parses the items."""
         root = base_url(request)
         links: list[dict[str, Any]] = [link("root", root), *(extra_links or [])]
-        if next_link:
-            links.append(next_link)
+        if page.next_token:
+            links.append(page_link("next", page.next_token.encode()))
+        if page.prev_token:
+            links.append(page_link("prev", page.prev_token.encode()))
         if paths is not None:
             features = [stored.body for stored in page.items]
         else:

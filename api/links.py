@@ -38,12 +38,15 @@ def self_href(request: Request) -> str:
     return f"{base_url(request)}{request_path(request)}" + (f"?{query}" if query else "")
 
 
-def next_get_link(request: Request, token: str, media_type: str) -> dict[str, Any]:
-    """The same GET request with `token` set: every other parameter is carried over."""
+def next_get_link(
+    request: Request, token: str, media_type: str, rel: str = "next"
+) -> dict[str, Any]:
+    """The same GET request with `token` set: every other parameter is carried over.
+    `rel` is `next` or `prev` (the token says which way it pages)."""
     params = [(key, value) for key, value in request.query_params.multi_items() if key != "token"]
     params.append(("token", token))
     href = f"{base_url(request)}{request_path(request)}?{urlencode(params)}"
-    return {"rel": "next", "type": media_type, "href": href, "method": "GET"}
+    return {"rel": rel, "type": media_type, "href": href, "method": "GET"}
 
 
 def next_post_link(
@@ -52,10 +55,11 @@ def next_post_link(
     token: str,
     path: str = "search",
     media_type: str = "application/geo+json",
+    rel: str = "next",
 ) -> dict[str, Any]:
     """STAC API POST paging: the client repeats the body with `token` set (merge=false)."""
     return {
-        "rel": "next",
+        "rel": rel,
         "type": media_type,
         "href": f"{base_url(request)}{path}",
         "method": "POST",

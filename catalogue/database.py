@@ -111,5 +111,17 @@ class Database:
         async with self.engine.begin() as connection:
             yield connection
 
+    @asynccontextmanager
+    async def read_in_transaction(self) -> AsyncIterator[AsyncConnection]:
+        """A connection in a transaction of its own, always rolled back: for a read that
+        sets transaction-local settings (the count's `statement_timeout`), which an
+        autocommit connection from `read` cannot hold."""
+        async with self.engine.connect() as connection:
+            transaction = await connection.begin()
+            try:
+                yield connection
+            finally:
+                await transaction.rollback()
+
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -70,29 +70,40 @@ def _decode_value(value: Any) -> Any:
     return value
 
 
+BACKWARD = "prev"  # the third member of a token that pages backwards
+
+
 @dataclass(frozen=True)
 class PageToken:
-    """The keyset position after the last item of a page: the values of every sort key.
+    """A keyset position in a search's order: the values of every sort key of one row.
 
-    `signature` names the sort order the values belong to, so a token cannot be replayed
-    against another `sortby` (which would silently skip or repeat items).
+    A `next` token (`backward` false) asks for the rows after that position (it is the last
+    row of a page); a `prev` token (`backward` true) for the rows before it (the first row
+    of a page). `signature` names the sort order the values belong to, so a token cannot be
+    replayed against another `sortby` (which would silently skip or repeat items).
     """
 
     values: tuple[Any, ...]
     signature: str
+    backward: bool = False
 
     def encode(self) -> str:
-        raw = orjson.dumps([self.signature, [_encode_value(value) for value in self.values]])
-        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+        encoded: list[Any] = [self.signature, [_encode_value(value) for value in self.values]]
+        if self.backward:
+            encoded.append(BACKWARD)
+        return base64.urlsafe_b64encode(orjson.dumps(encoded)).decode().rstrip("=")
 
     @classmethod
     def decode(cls, token: str) -> PageToken:
         try:
             padded = token + "=" * (-len(token) % 4)
-            signature, values = orjson.loads(base64.urlsafe_b64decode(padded))
+            signature, values, *direction = orjson.loads(base64.urlsafe_b64decode(padded))
             if not isinstance(signature, str) or not isinstance(values, list):
                 raise ValueError("malformed token")
-            return cls(tuple(_decode_value(value) for value in values), signature)
+            if direction not in ([], [BACKWARD]):
+                raise ValueError("malformed direction")
+            values = tuple(_decode_value(value) for value in values)
+            return cls(values, signature, backward=bool(direction))
         except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError) as error:
             raise InvalidInputError(f"token: {token[:64]!r} is not a valid paging token") from error
 

@@ -62,6 +62,8 @@ class ApiSettings(BaseModel):
     max_filter_depth: int = Field(default=100, ge=4)  # JSON levels; parentheses in text
     max_filter_nodes: int = Field(default=10_000, ge=10)
     max_q_chars: int = Field(default=1_000, ge=1)  # the whole free-text `q`
+    # budget of the exact count behind `numberMatched` on multi-page results; 0: never count
+    count_timeout_ms: int = Field(default=100, ge=0, le=60_000)
 
 
 class Settings(BaseSettings):

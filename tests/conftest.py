@@ -134,6 +134,14 @@ class SavepointDatabase(Database):
         async with self.connection.begin_nested():
             yield self.connection
 
+    @asynccontextmanager
+    async def read_in_transaction(self) -> AsyncIterator[AsyncConnection]:
+        savepoint = await self.connection.begin_nested()
+        try:
+            yield self.connection
+        finally:
+            await savepoint.rollback()
+
 
 @pytest.fixture(scope="session")
 async def session_engine(session_db_url: URL):

@@ -4,7 +4,10 @@ Order is `datetime DESC, id DESC, collection DESC` (pgstac's default order, with
 collection as the final tie-break so that equal ids in two collections page correctly).
 The next-page token is the last row's key; the next page is every row strictly below it,
 a row-value comparison that PostgreSQL answers from the (datetime, id, collection) index.
-Other orders (`sortby`) are built in `catalogue.repositories.sorting`.
+Other orders (`sortby`) are built in `catalogue.repositories.sorting`. A `prev` token (the
+first row of a page, `backward`) reads the rows before it: the same statement in the reversed
+order, its rows turned back to front. The count of every match (`numberMatched`) is a
+separate, time-bounded statement (`catalogue.repositories.search_count`).
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ from catalogue.repositories.sorting import (
     check_sort_fields,
     check_token,
     order_keys,
+    reversed_keys,
     token_after,
 )
 from catalogue.search import ItemQuery, PageToken
@@ -65,11 +69,13 @@ STATEMENT_CACHE_SIZE = 256
 
 @dataclass(frozen=True)
 class ItemPage:
-    """One page of results; `number_matched` only when it was free to know."""
+    """One page of results; `number_matched` only when it was free to know (a first page
+    that holds every match). `prev_token` is None on the first page."""
 
     items: list[dict[str, Any]]
     next_token: PageToken | None
     number_matched: int | None
+    prev_token: PageToken | None = None
 
 
 @dataclass(frozen=True)
@@ -79,6 +85,7 @@ class ItemTextPage:
     items: list[StoredItemText]
     next_token: PageToken | None
     number_matched: int | None
+    prev_token: PageToken | None = None
 
 
 def _envelope(west: Any, south: Any, east: Any, north: Any) -> Any:
@@ -287,6 +294,14 @@ def search_statement(
     )
 
 
+def count_statement(shape: SearchShape, condition: ColumnElement[bool] | None = None) -> Any:
+    """`SELECT count(*)` of every row a search of this shape matches (no token, no order)."""
+    clauses = where_clauses(shape)
+    if condition is not None:
+        clauses.append(condition)
+    return select(func.count()).select_from(items).where(*clauses)
+
+
 class PreparedSearch(NamedTuple):
     """The statement of every search of one shape, with its resolved order."""
 
@@ -338,8 +353,49 @@ def prepared_search(shape: SearchShape) -> PreparedSearch:
 
 
 def _built(shape: SearchShape, condition: ColumnElement[bool] | None = None) -> PreparedSearch:
+    """The statement of the shape; `keys` are always the search's own order (the one its
+    tokens are signed with), also when a `prev` token has the statement read it reversed."""
     keys = order_keys(shape.sortby)
-    return PreparedSearch(search_statement(shape, keys, condition), keys)
+    if shape.count:
+        return PreparedSearch(count_statement(shape, condition), keys)
+    ordered = reversed_keys(keys) if shape.backward else keys
+    return PreparedSearch(search_statement(shape, ordered, condition), keys)
+
+
+def prepared(
+    shape: SearchShape, query: ItemQuery, known_properties: AbstractSet[str] | None
+) -> PreparedSearch:
+    """The cached statement of `shape` with the query's filter (if any)."""
+    if query.filter is None:
+        return prepared_search(shape)
+    return _filtered_statement(shape, query.filter, known_properties)
+
+
+class Rows(NamedTuple):
+    """One page of rows in the search's order, with its neighbours' tokens."""
+
+    page: list[Any]
+    next_token: PageToken | None
+    prev_token: PageToken | None
+    number_matched: int | None
+
+
+def _paged(rows: list[Any], query: ItemQuery, keys: list[OrderKey]) -> Rows:
+    """The page (`limit` of the `limit + 1` rows read) and its `next` and `prev` tokens.
+
+    Forward, the extra row says a next page exists; a page reached with a token has one
+    before it. Backward (a `prev` token) the rows came in the reversed order: the extra row
+    says an earlier page exists, and the token's own row follows the page."""
+    page, more = rows[: query.limit], len(rows) > query.limit
+    if query.token is not None and query.token.backward:
+        page.reverse()
+        first_more, last_more = more, True
+    else:
+        first_more, last_more = query.token is not None, more
+    next_token = token_after(keys, page[-1]) if last_more and page else None
+    prev_token = token_after(keys, page[0], backward=True) if first_more and page else None
+    matched = len(page) if (query.token is None and not more) else None
+    return Rows(page, next_token, prev_token, matched)
 
 
 async def _search_rows(
@@ -348,14 +404,10 @@ async def _search_rows(
     known_properties: set[str] | None,
     as_text: bool,
     paths: tuple[tuple[str, ...], ...] | None = None,
-) -> tuple[list[Any], PageToken | None, int | None]:
-    """One page of rows in the query's order, its next-page token and, when free, the count."""
+) -> Rows:
+    """One page of rows in the query's order, its tokens and, when free, the count."""
     check_sort_fields(query.sortby, known_properties)
-    shape = SearchShape.of(query, as_text, paths)
-    if query.filter is None:
-        statement, keys = prepared_search(shape)
-    else:
-        statement, keys = _filtered_statement(shape, query.filter, known_properties)
+    statement, keys = prepared(SearchShape.of(query, as_text, paths), query, known_properties)
     if query.token is not None:
         check_token(keys, query.token)
     try:
@@ -364,10 +416,7 @@ async def _search_rows(
         if not str(getattr(error.orig, "sqlstate", "")).startswith("22"):
             raise
         raise InvalidInputError(f"search: the database refused a value: {error.orig}") from error
-    page, more = rows[: query.limit], len(rows) > query.limit
-    next_token = token_after(keys, page[-1]) if more and page else None
-    matched = len(page) if (query.token is None and not more) else None
-    return page, next_token, matched
+    return _paged(rows, query, keys)
 
 
 async def search_items(
@@ -375,8 +424,9 @@ async def search_items(
 ) -> ItemPage:
     """One page in the query's order, items as dicts; `known_properties` (the queryables)
     guards sortby."""
-    page, next_token, matched = await _search_rows(conn, query, known_properties, as_text=False)
-    return ItemPage([row.content for row in page], next_token, matched)
+    rows = await _search_rows(conn, query, known_properties, as_text=False)
+    contents = [row.content for row in rows.page]
+    return ItemPage(contents, rows.next_token, rows.number_matched, rows.prev_token)
 
 
 async def search_item_texts(
@@ -387,7 +437,6 @@ async def search_item_texts(
 ) -> ItemTextPage:
     """The same page as `search_items`, items as the database prints them (the API's path);
     only what a Fields selection's include `paths` select, and no links, when those are given."""
-    page, next_token, matched = await _search_rows(
-        conn, query, known_properties, as_text=True, paths=paths
-    )
-    return ItemTextPage([stored_item_text(row) for row in page], next_token, matched)
+    rows = await _search_rows(conn, query, known_properties, as_text=True, paths=paths)
+    texts = [stored_item_text(row) for row in rows.page]
+    return ItemTextPage(texts, rows.next_token, rows.number_matched, rows.prev_token)

@@ -8,7 +8,7 @@ one statement per shape, with named parameters, and runs it with `search_paramet
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -37,9 +37,18 @@ class SearchShape:
     has_end: bool = False
     text_terms: int = 0
     token_nulls: tuple[bool, ...] | None = None  # where the page token holds NULLs
+    backward: bool = False  # a `prev` token: the rows before it, in the reversed order
     sortby: tuple[SortKey, ...] = ()
     as_text: bool = False
     paths: tuple[tuple[str, ...], ...] | None = None  # a Fields selection made in SQL
+    count: bool = False  # `SELECT count(*)` of every match instead of a page
+
+    @property
+    def counted(self) -> SearchShape:
+        """The shape of this search's count: its conditions, no token, order or selection."""
+        return replace(
+            self, token_nulls=None, backward=False, sortby=(), as_text=False, paths=None, count=True
+        )
 
     @property
     def spatial(self) -> bool:
@@ -68,6 +77,7 @@ class SearchShape:
             token_nulls=None
             if query.token is None
             else tuple(value is None for value in query.token.values),
+            backward=query.token is not None and query.token.backward,
             sortby=query.sortby,
             as_text=as_text,
             paths=paths,

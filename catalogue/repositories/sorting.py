@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import ColumnElement, Text, and_, bindparam, cast, false, or_, true, tuple_
@@ -152,8 +152,11 @@ def _after_bound(keys: Sequence[OrderKey], bounds: Sequence[Any]) -> ColumnEleme
 
 
 def after_clause(keys: Sequence[OrderKey], token: PageToken) -> ColumnElement[bool]:
-    """Rows after the token's position, its values bound in the clause."""
+    """Rows after the token's position, its values bound in the clause (forward only: the
+    collection search gives no `prev` links)."""
     check_token(keys, token)
+    if token.backward:
+        raise InvalidInputError("token: this search pages forward only")
     return _after_bound(
         keys,
         [None if v is None else k.bound(v) for k, v in zip(keys, token.values, strict=True)],
@@ -178,7 +181,16 @@ def token_parameters(token: PageToken) -> dict[str, Any]:
     return {f"token_{i}": value for i, value in enumerate(token.values) if value is not None}
 
 
-def token_after(keys: Sequence[OrderKey], row: Any) -> PageToken:
-    """The token for the row's position; the row carries the keys as `k0 .. kn`."""
+def reversed_keys(keys: Sequence[OrderKey]) -> list[OrderKey]:
+    """The exact reverse of the order of `keys`, NULLs included: a key ascending with NULLs
+    last becomes descending with NULLs first and the other way round (`order_clause`), so
+    "after a position" in the reversed order is "before it" in the original one. A `prev`
+    page is the first rows after the token in this order, read back to front."""
+    return [replace(key, descending=not key.descending) for key in keys]
+
+
+def token_after(keys: Sequence[OrderKey], row: Any, backward: bool = False) -> PageToken:
+    """The token for the row's position; the row carries the keys as `k0 .. kn`.
+    `backward` makes it a `prev` token: the rows before that position."""
     values = tuple(getattr(row, f"k{index}") for index in range(len(keys)))
-    return PageToken(values, signature(keys))
+    return PageToken(values, signature(keys), backward)

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import functools
 import random
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from catalogue.errors import InvalidInputError
+from catalogue.filters import parse_filter
 from catalogue.repositories import collections as collection_repo
 from catalogue.repositories import items as item_repo
-from catalogue.repositories.search import search_items
+from catalogue.repositories.search import ItemPage, search_items
 from catalogue.search import ItemQuery, SortKey, parse_sortby
 from catalogue.serializers import item_to_row
 from tests.helpers import make_collection, make_item
@@ -132,4 +134,70 @@ async def test_unknown_sort_property_is_refused_when_queryables_are_known(databa
         with pytest.raises(InvalidInputError, match="nope"):
             await search_items(
                 conn, ItemQuery(sortby=(SortKey("properties.nope"),)), known_properties={"gsd"}
+            )
+
+
+async def _walk_forward(conn: Any, query: ItemQuery) -> list[ItemPage]:
+    pages = [await search_items(conn, query)]
+    while pages[-1].next_token is not None:
+        pages.append(await search_items(conn, replace(query, token=pages[-1].next_token)))
+        assert len(pages) < 100
+    return pages
+
+
+def _ids(page: ItemPage) -> list[tuple[str, str]]:
+    return [(item["collection"], item["id"]) for item in page.items]
+
+
+PREV_FILTERS = [
+    None,  # every item
+    {"op": "=", "args": [{"property": "platform"}, "sentinel-2a"]},  # ties on everything else
+]
+
+
+@pytest.mark.parametrize("sortby", [*SORTS, ""])
+@pytest.mark.parametrize("cql2", PREV_FILTERS, ids=["all", "filtered"])
+async def test_prev_walks_back_through_exactly_the_pages_next_gave(
+    database, sorted_catalogue: list[dict[str, Any]], sortby: str, cql2: Any
+) -> None:
+    """Forward with `next` to the last page, then back with `prev` to the first: the same
+    pages, with ties, JSON nulls and missing values in the sort keys."""
+    keys = parse_sortby(sortby.split(",")) if sortby else ()
+    query = ItemQuery(limit=37, sortby=keys, filter=parse_filter(cql2) if cql2 else None)
+    async with database.read() as conn:
+        forward = await _walk_forward(conn, query)
+        assert len(forward) > 3 and forward[0].prev_token is None
+        backward = [forward[-1]]
+        while backward[-1].prev_token is not None:
+            token = backward[-1].prev_token
+            backward.append(await search_items(conn, replace(query, token=token)))
+            assert len(backward) <= len(forward)
+    assert [_ids(page) for page in reversed(backward)] == [_ids(page) for page in forward]
+    # a page reached backwards links onwards exactly like the one reached forwards
+    for went_back, went_forward in zip(reversed(backward[1:]), forward, strict=False):
+        assert went_back.next_token == went_forward.next_token
+
+
+async def test_prev_of_a_page_after_an_uneven_start_gives_the_rows_just_before(
+    database, sorted_catalogue: list[dict[str, Any]]
+) -> None:
+    """A limit changed between pages: `prev` gives the `limit` rows just before the page, and
+    a `prev` link only while rows remain before those."""
+    keys = parse_sortby(["-gsd"])
+    async with database.read() as conn:
+        first = await search_items(conn, ItemQuery(limit=5, sortby=keys))
+        second = await search_items(conn, ItemQuery(limit=20, sortby=keys, token=first.next_token))
+        back = await search_items(conn, ItemQuery(limit=20, sortby=keys, token=second.prev_token))
+    assert _ids(back) == _ids(first) and back.prev_token is None
+    assert back.next_token == first.next_token
+
+
+async def test_a_prev_token_from_another_sort_is_refused(database, sorted_catalogue) -> None:
+    async with database.read() as conn:
+        first = await search_items(conn, ItemQuery(limit=5))
+        second = await search_items(conn, ItemQuery(limit=5, token=first.next_token))
+        assert second.prev_token is not None and second.prev_token.backward
+        with pytest.raises(InvalidInputError, match="sortby"):
+            await search_items(
+                conn, ItemQuery(limit=5, sortby=(SortKey("gsd"),), token=second.prev_token)
             )
