@@ -13,6 +13,7 @@ separate, time-bounded statement (`catalogue.repositories.search_count`).
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from functools import lru_cache
@@ -380,13 +381,13 @@ class Rows(NamedTuple):
     number_matched: int | None
 
 
-def _paged(rows: list[Any], query: ItemQuery, keys: list[OrderKey]) -> Rows:
+def _paged(rows: Sequence[Any], query: ItemQuery, keys: list[OrderKey]) -> Rows:
     """The page (`limit` of the `limit + 1` rows read) and its `next` and `prev` tokens.
 
     Forward, the extra row says a next page exists; a page reached with a token has one
     before it. Backward (a `prev` token) the rows came in the reversed order: the extra row
     says an earlier page exists, and the token's own row follows the page."""
-    page, more = rows[: query.limit], len(rows) > query.limit
+    page, more = list(rows[: query.limit]), len(rows) > query.limit
     if query.token is not None and query.token.backward:
         page.reverse()
         first_more, last_more = more, True

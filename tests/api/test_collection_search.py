@@ -4,11 +4,14 @@ GET /collections, and on POST /collections when Transactions are off."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 
 from api import create_app
+from catalogue.search import PageToken
 from tests.helpers import make_collection
 
 
@@ -173,3 +176,15 @@ async def test_collection_search_conformance_classes(client, read_only) -> None:
     for api in (client, read_only):
         classes = (await api.get("/conformance")).json()["conformsTo"]
         assert "https://api.stacspec.org/v1.0.0-rc.1/collection-search#filter" in classes
+
+
+async def test_a_backward_token_is_refused_by_collection_search(catalogue) -> None:
+    """Collection search pages forward only: a `prev` token (item search gives them) is a
+    400, not a silent forward page."""
+    page = (await catalogue.get("/collections", params={"limit": 3, "sortby": "title"})).json()
+    href = next(link["href"] for link in page["links"] if link["rel"] == "next")
+    token = PageToken.decode(parse_qs(urlsplit(href).query)["token"][0])
+    backward = replace(token, backward=True).encode()
+    params = {"limit": 3, "sortby": "title", "token": backward}
+    response = await catalogue.get("/collections", params=params)
+    assert response.status_code == 400 and "forward only" in response.text

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import functools
 import random
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 import pytest
 
 from catalogue.errors import InvalidInputError
@@ -15,7 +17,7 @@ from catalogue.filters import parse_filter
 from catalogue.repositories import collections as collection_repo
 from catalogue.repositories import items as item_repo
 from catalogue.repositories.search import ItemPage, search_items
-from catalogue.search import ItemQuery, SortKey, parse_sortby
+from catalogue.search import ItemQuery, PageToken, SortKey, parse_sortby
 from catalogue.serializers import item_to_row
 from tests.helpers import make_collection, make_item
 
@@ -201,3 +203,17 @@ async def test_a_prev_token_from_another_sort_is_refused(database, sorted_catalo
             await search_items(
                 conn, ItemQuery(limit=5, sortby=(SortKey("gsd"),), token=second.prev_token)
             )
+
+
+@pytest.mark.parametrize("direction", [["next"], ["prev", "prev"], [None], [True]])
+def test_a_token_with_a_direction_other_than_prev_is_refused(direction: list[Any]) -> None:
+    raw = orjson.dumps(["abc", [1, None], *direction])
+    with pytest.raises(InvalidInputError, match="not a valid paging token"):
+        PageToken.decode(base64.urlsafe_b64encode(raw).decode())
+
+
+def test_tokens_keep_their_direction() -> None:
+    forward = PageToken((datetime(2022, 1, 1, tzinfo=UTC), "a", None), "sig")
+    backward = replace(forward, backward=True)
+    assert PageToken.decode(forward.encode()) == forward
+    assert PageToken.decode(backward.encode()) == backward
