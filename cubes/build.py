@@ -32,11 +32,13 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class Layer:
-    """One output variable: data on the target grid, its nodata and where it came from."""
+    """One output variable: data on the target grid, its nodata, where it came from and how
+    it was resampled (`mode` marks classes; the item tells readers to keep them integers)."""
 
     data: xr.DataArray
     nodata: Nodata
     source: str
+    resampling: str = "nearest"
 
 
 @dataclass
@@ -88,7 +90,7 @@ def _build_input(
         nodata = opened[0].nodata[name]
         data = _mosaic_items(per_item, nodata)
         data, nodata = _time(data, nodata, cube, label, name)
-        layers[name] = Layer(data, nodata, label)
+        layers[name] = Layer(data, nodata, label, resolved.spec.resampling)
     return layers, [item.when for item in opened]
 
 

@@ -49,6 +49,7 @@ DATA_TYPES = frozenset({
     "float16", "float32", "float64",
 })  # fmt: skip
 MAX_TIME_VALUES = 10_000
+CF_FLAGS = ("flag_values", "flag_meanings", "flag_masks")
 
 
 def cube_item(
@@ -94,12 +95,39 @@ def cube_item(
     properties["cube:variables"] = _variables(dataset, built, properties["cube:variables"])
     properties.update(_projection(geobox))
     item["stac_extensions"] = list(EXTENSIONS)
-    item["assets"] = {"zarr": zarr_asset(cube, href, storage_options)}
+    categorical = categorical_variables(dataset, built)
+    item["assets"] = {"zarr": zarr_asset(cube, href, storage_options, categorical)}
     item["links"] = []
     return item
 
 
-def zarr_asset(cube: CubeSpec, href: str, storage_options: dict[str, Any]) -> dict[str, Any]:
+def categorical_variables(dataset: xr.Dataset, built: BuiltCube) -> list[str]:
+    """Integer variables holding classes: CF flags (`flag_values`/`flag_meanings`/
+    `flag_masks`), or an input resampled with `mode`. Their `_FillValue` is a class code,
+    not a gap to turn into NaN (which would make them float)."""
+    names = []
+    for name, layer in built.layers.items():
+        variable = dataset[name]
+        if variable.dtype.kind not in "iu":
+            continue
+        if layer.resampling == "mode" or any(key in variable.attrs for key in CF_FLAGS):
+            names.append(name)
+    return sorted(names)
+
+
+def zarr_asset(
+    cube: CubeSpec, href: str, storage_options: dict[str, Any], categorical: list[str]
+) -> dict[str, Any]:
+    """The asset readers open the cube with. `mask_and_scale` is per variable (xarray reads
+    a mapping; names left out are decoded): categorical ones keep their stored integers,
+    the others have nodata masked to NaN."""
+    open_kwargs: dict[str, Any] = {
+        "consolidated": True,
+        "zarr_format": cube.zarr_format,
+        "chunks": {},
+    }
+    if categorical:
+        open_kwargs["mask_and_scale"] = {name: False for name in categorical}
     return {
         "href": href,
         "type": MEDIA_TYPE,
@@ -108,8 +136,7 @@ def zarr_asset(cube: CubeSpec, href: str, storage_options: dict[str, Any]) -> di
         "zarr:consolidated": True,
         "zarr:zarr_format": cube.zarr_format,
         "zarr:node_type": "group",
-        "xarray:open_kwargs": {"consolidated": True, "zarr_format": cube.zarr_format,
-                               "chunks": {}},
+        "xarray:open_kwargs": open_kwargs,
         "xarray:storage_options": dict(storage_options),
     }  # fmt: skip
 

@@ -3,8 +3,8 @@
 Harvesting and cube building read inputs over HTTP exactly as they would from a remote
 server: GDAL (`/vsicurl/`) and fsspec read byte ranges, and the `files` source globs an
 HTML directory listing. Starlette's StaticFiles gives ranges, ETag/Last-Modified and path
-confinement; directory listings are the one thing added here (Python's `http.server` lists
-folders but answers no ranges, which GDAL needs).
+confinement; directory listings are added here (Python's `http.server` lists folders but
+answers no ranges, which GDAL needs), and CORS headers, so that STAC Browser can draw the COGs.
 
 The server runs in a child process (`python -m cubestac.demo_files FOLDER PORT`): GDAL holds
 the GIL while it opens a file over HTTP, so a server thread inside the reading process could
@@ -29,6 +29,8 @@ from urllib.parse import quote
 
 import anyio
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
@@ -63,7 +65,22 @@ def _listing(folder: str, url_path: str) -> str:
 
 
 def files_app(folder: Path) -> Starlette:
-    return Starlette(routes=[Mount("/", ListedFiles(directory=folder), name="files")])
+    """The world's files, read-only, CORS-open to any origin as the API is: STAC Browser
+    (another origin) draws the COGs with range requests, so `Range` may be sent and
+    `Content-Range`/`Accept-Ranges` read back."""
+    return Starlette(
+        routes=[Mount("/", ListedFiles(directory=folder), name="files")],
+        middleware=[
+            Middleware(
+                CORSMiddleware,
+                allow_origins=["*"],
+                allow_methods=["GET", "HEAD", "OPTIONS"],
+                allow_headers=["Range", "If-None-Match", "If-Modified-Since"],
+                expose_headers=["Content-Range", "Content-Length", "Accept-Ranges", "ETag"],
+                max_age=600,
+            )
+        ],
+    )
 
 
 @contextmanager

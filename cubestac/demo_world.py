@@ -9,7 +9,8 @@ Four inputs in two CRSs, written as files a harvester and a cube build read for 
 | canopy height | `files/canopy/canopy_height.tif` | EPSG:3035, 60 m | float32, NaN nodata |
 | biomass | `files/biomass/agb_<year>.nc` | EPSG:4326 | float32 (time=1, lat, lon), 2017-2020 |
 
-plus a static STAC catalog (`stac/catalog.json`, relative links) describing the first two.
+plus a static STAC catalog (`stac/catalog.json`, relative links) describing the first two,
+its items complete with grid, CRS and data types read from the files.
 Biomass grows every year and drops where a storm felled the forest in 2018 -- the recovery a
 user looks for. The same seed always gives the same values; `ensure_world` writes the files
 once and keeps them (their modification times are what incremental harvesting compares), and
@@ -28,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-WORLD_VERSION = 1
+WORLD_VERSION = 2  # 2: catalog items carry grid and data types
 SEED = 2026
 
 # The demo's common grid: EPSG:3035, 100 m, 480 x 400 px (48 x 40 km in central Germany).
@@ -324,24 +325,60 @@ def _item(
 CLASSIFICATION = "https://stac-extensions.github.io/classification/v2.0.0/schema.json"
 
 
+def _forest_type_fields(data: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Asset and item fields of the forest-type COG, read from the file as rio-stac does
+    (`ingest.metadata.geotiff.read_grid`): grid, CRS and the band's data type and nodata, so
+    readers place it and keep its classes uint8 without being told anything."""
+    from ingest.metadata.geotiff import read_grid
+    from ingest.metadata.projection import PROJECTION_EXTENSION
+
+    grid = read_grid(str(data / "forest_type.tif"))
+    classes = [{"value": value, "name": name} for value, name in FOREST_CLASSES.items()]
+    asset = {
+        "href": "../../../data/forest_type.tif",
+        "type": COG,
+        "bands": [{**band, "classification:classes": classes} for band in grid.bands],
+    }
+    extensions = [PROJECTION_EXTENSION, CLASSIFICATION]
+    return asset, {"extensions": extensions, **grid.projection}
+
+
+def _forest_age_fields(data: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Asset and item fields of the forest-age NetCDF: the datacube extension and grid, read
+    from the file with the `files` harvester's reader (xstac + rioxarray)."""
+    import fsspec
+
+    from ingest.metadata.datacube import DATACUBE_EXTENSION, read_netcdf
+    from ingest.metadata.projection import PROJECTION_EXTENSION
+
+    info = read_netcdf(fsspec.filesystem("file"), str(data / "forest_age.nc"), True)
+    asset = {"href": "../../../data/forest_age.nc", "type": NETCDF}
+    props = {
+        "extensions": [DATACUBE_EXTENSION, PROJECTION_EXTENSION],
+        **info.projection,
+        "cube:dimensions": info.dimensions,
+        "cube:variables": info.variables,
+    }
+    return asset, props
+
+
 def write_catalog(root: Path) -> Path:
     """`stac/catalog.json` -> forest-type and forest-age collections -> one item each; asset
-    hrefs are relative (`../../../data/...`), as a catalog published next to its files."""
+    hrefs are relative (`../../../data/...`), as a catalog published next to its files.
+    Items carry what their files say about their grid and data types."""
+    data = root.parent / "data"
     entries = {
         "forest-type": (
-            "Forest type", projected_lattice(50.0).footprint(),
-            {"href": "../../../data/forest_type.tif", "type": COG,
-             "classification:classes": [
-                 {"value": value, "name": name} for value, name in FOREST_CLASSES.items()
-             ]},
-            {"extensions": [CLASSIFICATION], "proj:code": GRID_CRS},
+            "Forest type",
+            projected_lattice(50.0).footprint(),
+            *_forest_type_fields(data),
         ),
         "forest-age": (
-            "Forest age ensemble", geographic_lattice(0.0015).footprint(),
-            {"href": "../../../data/forest_age.nc", "type": NETCDF},
-            {},
+            "Forest age ensemble",
+            geographic_lattice(0.0015).footprint(),
+            *_forest_age_fields(data),
         ),
-    }  # fmt: skip
+    }
     children = []
     for collection_id, (title, geometry, asset, props) in entries.items():
         item_id = f"{collection_id}-2020"

@@ -93,6 +93,11 @@ class StacStaticSource(SourceBase):
     storage_options: dict[str, Any] = Field(
         default_factory=dict, description="fsspec options for s3:// (endpoint, credentials)."
     )
+    read_raster_headers: bool = Field(
+        default=True,
+        description="Fill in proj:shape/proj:transform/CRS and band data_type of GeoTIFF "
+        "data assets (local or HTTP) that an item lacks, from one header read per asset.",
+    )
 
     @field_validator("url")
     @classmethod

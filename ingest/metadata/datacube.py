@@ -21,6 +21,8 @@ from pyproj import CRS
 from rasterio.warp import transform_bounds
 from xstac import xarray_to_stac
 
+from ingest.metadata.projection import crs_fields
+
 DATACUBE_EXTENSION = "https://stac-extensions.github.io/datacube/v2.3.0/schema.json"
 ZARR_EXTENSION = "https://stac-extensions.github.io/zarr/v1.1.0/schema.json"
 XARRAY_EXTENSION = "https://stac-extensions.github.io/xarray-assets/v1.0.0/schema.json"
@@ -177,9 +179,7 @@ def _aware(moment: datetime) -> datetime:
 
 def _projection(crs: CRS, grid: xr.Dataset, bounds: tuple[float, ...]) -> dict[str, Any]:
     epsg = crs.to_epsg()
-    fields: dict[str, Any] = {"proj:code": f"EPSG:{epsg}" if epsg else None}
-    if not epsg:
-        fields["proj:wkt2"] = crs.to_wkt()
+    fields = crs_fields(epsg, None if epsg else crs.to_wkt())
     height, width = grid.rio.shape
     fields["proj:shape"] = [int(height), int(width)]
     fields["proj:bbox"] = [float(value) for value in bounds]

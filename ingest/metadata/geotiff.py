@@ -1,23 +1,30 @@
 """GeoTIFF / COG metadata, read with rio-stac's helpers, in STAC 1.1 terms.
 
 rio-stac (0.12) speaks projection v1.1 and raster v1.1 (`raster:bands`); the catalogue holds
-STAC 1.1 items, so the same facts are written the 1.1 way: `proj:code` (projection v2.0.0)
-and the common `bands` with `data_type`, `nodata`, `statistics` and `unit`, plus the raster
-v2.0.0 fields that are not common metadata (`raster:scale`, `raster:offset`,
-`raster:sampling`, `raster:histogram`).
+STAC 1.1 items, so the same facts are written the 1.1 way: the common `bands` with
+`data_type`, `nodata`, `statistics` and `unit`, plus the raster v2.0.0 fields that are not
+common metadata (`raster:scale`, `raster:offset`, `raster:sampling`, `raster:histogram`).
+The CRS is written as both `proj:epsg` and `proj:code` (projection v1.2.0, see
+`ingest.metadata.projection`), which every widely deployed reader understands.
+
+`read_grid` is the cheap variant for completing upstream items: the header only (grid, CRS,
+band data types and nodata), no pixel is read.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import rasterio
 from fsspec.spec import AbstractFileSystem
+from rasterio.io import DatasetReader
 from rio_stac.stac import get_dataset_geom, get_media_type, get_projection_info, get_raster_info
 
-PROJECTION_EXTENSION = "https://stac-extensions.github.io/projection/v2.0.0/schema.json"
+from ingest.metadata.projection import crs_fields
+
 RASTER_EXTENSION = "https://stac-extensions.github.io/raster/v2.0.0/schema.json"
 COG_MEDIA_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
 GEOTIFF_MEDIA_TYPE = "image/tiff; application=geotiff"
@@ -49,25 +56,59 @@ def read_geotiff(filesystem: AbstractFileSystem, path: str, local: bool) -> Rast
     return RasterInfo(
         footprint=geometry["footprint"],
         bbox=[round(value, 7) for value in geometry["bbox"]],
-        projection=_projection_v2(projection),
+        projection=_projection(projection),
         bands=[_band(index, band) for index, band in enumerate(bands, start=1)],
         media_type=media_type if media_type != "image/tiff" else GEOTIFF_MEDIA_TYPE,
         acquired=_tiff_datetime(stamp),
     )
 
 
-def _projection_v2(info: dict[str, Any]) -> dict[str, Any]:
-    fields: dict[str, Any] = {
+def _projection(info: dict[str, Any]) -> dict[str, Any]:
+    return {
+        **crs_fields(info.get("epsg"), info.get("wkt2")),
         "proj:bbox": list(info["bbox"]),
         "proj:shape": list(info["shape"]),
         "proj:transform": list(info["transform"]),
     }
-    if info.get("epsg"):
-        fields["proj:code"] = f"EPSG:{info['epsg']}"
-    elif info.get("wkt2"):
-        fields["proj:code"] = None
-        fields["proj:wkt2"] = info["wkt2"]
-    return fields
+
+
+@dataclass(frozen=True)
+class GridInfo:
+    """A raster's header: its `proj:` fields and, per band, `data_type` (and `nodata`)."""
+
+    projection: dict[str, Any]
+    bands: list[dict[str, Any]]
+
+
+def read_grid(path: str, opener: AbstractFileSystem | None = None) -> GridInfo:
+    """The header of a raster (local path, or through `opener`, an fsspec file system)."""
+    with rasterio.open(path, opener=opener) as dataset:
+        return grid_info(dataset)
+
+
+def grid_info(dataset: DatasetReader) -> GridInfo:
+    crs = dataset.crs
+    epsg = crs.to_epsg() if crs is not None else None
+    wkt2 = crs.to_wkt("WKT2_2019") if crs is not None and not epsg else None
+    projection: dict[str, Any] = crs_fields(epsg, wkt2) if crs is not None else {}
+    projection["proj:shape"] = [dataset.height, dataset.width]
+    projection["proj:transform"] = list(dataset.transform)[:6]
+    projection["proj:bbox"] = list(dataset.bounds)
+    bands = []
+    for dtype, nodata in zip(dataset.dtypes, dataset.nodatavals, strict=True):
+        band: dict[str, Any] = {"data_type": dtype}
+        if nodata is not None:
+            band["nodata"] = _nodata(nodata)
+        bands.append(band)
+    return GridInfo(projection, bands)
+
+
+def _nodata(value: float) -> float | int | str:
+    if math.isnan(value):
+        return "nan"
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return int(value) if float(value).is_integer() else value
 
 
 def _band(index: int, band: dict[str, Any]) -> dict[str, Any]:

@@ -33,7 +33,8 @@ from ingest.metadata.datacube import (
     read_zarr,
     zarr_layout,
 )
-from ingest.metadata.geotiff import PROJECTION_EXTENSION, RASTER_EXTENSION, RasterInfo, read_geotiff
+from ingest.metadata.geotiff import RASTER_EXTENSION, RasterInfo, read_geotiff
+from ingest.metadata.projection import PROJECTION_EXTENSION
 from ingest.retry import RetryPolicy, is_transient
 from ingest.sources.base import Fetched, Problem, Record
 from ingest.upstream import FileSystems, file_fingerprint
@@ -56,7 +57,7 @@ class FileEntry:
 
 
 class FilesHarvester:
-    version: ClassVar[int] = 1
+    version: ClassVar[int] = 2  # 2: proj:epsg beside proj:code (projection v1.2.0)
 
     def __init__(self, config: FilesSource) -> None:
         self.config = config

@@ -9,6 +9,9 @@ An item's collection is its own `collection` field, else the nearest collection 
 else the source id (a collection is then made up for it, its extent computed from the items).
 With `collections:`, only those collections are walked and only items below them are taken.
 Catalogs and collections older than STAC 1.0.0-rc.1 have no `type`; pystac tells them apart.
+
+A GeoTIFF data asset without grid or band data types is completed from its file's header
+(`read_raster_headers`, on by default; see `ingest.metadata.completion`).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from pystac.utils import make_absolute_href
 from catalogue.stac_migration import stac_type
 from ingest.config import StacStaticSource
 from ingest.errors import RecordError, SourceError
+from ingest.metadata.completion import HeaderReader, complete_item
 from ingest.retry import RetryPolicy, describe, is_transient
 from ingest.sources.base import Fetched, Problem, Record
 from ingest.stac import absolute_hrefs
@@ -50,6 +54,7 @@ class StacStaticHarvester:
         self.root_url = _absolute_root(config.url)
         self._root: dict[str, Any] = {}
         self._collections: dict[str, dict[str, Any]] = {}
+        self._headers = HeaderReader()
 
     async def __aenter__(self) -> Self:
         await self.upstream.__aenter__()
@@ -91,7 +96,10 @@ class StacStaticHarvester:
         document = await self.upstream.read(record.href, known)
         if document is None:
             return None
-        return Fetched(document.fingerprint, document.json())
+        payload = document.json()
+        if self.config.read_raster_headers and isinstance(payload, dict):
+            await complete_item(payload, record.href, self._headers.read)
+        return Fetched(document.fingerprint, payload)
 
     def to_item(self, record: Record, payload: Any) -> dict[str, Any]:
         assert record.href is not None

@@ -139,7 +139,12 @@ def test_zarr_asset_fields(item) -> None:
     assert (asset["zarr:consolidated"], asset["zarr:zarr_format"], asset["zarr:node_type"]) == (
         True, 2, "group",
     )  # fmt: skip
-    assert asset["xarray:open_kwargs"] == {"consolidated": True, "zarr_format": 2, "chunks": {}}
+    assert asset["xarray:open_kwargs"] == {
+        "consolidated": True,
+        "zarr_format": 2,
+        "chunks": {},
+        "mask_and_scale": {"forest_type": False},  # the classes (mode); agb, age decoded
+    }
     assert asset["xarray:storage_options"] == {}
     assert asset["href"].startswith("/") and "://" not in asset["href"]
 
@@ -149,6 +154,21 @@ def test_xr_open_zarr_with_the_open_kwargs_alone(item) -> None:
     cube = xr.open_zarr(asset["href"], **asset["xarray:open_kwargs"])
     assert set(cube.data_vars) == {"agb", "forest_age", "forest_type"}
     assert cube["agb"].chunks is not None  # lazy, chunked as stored
+
+
+@pytest.mark.parametrize("reader", ["open_zarr", "xpystac"])
+def test_open_kwargs_keep_classes_integers_and_mask_continuous_nodata(item, reader) -> None:
+    asset = item["assets"]["zarr"]
+    if reader == "open_zarr":
+        cube = xr.open_zarr(asset["href"], **asset["xarray:open_kwargs"])
+    else:
+        cube = xr.open_dataset(pystac.Item.from_dict(item).assets["zarr"], engine="stac")
+    stored = xr.open_zarr(asset["href"], mask_and_scale=False, consolidated=True)
+    assert cube["forest_type"].dtype == np.uint8  # not float32 with NaN
+    np.testing.assert_array_equal(cube["forest_type"].values, stored["forest_type"].values)
+    assert cube["agb"].dtype.kind == "f" and np.isnan(cube["agb"].values).any()
+    assert "_FillValue" not in cube["agb"].attrs  # decoded: nodata became NaN
+    assert xr.open_zarr(asset["href"], consolidated=True)["forest_type"].dtype == np.float32
 
 
 def test_xpystac_opens_the_asset(item) -> None:
@@ -195,3 +215,23 @@ def test_a_geographic_grid_with_a_time_axis_gives_a_valid_item(tmp_path) -> None
     assert dims["x"]["reference_system"] == 4326 and dims["y"]["step"] == pytest.approx(-0.001)
     assert dims["time"]["values"] == [f"{t:%Y-%m-%dT%H:%M:%SZ}" for t in source.times]
     assert item["properties"]["proj:code"] == "EPSG:4326"
+
+
+def test_categorical_variables_are_integer_classes_by_mode_or_cf_flags() -> None:
+    from cubes.build import BuiltCube, Layer
+    from cubes.to_item import categorical_variables
+
+    def layer(dtype: str, resampling: str, **attrs: Any) -> tuple[xr.DataArray, Layer]:
+        array = xr.DataArray(np.zeros((2, 2), dtype), dims=("y", "x"), attrs=attrs)
+        return array, Layer(array, 0, "input", resampling)
+
+    cases = {
+        "types": layer("uint8", "mode"),
+        "flags": layer("uint8", "nearest", flag_values=[0, 1]),
+        "height_cm": layer("uint16", "bilinear"),  # continuous integers: masked
+        "counts": layer("int16", "nearest"),  # no flags, not mode: masked
+        "mean_types": layer("float32", "mode"),  # already float: nothing to keep
+    }
+    dataset = xr.Dataset({name: array for name, (array, _) in cases.items()})
+    built = BuiltCube(layers={name: built for name, (_, built) in cases.items()})
+    assert categorical_variables(dataset, built) == ["flags", "types"]
