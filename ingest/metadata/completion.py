@@ -98,15 +98,14 @@ def _complete_projection(
         declared = PROJECTION_V1_2
         item["stac_extensions"] = [*extensions, declared]
     known = {**(item.get("properties") or {}), **asset}
-    same_crs = _same_crs(known, fields)
+    if not _same_crs(known, fields):
+        return []  # the item says another CRS: the file's grid would not fit its words
     added = []
     for name, value in fields.items():
-        if name in known or (name in CRS_NAMES and not same_crs):
+        if name in known:
             continue
         if name == "proj:epsg" and declared.startswith(PROJECTION_V2_PREFIX):
             continue  # v2.0.0 has no proj:epsg (its schema rejects it)
-        if name == "proj:bbox" and not same_crs:
-            continue  # in the file's CRS, which the item does not use
         asset[name] = value
         added.append(name)
     return added
