@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from fsspec.spec import AbstractFileSystem
+import rasterio
 from pystac.utils import make_absolute_href
 
 from ingest.metadata.geotiff import GridInfo, read_grid
@@ -94,9 +95,6 @@ def _complete_projection(
 ) -> list[str]:
     extensions: list[str] = list(item.get("stac_extensions") or [])
     declared = declared_projection(extensions)
-    if declared is None:
-        declared = PROJECTION_V1_2
-        item["stac_extensions"] = [*extensions, declared]
     known = {**(item.get("properties") or {}), **asset}
     if not _same_crs(known, fields):
         return []  # the item says another CRS: the file's grid would not fit its words
@@ -104,10 +102,12 @@ def _complete_projection(
     for name, value in fields.items():
         if name in known:
             continue
-        if name == "proj:epsg" and declared.startswith(PROJECTION_V2_PREFIX):
+        if name == "proj:epsg" and (declared or "").startswith(PROJECTION_V2_PREFIX):
             continue  # v2.0.0 has no proj:epsg (its schema rejects it)
         asset[name] = value
         added.append(name)
+    if added and declared is None:
+        item["stac_extensions"] = [*extensions, PROJECTION_V1_2]
     return added
 
 
@@ -142,22 +142,20 @@ def local_or_url(href: str) -> str:
 
 
 class HeaderReader:
-    """Reads GeoTIFF headers for `complete_item`: local files directly, HTTP(S) through
-    fsspec's HTTP file system (byte ranges; Python I/O, so a server in the same process can
-    still answer)."""
+    """Reads GeoTIFF headers for `complete_item` with GDAL itself: local files directly,
+    HTTP(S) through `/vsicurl/` (thread-safe, unlike a shared Python opener), without the
+    directory listing GDAL would otherwise ask for, one attempt within `timeout_s`."""
 
-    def __init__(self, http: AbstractFileSystem | None = None) -> None:
-        self._http = http
+    def __init__(self, timeout_s: float = 30.0) -> None:
+        self.options = {
+            "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
+            "GDAL_HTTP_TIMEOUT": str(max(1, math.ceil(timeout_s))),
+            "GDAL_HTTP_MAX_RETRY": "0",
+        }
 
     def read(self, href: str) -> GridInfo:
-        path = local_or_url(href)
-        if urlsplit(path).scheme in ("http", "https"):
-            if self._http is None:
-                import fsspec
-
-                self._http = fsspec.filesystem("http", skip_instance_cache=True)
-            return read_grid(path, opener=self._http)
-        return read_grid(path)
+        with rasterio.Env(**self.options):
+            return read_grid(local_or_url(href))
 
 
 async def complete_item(item: dict[str, Any], item_url: str, reader: GridReader) -> list[str]:

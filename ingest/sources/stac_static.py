@@ -54,7 +54,7 @@ class StacStaticHarvester:
         self.root_url = _absolute_root(config.url)
         self._root: dict[str, Any] = {}
         self._collections: dict[str, dict[str, Any]] = {}
-        self._headers = HeaderReader()
+        self._headers = HeaderReader(config.timeout_s)
 
     async def __aenter__(self) -> Self:
         await self.upstream.__aenter__()
