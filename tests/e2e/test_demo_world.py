@@ -1,18 +1,22 @@
 """The demo world: seeded (the same values every time), in two CRSs, described by a static
-STAC catalog whose links and asset hrefs resolve, and written only once."""
+STAC catalog whose links and asset hrefs resolve and whose items say what their files are
+(grid, CRS, data types), and written only once."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pystac
+import pystac.validation
 import pytest
 import rasterio
 import xarray as xr
 from pyproj import CRS
 
 from cubestac.demo_world import ensure_world
+from tests.stac_schemas import fresh_schema_caches, offline_schemas
 
 
 @pytest.fixture(scope="module")
@@ -67,3 +71,38 @@ def test_an_existing_world_is_kept_untouched(twins: tuple[Path, Path]) -> None:
     again = ensure_world(root)
     assert not again.created
     assert {p: p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file()} == before
+
+
+def test_catalog_items_validate_and_carry_grid_and_data_types(twins: tuple[Path, Path]) -> None:
+    # the files as written (pystac would migrate them to projection v2, dropping proj:epsg)
+    paths = (twins[0] / "stac").glob("*/*/*.json")
+    items = {path.stem: json.loads(path.read_text()) for path in paths}
+    with offline_schemas() as log, fresh_schema_caches():
+        for document in items.values():
+            pystac.validation.validate_dict(document)
+    assert not log.refused, log.refused
+    forest_type = items["forest-type-2020"]
+    properties = forest_type["properties"]
+    assert (properties["proj:epsg"], properties["proj:code"]) == (3035, "EPSG:3035")
+    assert properties["proj:shape"] == [840, 1000]
+    assert properties["proj:transform"][:3] == [50.0, 0.0, 4_279_000.0]
+    band = forest_type["assets"]["data"]["bands"][0]
+    assert (band["data_type"], band["nodata"]) == ("uint8", 0)
+    forest_age = items["forest-age-2020"]["properties"]
+    assert (forest_age["proj:epsg"], forest_age["proj:shape"]) == (4326, [268, 485])
+    assert forest_age["cube:variables"]["forest_age"]["data_type"] == "float32"
+
+
+def test_odc_stac_loads_the_forest_types_as_uint8_without_crs_or_resolution(
+    twins: tuple[Path, Path],
+) -> None:
+    import odc.stac
+
+    item = pystac.Item.from_file(
+        str(twins[0] / "stac" / "forest-type" / "forest-type-2020" / "forest-type-2020.json")
+    )
+    loaded = odc.stac.load([item], bands=["data"])
+    assert loaded["data"].dtype == np.uint8
+    assert loaded.odc.crs.epsg == 3035 and loaded.odc.geobox.resolution.x == 50.0
+    with rasterio.open(twins[0] / "data" / "forest_type.tif") as dataset:
+        np.testing.assert_array_equal(loaded["data"].isel(time=0).values, dataset.read(1))

@@ -123,7 +123,8 @@ async def test_s3_files_become_valid_items_then_an_unchanged_rerun_reads_nothing
 
     canopy = items["canopy_2019"]
     assert canopy["properties"]["start_datetime"] == "2019-01-01T00:00:00Z"  # the pattern
-    assert canopy["properties"]["proj:code"] == "EPSG:3035"
+    assert canopy["properties"]["proj:code"] == "EPSG:3035"  # projection v1.2.0: both
+    assert canopy["properties"]["proj:epsg"] == 3035
     assert canopy["properties"]["proj:shape"] == [64, 64]
     band = canopy["assets"]["data"]["bands"][0]
     assert band["data_type"] == "uint16" and band["nodata"] == 0
@@ -137,6 +138,7 @@ async def test_s3_files_become_valid_items_then_an_unchanged_rerun_reads_nothing
         "2012-01-01T00:00:00Z",
     )
     assert biomass["cube:dimensions"]["x"]["reference_system"] == 3035
+    assert (biomass["proj:epsg"], biomass["proj:code"]) == (3035, "EPSG:3035")
     assert biomass["cube:variables"]["agb"] == {
         "type": "data",
         "dimensions": ["time", "y", "x"],
