@@ -80,15 +80,19 @@ def test_a_stac_client_opens_the_cube_over_http_with_the_values_on_disk(
         assert [item.id for item in items] == [CUBE_ID]
         asset = items[0].assets["zarr"]
         assert asset.href.startswith(f"{base}/cubes/{CUBE_COLLECTION}/{CUBE_ID}/")
-        remote = xr.open_zarr(asset.href, **asset.extra_fields["xarray:open_kwargs"])
+        open_kwargs = asset.extra_fields["xarray:open_kwargs"]
+        remote = xr.open_zarr(asset.href, **open_kwargs)
         local_path = Path(first_run.settings.cube_root or "") / asset.href.split("/cubes/", 1)[1]
-        local = xr.open_zarr(local_path)
+        local = xr.open_zarr(local_path, **open_kwargs)
         assert set(remote.data_vars) == set(local.data_vars) == {
             "forest_type", "forest_age", "forest_age_spread", "canopy_height", "agb",
         }  # fmt: skip
         for name in local.data_vars:
             np.testing.assert_array_equal(remote[name].values, local[name].values)
         assert remote["forest_type"].encoding["dtype"] == np.uint8  # stored as classes
+        assert remote["forest_type"].dtype == np.uint8  # and opened as classes
+        assert open_kwargs["mask_and_scale"] == {"forest_type": False}
+        assert np.isnan(remote["canopy_height"].values).any()  # the lake: masked
         assert remote.sizes == {"time": 4, "y": 400, "x": 480}
         landing = httpx.get(f"{base}/").json()
         rels = {link["rel"] for link in landing["links"]}
