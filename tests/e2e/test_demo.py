@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import socket
 import subprocess
@@ -17,7 +18,9 @@ from pathlib import Path
 import httpx
 import jsonschema
 import numpy as np
+import odc.stac
 import pytest
+import rasterio
 import xarray as xr
 import yaml
 from pystac_client import Client
@@ -162,3 +165,35 @@ def test_a_busy_files_port_is_refused_naming_the_option(tmp_path: Path) -> None:
         with pytest.raises(OSError, match=f"port {port} .* in use.*--files-port"):
             with serve_files(tmp_path, port, tmp_path / "files.log"):
                 pass
+
+
+def test_harvested_demo_rasters_open_in_gdal_and_odc_stac_unaided(
+    first_run: FirstRun, tmp_path: Path
+) -> None:
+    """The stac-static forest-type item and the files canopy-height item carry grid, CRS
+    (`proj:epsg` too) and band data types: GDAL's STACIT and odc-stac need nothing else."""
+    options = first_run.options
+    with (
+        serve_files(options.world, options.files_port, tmp_path / "files.log"),
+        live_server(create_app(first_run.settings)) as base,
+    ):
+        files = {
+            "forest-type": "data/forest_type.tif",
+            "canopy-height": "files/canopy/canopy_height.tif",
+        }
+        for collection, path in files.items():
+            with rasterio.open(options.world / path) as dataset:
+                size = [dataset.width, dataset.height]
+            name = f'STACIT:"{base}/search?collections={collection}":asset=data'
+            result = subprocess.run(
+                ["gdalinfo", "-json", name], capture_output=True, text=True, timeout=120
+            )
+            assert result.returncode == 0, result.stderr
+            info = json.loads(result.stdout)
+            assert info["size"] == size
+            assert info["coordinateSystem"]["wkt"].rstrip().endswith('ID["EPSG",3035]]')
+        items = list(Client.open(base).search(collections=["forest-type"]).items())
+        loaded = odc.stac.load(items, bands=["data"])
+    assert loaded["data"].dtype == np.uint8
+    assert loaded.odc.crs.epsg == 3035 and loaded.odc.geobox.resolution.x == 50.0
+    assert set(np.unique(loaded["data"].values)) <= {0, 1, 2, 3, 4}
