@@ -8,8 +8,8 @@ the searchable projections of it.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from typing import Any
+import datetime as dt
+from typing import Any, ClassVar
 
 from geoalchemy2 import Geometry
 from sqlalchemy import (
@@ -19,6 +19,7 @@ from sqlalchemy import (
     Interval,
     MetaData,
     String,
+    Table,
     func,
     literal_column,
     text,
@@ -39,6 +40,10 @@ class Base(DeclarativeBase):
     """Declarative base with stable constraint names, so migrations stay reviewable."""
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    # Every model here is mapped to a plain `Table` (no mapping to a join or select), so the
+    # repositories may pass `Model.__table__` to insert/update/delete; SQLAlchemy types it as
+    # the wider `FromClause` (the maintainers' advice in sqlalchemy#9130).
+    __table__: ClassVar[Table]
 
 
 TEXT_SEARCH_CONFIG = "simple"
@@ -62,23 +67,23 @@ class CollectionRow(Base):
 
     id: Mapped[str] = mapped_column(String, primary_key=True)
     content: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
-    updated_at: Mapped[datetime] = mapped_column(
+    updated_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), nullable=False, server_default=func.now()
     )
     # Searchable projections of `extent` for collection search; NULL is "unbounded".
     extent_geometry: Mapped[Any] = mapped_column(
         Geometry(geometry_type="GEOMETRY", srid=4326, spatial_index=False), nullable=True
     )
-    extent_start: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    extent_end: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    extent_start: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    extent_end: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     # Upper bounds, over the collection's items, of `datetime - start_datetime` and of
     # `end_datetime - datetime` (grown on every item write, never shrunk; NULL: unknown).
     # They turn an interval-overlap test into a range on `datetime` that the
     # (collection, datetime, id) index answers: see catalogue.repositories.search.
-    max_datetime_minus_start: Mapped[timedelta | None] = mapped_column(
+    max_datetime_minus_start: Mapped[dt.timedelta | None] = mapped_column(
         Interval, server_default=text("'0'::interval")
     )
-    max_end_minus_datetime: Mapped[timedelta | None] = mapped_column(
+    max_end_minus_datetime: Mapped[dt.timedelta | None] = mapped_column(
         Interval, server_default=text("'0'::interval")
     )
 
@@ -101,12 +106,12 @@ class ItemRow(Base):
     geometry: Mapped[Any] = mapped_column(
         Geometry(geometry_type="GEOMETRY", srid=4326, spatial_index=False), nullable=False
     )
-    datetime: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
-    start_datetime: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
-    end_datetime: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    datetime: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    start_datetime: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    end_datetime: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     properties: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
     content: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
-    updated_at: Mapped[datetime] = mapped_column(
+    updated_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), nullable=False, server_default=func.now()
     )
 
@@ -139,10 +144,10 @@ class JobRow(Base):
     kind: Mapped[str] = mapped_column(String, nullable=False)  # "ingest" | "cube"
     target: Mapped[str] = mapped_column(String, nullable=False)  # source id or cube id
     status: Mapped[str] = mapped_column(String, nullable=False)
-    started_at: Mapped[datetime] = mapped_column(
+    started_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), nullable=False, server_default=func.now()
     )
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     counts: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, default=dict)
     errors: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, nullable=False, default=list)
     message: Mapped[str | None] = mapped_column(String)
@@ -168,8 +173,8 @@ class SourceRow(Base):
     url: Mapped[str] = mapped_column(String, nullable=False)
     config_hash: Mapped[str] = mapped_column(String, nullable=False)
     cursor: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, default=dict)
-    last_success_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(
+    last_success_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), nullable=False, server_default=func.now()
     )
 
