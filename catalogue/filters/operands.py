@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -178,7 +179,7 @@ def literal_operand(node: Any) -> Operand:
 
 
 def property_operand(
-    node: dict[str, Any], known_properties: set[str] | None, fields: Fields = ITEM_FIELDS
+    node: dict[str, Any], known_properties: AbstractSet[str] | None, fields: Fields = ITEM_FIELDS
 ) -> Operand:
     name = node.get("property")
     if not isinstance(name, str) or not name.strip():

@@ -10,6 +10,7 @@ https://docs.ogc.org/is/21-065r2/21-065r2.html
 from __future__ import annotations
 
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, false, not_, or_, true
@@ -28,7 +29,7 @@ ARRAYS = frozenset({"a_equals", "a_contains", "a_containedby", "a_overlaps"})
 
 
 def filter_clause(
-    tree: Any, known_properties: set[str] | None = None, fields: Fields = ITEM_FIELDS
+    tree: Any, known_properties: AbstractSet[str] | None = None, fields: Fields = ITEM_FIELDS
 ) -> Predicate:
     """The condition for `tree` (from `catalogue.filters.parse_filter`).
 

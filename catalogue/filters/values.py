@@ -10,6 +10,7 @@ https://docs.ogc.org/is/21-065r2/21-065r2.html#case-insensitive-comparison
 from __future__ import annotations
 
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,7 +67,7 @@ class Resolver:
     property names a filter may use, or None to accept any name; `fields` maps names to SQL
     (item columns and properties by default)."""
 
-    known_properties: set[str] | None = None
+    known_properties: AbstractSet[str] | None = None
     fields: Fields = ITEM_FIELDS
 
     def operand(self, node: Any) -> Operand:

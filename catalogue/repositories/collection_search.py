@@ -111,8 +111,10 @@ def _where(query: CollectionQuery) -> list[ColumnElement[bool]]:
                 )
             )
     if query.text:
-        config = literal_column(f"'{TEXT_SEARCH_CONFIG}'::regconfig")
-        terms = [func.websearch_to_tsquery(config, term) for term in query.text]
+        config: ColumnElement[Any] = literal_column(f"'{TEXT_SEARCH_CONFIG}'::regconfig")
+        terms: list[ColumnElement[Any]] = [
+            func.websearch_to_tsquery(config, term) for term in query.text
+        ]
         combined = terms[0]
         for term in terms[1:]:
             combined = combined.op("||")(term)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import BindParameter, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -116,7 +116,8 @@ async def record_time_spans(conn: AsyncConnection, rows: Sequence[dict[str, Any]
     spans = _time_spans(rows)
     if not spans:
         return
-    before, after = bindparam("before"), bindparam("after")
+    before: BindParameter[timedelta] = bindparam("before")
+    after: BindParameter[timedelta] = bindparam("after")
     await conn.execute(
         update(collections)
         .where(

@@ -25,6 +25,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     Integer,
+    Row,
     String,
     Text,
     any_,
@@ -118,7 +119,9 @@ def intersects_clause() -> ColumnElement[bool]:
 
 # The first column of the GiST index of migration 0008 (constants inline so the planner
 # matches it): an item's closed time range [start_datetime, end_datetime].
-ITEM_TIME_RANGE = literal_column("tstzrange(start_datetime, end_datetime, '[]')")
+ITEM_TIME_RANGE: ColumnElement[Any] = literal_column(
+    "tstzrange(start_datetime, end_datetime, '[]')"
+)
 INTERVAL_START = bindparam("start", type_=DateTime(timezone=True))
 INTERVAL_END = bindparam("end", type_=DateTime(timezone=True))
 
@@ -173,8 +176,8 @@ def datetime_bound(shape: SearchShape, collection_ids: Any | None) -> list[Any]:
 def text_clause(terms: int) -> ColumnElement[bool]:
     """Any of the terms `text_0 ..` (each may be a quoted phrase) in title, description or
     keywords."""
-    config = literal_column(f"'{TEXT_SEARCH_CONFIG}'::regconfig")
-    queries = [
+    config: ColumnElement[Any] = literal_column(f"'{TEXT_SEARCH_CONFIG}'::regconfig")
+    queries: list[ColumnElement[Any]] = [
         func.websearch_to_tsquery(config, bindparam(f"text_{index}", type_=String))
         for index in range(terms)
     ]
@@ -226,7 +229,7 @@ def where_clauses(shape: SearchShape) -> list[ColumnElement[bool]]:
 
 
 # `item_text_columns` over the page subquery of `search_statement`, built once.
-PAGE_CONTENT_COLUMNS = (
+PAGE_CONTENT_COLUMNS: tuple[ColumnElement[Any], ColumnElement[Any], ColumnElement[Any]] = (
     literal_column("page.collection"),
     literal_column("page.id"),
     literal_column("page.content"),
@@ -402,7 +405,7 @@ def _paged(rows: Sequence[Any], query: ItemQuery, keys: list[OrderKey]) -> Rows:
 async def _search_rows(
     conn: AsyncConnection,
     query: ItemQuery,
-    known_properties: set[str] | None,
+    known_properties: AbstractSet[str] | None,
     as_text: bool,
     paths: tuple[tuple[str, ...], ...] | None = None,
 ) -> Rows:
@@ -421,7 +424,7 @@ async def _search_rows(
 
 
 async def search_items(
-    conn: AsyncConnection, query: ItemQuery, known_properties: set[str] | None = None
+    conn: AsyncConnection, query: ItemQuery, known_properties: AbstractSet[str] | None = None
 ) -> ItemPage:
     """One page in the query's order, items as dicts; `known_properties` (the queryables)
     guards sortby."""
@@ -433,7 +436,7 @@ async def search_items(
 async def search_item_texts(
     conn: AsyncConnection,
     query: ItemQuery,
-    known_properties: set[str] | None = None,
+    known_properties: AbstractSet[str] | None = None,
     paths: tuple[tuple[str, ...], ...] | None = None,
 ) -> ItemTextPage:
     """The same page as `search_items`, items as the database prints them (the API's path);

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -82,7 +83,7 @@ def property_value(name: str) -> ColumnElement[Any]:
     return items.c.properties.op("->", return_type=JSONB)(name)
 
 
-def check_sort_fields(sortby: Sequence[SortKey], known_properties: set[str] | None) -> None:
+def check_sort_fields(sortby: Sequence[SortKey], known_properties: AbstractSet[str] | None) -> None:
     """A 400 naming the first sort key that is neither a column nor a known property."""
     if known_properties is None:
         return
@@ -92,7 +93,7 @@ def check_sort_fields(sortby: Sequence[SortKey], known_properties: set[str] | No
             raise UnknownPropertyError(f"sortby: unknown property {key.field!r} (see /queryables)")
 
 
-def resolve(key: SortKey, known_properties: set[str] | None) -> OrderKey:
+def resolve(key: SortKey, known_properties: AbstractSet[str] | None) -> OrderKey:
     check_sort_fields((key,), known_properties)
     name = property_name(key.field)
     if name in COLUMN_FIELDS:
@@ -101,7 +102,7 @@ def resolve(key: SortKey, known_properties: set[str] | None) -> OrderKey:
 
 
 def order_keys(
-    sortby: Sequence[SortKey], known_properties: set[str] | None = None
+    sortby: Sequence[SortKey], known_properties: AbstractSet[str] | None = None
 ) -> list[OrderKey]:
     """The user's keys (or the default order) made total with the tie-breakers."""
     keys = [resolve(key, known_properties) for key in (sortby or DEFAULT_SORT)]
