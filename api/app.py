@@ -10,9 +10,10 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import cast
 
 from brotli_asgi import BrotliMiddleware
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, params
 from fastapi.exceptions import RequestValidationError
 from stac_fastapi.api.app import StacApi
 from stac_fastapi.api.errors import DEFAULT_STATUS_CODES
@@ -24,6 +25,7 @@ from stac_fastapi.api.models import (
     create_post_request_model,
     create_request_model,
 )
+from stac_fastapi.api.routes import Scope
 from stac_fastapi.extensions import (
     CollectionSearchExtension,
     CollectionSearchPostExtension,
@@ -41,6 +43,7 @@ from stac_fastapi.extensions.sort.sort import SortConformanceClasses
 from stac_fastapi.types.config import ApiSettings as StacFastApiSettings
 from stac_fastapi.types.conformance import BASE_CONFORMANCE_CLASSES
 from stac_fastapi.types.extension import ApiExtension
+from stac_fastapi.types.search import APIRequest
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -69,7 +72,7 @@ from catalogue.settings import Settings
 logger = logging.getLogger(__name__)
 
 BROWSEABLE = "https://api.stacspec.org/v1.0.0/browseable"
-WRITE_ROUTES = [
+WRITE_ROUTES: list[Scope] = [
     {"path": "/collections", "method": "POST"},
     {"path": "/collections/{collection_id}", "method": "PUT"},
     {"path": "/collections/{collection_id}", "method": "PATCH"},
@@ -307,16 +310,21 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.cube_hrefs = cube_hrefs(settings)
     if cube_root is not None:
         app.mount("/cubes", CubeFiles(directory=cube_root, check_dir=False), name="cubes")
-    route_dependencies = []
+    route_dependencies: list[tuple[list[Scope], list[params.Depends]]] = []
     if settings.api_key is not None:
         route_dependencies.append(
             (WRITE_ROUTES, [require_api_key(settings.api_key.get_secret_value())])
         )
-    items_model = create_request_model(
-        "ItemCollectionUri",
-        base_model=ItemCollectionUri,
-        extensions=[TokenPaginationExtension(), SortExtension(), items_filter],
-        request_type="GET",
+    # A GET model (all bases attrs `APIRequest`s) is an `APIRequest`: the cast is the one
+    # stac-fastapi's own `create_get_request_model` makes, kept here for the model's name.
+    items_model = cast(
+        type[APIRequest],
+        create_request_model(
+            "ItemCollectionUri",
+            base_model=ItemCollectionUri,
+            extensions=[TokenPaginationExtension(), SortExtension(), items_filter],
+            request_type="GET",
+        ),
     )
     StacApi(
         app=app,

@@ -5,13 +5,13 @@ from __future__ import annotations
 import hmac
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Request, params
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 bearer = HTTPBearer(auto_error=False, description="CUBESTAC_API_KEY, for write endpoints")
 
 
-def require_api_key(key: str) -> Depends:
+def require_api_key(key: str) -> params.Depends:
     """A dependency that accepts only `Authorization: Bearer <key>`."""
     expected = key.encode()
 

@@ -16,6 +16,7 @@ from urllib.parse import quote
 import attr
 import orjson
 from fastapi import Request, Response
+from stac_fastapi.extensions.collection_search.client import AsyncBaseCollectionSearchClient
 from stac_fastapi.extensions.collection_search.request import BaseCollectionSearchPostRequest
 from stac_fastapi.types import stac
 from stac_fastapi.types.core import AsyncBaseCoreClient
@@ -116,8 +117,9 @@ def _get_page_link(request: Request) -> PageLink:
 
 
 @attr.s
-class CoreClient(AsyncBaseCoreClient):
-    """Reads the catalogue through `catalogue.repositories`; writes nothing."""
+class CoreClient(AsyncBaseCoreClient, AsyncBaseCollectionSearchClient):
+    """Reads the catalogue through `catalogue.repositories`; writes nothing. Also the
+    collection search client (`POST /collections`, `post_all_collections`)."""
 
     api_settings: ApiSettings = attr.ib(factory=ApiSettings)
     # The landing page's JSON per base URL, with its expiry (monotonic clock).

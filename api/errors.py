@@ -99,4 +99,4 @@ def add_database_error_handlers(app: FastAPI) -> None:
         ConnectionError,
         TimeoutError,
     ):
-        app.add_exception_handler(error, _database_unavailable)  # type: ignore[arg-type]  # Starlette's handler type is narrower than its runtime contract
+        app.add_exception_handler(error, _database_unavailable)

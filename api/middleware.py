@@ -102,8 +102,8 @@ class HtmlSecurityHeadersMiddleware:
         async def buffering_send(message: Message) -> None:
             nonlocal start
             if message["type"] == "http.response.start":
-                headers = dict(message.get("headers") or [])
-                if not headers.get(b"content-type", b"").startswith(b"text/html"):
+                declared = dict(message.get("headers") or [])
+                if not declared.get(b"content-type", b"").startswith(b"text/html"):
                     message = _with_headers(message, [(b"x-content-type-options", b"nosniff")])
                     await send(message)
                     return
