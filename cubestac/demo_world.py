@@ -367,7 +367,7 @@ def write_catalog(root: Path) -> Path:
     hrefs are relative (`../../../data/...`), as a catalog published next to its files.
     Items carry what their files say about their grid and data types."""
     data = root.parent / "data"
-    entries = {
+    entries: dict[str, tuple[str, dict[str, Any], dict[str, Any], dict[str, Any]]] = {
         "forest-type": (
             "Forest type",
             projected_lattice(50.0).footprint(),

@@ -34,15 +34,18 @@ def include_object(obj, name, type_, reflected, compare_to):  # noqa: ANN001 - A
     return alembic_helpers.include_object(obj, name, type_, reflected, compare_to)
 
 
-def _configure(connection: Connection | None = None, **kwargs: object) -> None:
+def _configure(
+    connection: Connection | None = None, url: str | None = None, literal_binds: bool = False
+) -> None:
     context.configure(
         connection=connection,
+        url=url,
+        literal_binds=literal_binds,
         target_metadata=target_metadata,
         include_object=include_object,
         process_revision_directives=alembic_helpers.writer,
         render_item=alembic_helpers.render_item,
         compare_type=True,
-        **kwargs,
     )
 
 
@@ -63,9 +66,10 @@ async def run_online() -> None:
     if connection is not None:
         _run_sync(connection)
         return
-    engine = create_async_engine(
-        context.config.get_main_option("sqlalchemy.url"), poolclass=pool.NullPool
-    )
+    url = context.config.get_main_option("sqlalchemy.url")
+    if url is None:
+        raise RuntimeError("alembic: no sqlalchemy.url (catalogue.schema sets it from Settings)")
+    engine = create_async_engine(url, poolclass=pool.NullPool)
     async with engine.connect() as async_connection:
         await async_connection.run_sync(_run_sync)
         await async_connection.commit()

@@ -31,7 +31,7 @@ STAC_DATA_TYPES = frozenset(
     | {"float16", "float32", "float64", "cint16", "cint32", "cfloat32", "cfloat64"}
 )
 GEOGRAPHIC_DIMS = ({"lon", "longitude"}, {"lat", "latitude"})
-TEMPLATE = {
+TEMPLATE: dict[str, Any] = {
     "type": "Feature",
     "stac_version": "1.1.0",
     "id": "template",

@@ -171,7 +171,7 @@ class FilesHarvester:
         assert record.href is not None and record.key is not None
         acquired = when.When(info.acquired, info.acquired) if info.acquired else None
         moment = self._when(record.href, acquired)
-        asset = {"href": record.href, "type": info.media_type, "roles": ["data"]}
+        asset: dict[str, Any] = {"href": record.href, "type": info.media_type, "roles": ["data"]}
         asset["bands"] = info.bands
         return _item(
             record.key,
