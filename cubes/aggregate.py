@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 import numpy as np
 import pandas as pd
 import xarray as xr
+from xarray.core.resample import DataArrayResample
 
 from cubes.inputs import Nodata
 from cubes.regrid import fill_value, is_valid
@@ -75,13 +76,11 @@ def aggregate(
 ) -> tuple[xr.DataArray, Nodata]:
     """One step per period; returns the aggregated variable and its nodata."""
     valid = is_valid(variable, nodata)
-    resampler_args = {"time": pandas_frequency(period)}
-    extra = {"closed": "left", "label": "left"}
     if method == "count":
-        counted = valid.resample(resampler_args, **extra).sum().astype("int32")
+        counted = _by_period(valid, period).sum().astype("int32")
         return _attrs(counted, variable, units=None), None
     masked = variable if _nan_is_nodata(variable, nodata) else variable.where(valid)
-    resampled = masked.resample(resampler_args, **extra)
+    resampled = _by_period(masked, period)
     if method in FLOAT_METHODS:
         if method == "sum":
             result = resampled.sum(skipna=True, min_count=1)
@@ -94,6 +93,11 @@ def aggregate(
     if variable.dtype.kind != "f":
         result = result.fillna(fill_value(variable, nodata))
     return _attrs(result.astype(variable.dtype), variable), nodata
+
+
+def _by_period(variable: xr.DataArray, period: str) -> DataArrayResample:
+    """Steps of `period` along time, each labelled by its start, which it includes."""
+    return variable.resample(time=pandas_frequency(period), closed="left", label="left")
 
 
 def _nan_is_nodata(variable: xr.DataArray, nodata: Nodata) -> bool:

@@ -18,6 +18,7 @@ import numpy as np
 import xarray as xr
 from odc.geo.geobox import GeoBox
 from odc.geo.xr import xr_crs_coord
+from pyproj.enums import WktVersion
 
 from cubes.build import BuiltCube
 from cubes.spec import CompressorSpec, CubeSpec
@@ -26,6 +27,7 @@ GRID_MAPPING = "spatial_ref"
 
 
 def cf_dataset(built: BuiltCube, cube: CubeSpec, geobox: GeoBox) -> xr.Dataset:
+    assert geobox.crs is not None  # the cube's grid is built from its spec's CRS
     variables = {}
     for name, layer in built.layers.items():
         data = layer.data.drop_vars([c for c in layer.data.coords if c not in layer.data.dims])
@@ -49,7 +51,7 @@ def gdal_crs(geobox: GeoBox) -> dict[str, str]:
     encoding"): WKT2, and the OGC URL when the CRS has an EPSG code."""
     crs = geobox.crs
     assert crs is not None
-    encoded = {"wkt": crs.to_wkt(version="WKT2_2019")}
+    encoded = {"wkt": crs.to_wkt(version=WktVersion.WKT2_2019)}
     if crs.epsg is not None:
         encoded["url"] = f"http://www.opengis.net/def/crs/EPSG/0/{crs.epsg}"
     return encoded

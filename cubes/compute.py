@@ -31,6 +31,7 @@ from distributed import Client, LocalCluster, WorkerPlugin
 from distributed.diagnostics.progressbar import ProgressBar
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from tornado.platform.asyncio import BaseAsyncIOLoop
 
 from cubes.assets import configure_gdal_s3
 from cubes.spec import ComputeSpec
@@ -194,6 +195,7 @@ class _Feed(ProgressBar):
     """distributed's scheduler-side progress, drawn by a callback instead of text."""
 
     def __init__(self, future: Any, client: Client, on_progress: ProgressCallback) -> None:
+        assert client.scheduler is not None  # set once the client has connected
         super().__init__([future], scheduler=client.scheduler.address, interval="250ms")
         self.client = weakref.ref(client)
         self._on_progress = on_progress
@@ -204,5 +206,6 @@ class _Feed(ProgressBar):
         self._on_progress(all - remaining, all)
 
     def start(self, client: Client) -> Any:
-        loop = client.loop.asyncio_loop  # type: ignore[attr-defined]  # tornado AsyncIOLoop
-        return asyncio.run_coroutine_threadsafe(self.listen(), loop)
+        loop = client.loop
+        assert isinstance(loop, BaseAsyncIOLoop)  # every tornado >= 5 loop runs on asyncio
+        return asyncio.run_coroutine_threadsafe(self.listen(), loop.asyncio_loop)

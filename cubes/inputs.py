@@ -16,7 +16,7 @@ import math
 from collections.abc import Hashable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import fsspec
 import numpy as np
@@ -79,7 +79,12 @@ def _open_geotiff(ref: AssetRef) -> xr.Dataset:
         descriptions = list(source.descriptions)
         crs = source.crs
     chunks = {"band": 1, "y": _read_chunk(block_y), "x": _read_chunk(block_x)}
-    array = rioxarray.open_rasterio(ref.href, chunks=chunks, mask_and_scale=False, lock=False)
+    # One GeoTIFF opens as one DataArray (a list is for HDF subdatasets, a Dataset for
+    # `band_as_variable`, neither asked for here).
+    array = cast(
+        xr.DataArray,
+        rioxarray.open_rasterio(ref.href, chunks=chunks, mask_and_scale=False, lock=False),
+    )
     names = _band_names(ref, descriptions)
     attrs = {k: v for k, v in array.attrs.items() if k != "long_name"}
     variables = {}
@@ -169,7 +174,9 @@ def _spatial_dims(dataset: xr.Dataset) -> tuple[Hashable, Hashable] | None:
             attrs = dataset.coords[dim].attrs
             axis = str(attrs.get("axis", "")).upper()
             axis = (
-                axis if axis in ("X", "Y") else PROJECTED_AXES.get(attrs.get("standard_name"), "")
+                axis
+                if axis in ("X", "Y")
+                else PROJECTED_AXES.get(str(attrs.get("standard_name")), "")
             )
             if axis:
                 found[axis] = dim
@@ -238,9 +245,9 @@ def _file_crs(dataset: xr.Dataset, names: list[str]) -> Any:
             found = _crs_from_attrs(dataset.variables[mapping].attrs)
             if found is not None:
                 return found
-    for variable in dataset.variables.values():
-        if variable.ndim == 0:
-            found = _crs_from_attrs(variable.attrs)
+    for other in dataset.variables.values():
+        if other.ndim == 0:
+            found = _crs_from_attrs(other.attrs)
             if found is not None:
                 return found
     return _crs_from_attrs(dataset.attrs)
@@ -341,10 +348,9 @@ def _chunks(raw: xr.Dataset, names: list[str], rename: dict[Hashable, str]) -> d
     for name in names:
         encoding = raw[name].encoding
         preferred.update(encoding.get("preferred_chunks") or {})
-        if raw[name].chunks:
-            preferred.update(
-                {d: c[0] for d, c in zip(raw[name].dims, raw[name].chunks, strict=True)}
-            )
+        chunked = raw[name].chunks
+        if chunked:
+            preferred.update({d: c[0] for d, c in zip(raw[name].dims, chunked, strict=True)})
     chunks: dict[str, int] = {}
     for name in names:
         for dim in raw[name].dims:

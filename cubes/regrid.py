@@ -26,7 +26,6 @@ from odc.geo.xr import xr_reproject
 from cubes.inputs import Nodata
 
 PASTE_TOLERANCE = 1e-6  # of a pixel
-GDAL_DEFAULT_KERNEL = {"XSCALE": None, "YSCALE": None}
 
 
 def regrid(
@@ -50,7 +49,8 @@ def regrid(
             dtype=variable.dtype,
             chunks=(tile, tile),
             always_yx=True,
-            **GDAL_DEFAULT_KERNEL,
+            XSCALE=None,  # GDAL's own kernel scaling: see the module's docstring
+            YSCALE=None,
         )
     out = out.drop_vars([c for c in out.coords if c not in out.dims])
     out = out.assign_coords(y=geobox_y(geobox), x=geobox_x(geobox))
