@@ -19,7 +19,7 @@ them per item in a `warnings` member of the JSON body.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from typing import Any
 
 import orjson
@@ -124,7 +124,7 @@ class NormalisedBodyRoute(AwaitedRequestModelRoute):
         )
         super().__init__(path, endpoint, **kwargs)
 
-    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
         normalise = self.normalise_body
         if normalise is None:

@@ -247,8 +247,9 @@ def _with_overall_bbox(collection: dict[str, Any]) -> tuple[dict[str, Any], tupl
         return collection, ()
     if not isinstance(boxes, list) or not boxes or not all(isinstance(b, list) for b in boxes):
         return collection, ()
-    numeric = [_numbers(box) for box in boxes]
-    if any(box is None or len(box) not in (4, 6) for box in numeric):
+    parsed = [_numbers(box) for box in boxes]
+    numeric = [box for box in parsed if box is not None and len(box) in (4, 6)]
+    if len(numeric) != len(parsed):
         return collection, ()  # malformed: left for the validation to report as it is
     warnings = []
     if numeric != boxes:

@@ -283,8 +283,8 @@ class SourceRun:
         that cannot be read are problems."""
         for collection_id in {row["collection"] for row in batch.rows} - set(self._collections):
             try:
-                document = await harvester.collection(collection_id)
-                current = current_collection(document, collection_id)
+                fetched = await harvester.collection(collection_id)
+                current = current_collection(fetched, collection_id)
             except RecordError as error:
                 self._collections[collection_id] = None
                 self._unreadable[collection_id] = f"its collection {error}"
