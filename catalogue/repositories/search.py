@@ -25,7 +25,6 @@ from sqlalchemy import (
     DateTime,
     Float,
     Integer,
-    Row,
     String,
     Text,
     any_,
