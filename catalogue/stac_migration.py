@@ -13,7 +13,9 @@ transactions API and every harvester) passes documents through `normalise_item` 
   extensions by short names, is migrated to `STAC_VERSION` by pystac's own migration
   (`pystac.serialization.migrate_to_latest`): core changes, short extension names expanded
   to schema URIs, extension fields moved to their latest version the way pystac reads them
-  (projection v1 `proj:epsg` becomes v2 `proj:code`);
+  (projection v1 `proj:epsg` gains the `proj:code` of v2; such a document stays at
+  projection v1.2.0 with both, since GDAL 3.6 and stackstac read only `proj:epsg`:
+  `catalogue.projection`);
 * a short extension name that pystac does not know (no schema URI can be given for it) is
   dropped from `stac_extensions`; the fields themselves are kept;
 * a bbox value or a well-known numeric field (`gsd`, `eo:cloud_cover`, ...) given as a
@@ -40,6 +42,7 @@ from pystac.serialization import identify_stac_object, migrate_to_latest
 from pystac.serialization.identify import STACVersionID
 
 from catalogue.errors import InvalidInputError
+from catalogue.projection import as_projection_v1_2, declares_projection_v1
 from catalogue.serializers import STAC_VERSION
 
 SERVED = STACVersionID(STAC_VERSION)
@@ -112,8 +115,11 @@ def _normalise(document: Any, kind: STACObjectType) -> Normalised:
         return Normalised(document)
     warnings: list[str] = []
     if _needs_migration(document):
+        projection_v1 = declares_projection_v1(document)
         document = _migrated(document, kind, warnings)
         document = _without_unknown_extensions(document, warnings)
+        if projection_v1:
+            document = as_projection_v1_2(document)
     document = _with_numbers(document, warnings)
     return Normalised(document, tuple(warnings))
 

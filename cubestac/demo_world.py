@@ -329,8 +329,8 @@ def _forest_type_fields(data: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """Asset and item fields of the forest-type COG, read from the file as rio-stac does
     (`ingest.metadata.geotiff.read_grid`): grid, CRS and the band's data type and nodata, so
     readers place it and keep its classes uint8 without being told anything."""
+    from catalogue.projection import PROJECTION_EXTENSION
     from ingest.metadata.geotiff import read_grid
-    from ingest.metadata.projection import PROJECTION_EXTENSION
 
     grid = read_grid(str(data / "forest_type.tif"))
     classes = [{"value": value, "name": name} for value, name in FOREST_CLASSES.items()]
@@ -348,8 +348,8 @@ def _forest_age_fields(data: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     from the file with the `files` harvester's reader (xstac + rioxarray)."""
     import fsspec
 
+    from catalogue.projection import PROJECTION_EXTENSION
     from ingest.metadata.datacube import DATACUBE_EXTENSION, read_netcdf
-    from ingest.metadata.projection import PROJECTION_EXTENSION
 
     info = read_netcdf(fsspec.filesystem("file"), str(data / "forest_age.nc"), True)
     asset = {"href": "../../../data/forest_age.nc", "type": NETCDF}

@@ -23,9 +23,9 @@ from urllib.parse import unquote, urlsplit
 import rasterio
 from pystac.utils import make_absolute_href
 
+from catalogue.projection import CRS_NAMES, PROJECTION_V2_PREFIX, declared_projection
+from catalogue.projection import PROJECTION_EXTENSION as PROJECTION_V1_2
 from ingest.metadata.geotiff import GridInfo, read_grid
-from ingest.metadata.projection import CRS_NAMES, PROJECTION_V2_PREFIX, declared_projection
-from ingest.metadata.projection import PROJECTION_EXTENSION as PROJECTION_V1_2
 
 logger = logging.getLogger(__name__)
 

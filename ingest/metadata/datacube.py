@@ -21,7 +21,7 @@ from pyproj import CRS
 from rasterio.warp import transform_bounds
 from xstac import xarray_to_stac
 
-from ingest.metadata.projection import crs_fields
+from catalogue.projection import crs_fields
 
 DATACUBE_EXTENSION = "https://stac-extensions.github.io/datacube/v2.3.0/schema.json"
 ZARR_EXTENSION = "https://stac-extensions.github.io/zarr/v1.1.0/schema.json"

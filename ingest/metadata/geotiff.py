@@ -5,7 +5,7 @@ STAC 1.1 items, so the same facts are written the 1.1 way: the common `bands` wi
 `data_type`, `nodata`, `statistics` and `unit`, plus the raster v2.0.0 fields that are not
 common metadata (`raster:scale`, `raster:offset`, `raster:sampling`, `raster:histogram`).
 The CRS is written as both `proj:epsg` and `proj:code` (projection v1.2.0, see
-`ingest.metadata.projection`), which every widely deployed reader understands.
+`catalogue.projection`), which every widely deployed reader understands.
 
 `read_grid` is the cheap variant for completing upstream items: the header only (grid, CRS,
 band data types and nodata), no pixel is read.
@@ -23,7 +23,7 @@ from fsspec.spec import AbstractFileSystem
 from rasterio.io import DatasetReader
 from rio_stac.stac import get_dataset_geom, get_media_type, get_projection_info, get_raster_info
 
-from ingest.metadata.projection import crs_fields
+from catalogue.projection import crs_fields
 
 RASTER_EXTENSION = "https://stac-extensions.github.io/raster/v2.0.0/schema.json"
 COG_MEDIA_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"

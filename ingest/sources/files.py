@@ -21,6 +21,7 @@ from typing import Any, ClassVar, Literal, Self
 
 from fsspec.spec import AbstractFileSystem
 
+from catalogue.projection import PROJECTION_EXTENSION
 from ingest.config import FilesSource
 from ingest.errors import RecordError, SourceError
 from ingest.metadata import when
@@ -34,7 +35,6 @@ from ingest.metadata.datacube import (
     zarr_layout,
 )
 from ingest.metadata.geotiff import RASTER_EXTENSION, RasterInfo, read_geotiff
-from ingest.metadata.projection import PROJECTION_EXTENSION
 from ingest.retry import RetryPolicy, is_transient
 from ingest.sources.base import Fetched, Problem, Record
 from ingest.upstream import FileSystems, file_fingerprint

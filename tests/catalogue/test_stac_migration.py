@@ -59,9 +59,11 @@ def test_a_0_9_item_is_migrated_with_its_short_extension_names_expanded() -> Non
     assert item["stac_extensions"] == [
         "https://stac-extensions.github.io/eo/v1.1.0/schema.json",
         "https://stac-extensions.github.io/sat/v1.0.0/schema.json",
-        "https://stac-extensions.github.io/projection/v2.0.0/schema.json",
+        "https://stac-extensions.github.io/projection/v1.2.0/schema.json",
     ]
-    assert item["properties"]["proj:code"] == "EPSG:32643"  # projection v1 -> v2
+    # projection v1.2.0 with both: pystac reads proj:code, GDAL 3.6 and stackstac proj:epsg
+    assert item["properties"]["proj:code"] == "EPSG:32643"
+    assert item["properties"]["proj:epsg"] == 32643
     assert item["assets"]["B2"]["eo:bands"] == [
         {"name": "B2", "common_name": "blue", "center_wavelength": 0.48,
          "full_width_half_max": 0.06}
