@@ -62,6 +62,7 @@ from api.queryables import QueryablesClient
 from api.requests import SearchPostRequest
 from api.responses import ORJSONResponse
 from api.routing import AwaitedRequestModelRoute
+from api.search_guard import SearchBodyGuardMiddleware
 from api.sortables import SortablesClient
 from api.stac_documents import NormalisedBodyRoute
 from api.transactions import BulkTransactionsClient, TransactionsClient
@@ -213,11 +214,22 @@ def _collection_search(
     )
 
 
+def _search_paths(settings: Settings) -> frozenset[str]:
+    """POST routes whose body is a search: `/collections` too while it is collection search
+    (no API key; with one it creates a collection, see `_collection_search`)."""
+    return frozenset({"/search"} if settings.api_key is not None else {"/search", "/collections"})
+
+
 def _middlewares(settings: Settings) -> list[Middleware]:
     # StacApi inserts each at the front: the first here is the innermost (inside Brotli, so
     # the security headers middleware sees the HTML uncompressed)
     return [
         Middleware(HtmlSecurityHeadersMiddleware),
+        Middleware(
+            SearchBodyGuardMiddleware,
+            settings=settings.api,
+            paths=_search_paths(settings),
+        ),
         Middleware(BodySizeLimitMiddleware, max_bytes=settings.api.max_body_bytes),
         # cube files go out as stored: chunks are compressed already, and a compressed 206
         # would not be the byte range asked for

@@ -26,7 +26,7 @@ from stac_pydantic.shared import BBox
 
 from api.fields import FieldSelection
 from api.known_properties import KnownPropertiesCache, search_with_known_properties
-from api.limits import check_q, check_search, filter_limits
+from api.limits import check_q, check_search, filter_limits, page_limit
 from api.links import GEOJSON, OPENAPI, base_url, link, next_get_link, next_post_link, self_href
 from api.responses import ORJSONResponse
 from catalogue.errors import InvalidInputError
@@ -246,9 +246,7 @@ class CoreClient(AsyncBaseCoreClient, AsyncBaseCollectionSearchClient):
     def _collection_query(
         self, params: dict[str, Any], filter_tree: dict[str, Any] | bool | None = None
     ) -> CollectionQuery:
-        limit = params.get("limit") or self.api_settings.default_limit
-        if not 1 <= limit <= self.api_settings.max_limit:
-            raise InvalidInputError(f"limit: must be between 1 and {self.api_settings.max_limit}")
+        limit = page_limit(self.api_settings, params.get("limit"))
         token = params.get("token")
         check_q(self.api_settings, params.get("q"))
         return CollectionQuery(
@@ -422,9 +420,7 @@ class CoreClient(AsyncBaseCoreClient, AsyncBaseCollectionSearchClient):
         legacy_query: dict[str, Any] | str | None = None,
     ) -> ItemQuery:
         """Check every parameter and build the repository's query (400 on anything wrong)."""
-        limit = self.api_settings.default_limit if limit is None else limit
-        if not 1 <= limit <= self.api_settings.max_limit:
-            raise InvalidInputError(f"limit: must be between 1 and {self.api_settings.max_limit}")
+        limit = page_limit(self.api_settings, limit)
         check_search(
             self.api_settings, ids=ids, collections=collections, intersects=intersects, q=q
         )

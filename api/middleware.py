@@ -11,12 +11,15 @@ import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
-class BodyTooLargeError(Exception):
-    pass
-
-
 class BodySizeLimitMiddleware:
-    """Answer 413 for a body over `max_bytes`, by Content-Length or by counting a stream."""
+    """Answer 413 for a body over `max_bytes`, by Content-Length or by counting a stream.
+
+    A body without a Content-Length (chunked) is read here, up to the limit, before the
+    application sees it: FastAPI turns any error raised while it reads a body into a 400,
+    so a limit checked inside its read came out as "400 after 17 MiB" (issue 14). Reading
+    stops at the limit; what the client still sends is discarded by the server. The
+    application then gets the body in one message, as it would have buffered it anyway.
+    """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -26,51 +29,75 @@ class BodySizeLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope.get("headers") or []).get(b"content-length")
+        headers = dict(scope.get("headers") or [])
+        declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(send)
+            await _refuse_too_large(send, self.max_bytes)
             return
-        received = 0
-        started = False
+        if declared is None and b"transfer-encoding" not in headers:
+            await self.app(scope, receive, send)  # no body
+            return
+        body = await read_body(receive, self.max_bytes)
+        if body is None:
+            await _refuse_too_large(send, self.max_bytes)
+            return
+        await self.app(scope, replay(body, receive), send)
 
-        async def counting_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise BodyTooLargeError
-            return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
+async def read_body(receive: Receive, max_bytes: int) -> bytes | None:
+    """The whole request body, or None once it exceeds `max_bytes` (or the client left)."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return None
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > max_bytes:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
 
-        try:
-            await self.app(scope, counting_receive, tracking_send)
-        except BodyTooLargeError:
-            if not started:
-                await self._refuse(send)
 
-    async def _refuse(self, send: Send) -> None:
-        body = orjson.dumps(
-            {
-                "code": "RequestBodyTooLarge",
-                "description": f"request body exceeds the limit of {self.max_bytes} bytes",
-            }
-        )
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+def replay(body: bytes, receive: Receive) -> Receive:
+    """A `receive` that hands out `body` once, then waits on the real one (disconnects)."""
+    pending = True
+
+    async def replaying_receive() -> Message:
+        nonlocal pending
+        if pending:
+            pending = False
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replaying_receive
+
+
+async def send_error(send: Send, status: int, code: str, description: str) -> None:
+    """A STAC-shaped error (`code`, `description`) sent from middleware."""
+    body = orjson.dumps({"code": code, "description": description})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _refuse_too_large(send: Send, max_bytes: int) -> None:
+    await send_error(
+        send,
+        413,
+        "RequestBodyTooLarge",
+        f"request body exceeds the limit of {max_bytes} bytes (limit CUBESTAC_API__MAX_BODY_BYTES)",
+    )
 
 
 class HtmlSecurityHeadersMiddleware:

@@ -51,7 +51,8 @@ class ApiSettings(BaseModel):
     description: str = "STAC catalogue and Zarr data cubes"
     catalog_id: str = "cubestac"
     default_limit: int = Field(default=10, ge=1)
-    max_limit: int = Field(default=10_000, ge=1)
+    # a larger `limit` is capped to it; stac-fastapi's request models cap at 10,000 first
+    max_limit: int = Field(default=10_000, ge=1, le=10_000)
     max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
     max_ids: int = Field(default=10_000, ge=1)
     max_collections: int = Field(default=1_000, ge=1)
@@ -64,6 +65,21 @@ class ApiSettings(BaseModel):
     max_q_chars: int = Field(default=1_000, ge=1)  # the whole free-text `q`
     # budget of the exact count behind `numberMatched` on multi-page results; 0: never count
     count_timeout_ms: int = Field(default=100, ge=0, le=60_000)
+    # a search body's commas and brackets: bounds what parsing it costs before it is parsed
+    max_search_body_values: int = Field(default=200_000, ge=1_000)
+
+
+class ServerSettings(BaseModel):
+    """How long a client may take to send a request, and how many connections one worker
+    keeps (`cubestac serve`). uvicorn has no deadline for reading a request, so without these
+    a client that sends its headers slowly holds its connection for ever."""
+
+    header_timeout_s: float = Field(default=10.0, gt=0)  # from the first byte of a request
+    body_timeout_s: float = Field(default=60.0, gt=0)  # from the end of the head to the last byte
+    keep_alive_s: int = Field(default=30, ge=1)  # an idle connection between requests
+    max_head_bytes: int = Field(default=1024 * 1024, ge=8 * 1024)  # request line and headers
+    # per worker; at the cap the connection that has waited longest for its client is dropped
+    max_connections: int = Field(default=1000, ge=2)
 
 
 class Settings(BaseSettings):
@@ -86,3 +102,4 @@ class Settings(BaseSettings):
     db: EmbeddedDatabaseSettings = Field(default_factory=EmbeddedDatabaseSettings)
     pool: DatabasePoolSettings = Field(default_factory=DatabasePoolSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)

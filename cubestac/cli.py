@@ -127,7 +127,7 @@ def serve_command(
         raise _fail(str(error)) from error
     except OSError as error:
         raise _fail(f"cannot reach the catalogue database: {error}") from error
-    serve(host, port, workers)
+    serve(host, port, workers, settings)
 
 
 @app.command("demo")

@@ -1,14 +1,26 @@
-"""Running the API under uvicorn, including the multi-worker TCP_NODELAY fix."""
+"""Running the API under uvicorn, including the multi-worker TCP_NODELAY fix and the
+bounds on slow clients (`cubestac.http_guard`)."""
 
 from __future__ import annotations
 
+import logging
+import resource
 import socket
 from asyncio import base_events
 
 import uvicorn
 from fastapi import FastAPI
+from uvicorn.main import STARTUP_FAILURE
+from uvicorn.supervisors import Multiprocess
 
 from api import create_app
+from catalogue.settings import Settings
+from cubestac.http_guard import GuardedHttpToolsProtocol, ServeConfig
+
+logger = logging.getLogger(__name__)
+
+# descriptors a worker needs beside its client connections: database pool, files, logs
+SPARE_DESCRIPTORS = 256
 
 
 def _set_nodelay(sock: socket.socket) -> None:
@@ -32,17 +44,52 @@ def worker_app() -> FastAPI:
     return create_app()
 
 
-def serve(host: str, port: int, workers: int) -> None:
-    enable_tcp_nodelay()
-    uvicorn.run(
+def raise_descriptor_limit(connections: int) -> None:
+    """Let the process hold `connections` sockets: raise the soft open-files limit towards
+    the hard one, and warn when even that is too low (accepting would then fail instead of
+    the connection cap dropping the longest-waiting client)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = connections + SPARE_DESCRIPTORS
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        soft = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        logger.warning(
+            "open-files limit %d is below CUBESTAC_SERVER__MAX_CONNECTIONS + %d", soft, wanted
+        )
+
+
+def server_config(settings: Settings, host: str, port: int, workers: int) -> ServeConfig:
+    """The uvicorn configuration of `cubestac serve` (tests start uvicorn with it too).
+
+    No `limit_concurrency`: uvicorn counts open connections against it, so idle or slow
+    clients made everyone else's requests 503; the guarded protocol bounds connections and
+    drops the longest-waiting one instead."""
+    return ServeConfig(
         "cubestac.serve:worker_app",
+        server_settings=settings.server,
         factory=True,
         host=host,
         port=port,
         workers=workers,
+        http=GuardedHttpToolsProtocol,
         access_log=False,
         server_header=False,  # no software banner to fingerprint the service by
-        timeout_keep_alive=30,
-        limit_concurrency=1000,
+        timeout_keep_alive=settings.server.keep_alive_s,
         log_config=None,
     )
+
+
+def serve(host: str, port: int, workers: int, settings: Settings | None = None) -> None:
+    """Run the API until interrupted (uvicorn.run's steps, with our config)."""
+    settings = settings or Settings()
+    enable_tcp_nodelay()
+    raise_descriptor_limit(settings.server.max_connections)
+    config = server_config(settings, host, port, workers)
+    server = uvicorn.Server(config)
+    if workers > 1:
+        Multiprocess(config, sockets=[config.bind_socket()]).run()
+    else:
+        server.run()
+        if not server.started:  # as uvicorn.run: the port was taken or the lifespan failed
+            raise SystemExit(STARTUP_FAILURE)

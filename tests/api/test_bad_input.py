@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.helpers import make_collection, make_item
+from tests.helpers import TEST_API_KEY, make_collection, make_item
 
 ITEMS = "/collections/test-collection/items"
 
@@ -60,14 +60,31 @@ async def test_malformed_json_is_400(client: httpx.AsyncClient) -> None:
     assert_stac_error(response, 400)
 
 
-async def test_limit_above_the_configured_maximum_is_400(settings, database) -> None:
+@pytest.mark.parametrize("method", ["GET", "POST"])
+async def test_limit_above_the_configured_maximum_is_capped(settings, database, method) -> None:
+    """OGC API - Features /rec/core/fc-limit-default-maximum: use the maximum, no error."""
     from api import create_app
 
-    strict = settings.model_copy(update={"api": settings.api.model_copy(update={"max_limit": 50})})
+    strict = settings.model_copy(update={"api": settings.api.model_copy(update={"max_limit": 2})})
     app = create_app(strict, database=database)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as h:
-        assert_stac_error(await h.get("/search?limit=51"), 400, "limit")
-        assert (await h.get("/search?limit=50")).status_code == 200
+    headers = {"Authorization": f"Bearer {TEST_API_KEY}"}
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://t", headers=headers
+    ) as h:
+        assert (await h.post("/collections", json=make_collection())).status_code == 201
+        for index in range(3):
+            item = make_item(f"item-{index}")
+            assert (await h.post(ITEMS, json=item)).status_code == 201
+        if method == "GET":
+            response = await h.get("/search?limit=50000")
+        else:
+            response = await h.post("/search", json={"limit": 50000})
+        assert response.status_code == 200, response.text
+        page = response.json()
+        assert len(page["features"]) == 2
+        assert any(link["rel"] == "next" for link in page["links"])
+        collections = (await h.get("/collections?limit=50000")).json()
+        assert collections["numberReturned"] == 1
 
 
 async def test_body_over_the_size_limit_is_413(settings, database) -> None:
