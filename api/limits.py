@@ -8,6 +8,7 @@ through `CoreClient._query`.
 from __future__ import annotations
 
 import re
+from itertools import islice
 from typing import Any
 
 import msgspec
@@ -102,30 +103,37 @@ def check_search_body(settings: ApiSettings, body: bytes) -> None:
     without parsing it (issue 14: a 13.7 MB `intersects` took 18.8 s to refuse, most of it
     in building 600k positions as models).
 
-    - JSON values, bounded from above by its commas and brackets (strings included);
     - the positions of `intersects`: only when the body holds more `[` than the vertex
       limit, its `intersects` member is cut out by msgspec (which skips the rest unbuilt)
-      and its positions counted by a regular expression over the bytes.
+      and its positions counted over the bytes, up to one past the limit;
+    - JSON values, bounded from above by the commas and brackets (strings included).
 
     A body that is not JSON passes: the endpoint answers it with its own 400.
     """
-    values = body.count(b",") + body.count(b"[") + body.count(b"{")
+    brackets = body.count(b"[")
+    if brackets > settings.max_geometry_vertices:
+        _check_raw_intersects(settings, body)
+    values = body.count(b",") + brackets + body.count(b"{")
     _refuse(
         "search body: commas and brackets",
         values,
         settings.max_search_body_values,
         "MAX_SEARCH_BODY_VALUES",
     )
-    if body.count(b"[") <= settings.max_geometry_vertices:
-        return
+
+
+def _check_raw_intersects(settings: ApiSettings, body: bytes) -> None:
     try:
-        raw = bytes(msgspec.json.decode(body, type=_Intersects).intersects)
+        raw = msgspec.json.decode(body, type=_Intersects).intersects
     except msgspec.DecodeError:
         return
-    positions = sum(1 for match in _STRING_OR_POSITION.finditer(raw) if match[0][:1] == b"[")
-    _refuse(
-        "intersects: vertices", positions, settings.max_geometry_vertices, "MAX_GEOMETRY_VERTICES"
-    )
+    limit = settings.max_geometry_vertices
+    matches = _STRING_OR_POSITION.finditer(bytes(raw))
+    positions = (match for match in matches if match[0][:1] == b"[")
+    if next(islice(positions, limit, None), None) is not None:
+        raise InvalidInputError(
+            f"intersects: more than {limit} vertices (limit CUBESTAC_API__MAX_GEOMETRY_VERTICES)"
+        )
 
 
 def check_q(settings: ApiSettings, q: list[str] | str | None) -> None:

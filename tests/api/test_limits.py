@@ -177,6 +177,46 @@ async def test_legacy_query_is_bounded_like_a_filter(strict: httpx.AsyncClient) 
     assert_stac_error(await strict.post("/search", json={"query": query}), 400, "MAX_FILTER_NODES")
 
 
+async def test_a_search_body_with_too_many_values_is_400_before_it_is_parsed(
+    settings, database
+) -> None:
+    """Members nobody reads cost their parsing too: bounded by commas and brackets."""
+    bounded = settings.api.model_copy(update={"max_search_body_values": 1_000})
+    app = create_app(settings.model_copy(update={"api": bounded, "api_key": None}), database)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+        for path in ("/search", "/collections"):  # item and collection search
+            response = await http.post(path, json={"junk": [[] for _ in range(1_000)]})
+            assert_stac_error(response, 400, "MAX_SEARCH_BODY_VALUES")
+            assert (await http.post(path, json={"junk": [[] for _ in range(400)]})).is_success
+
+
+async def test_brackets_in_strings_are_not_counted_as_vertices(strict: httpx.AsyncClient) -> None:
+    """The raw count of `intersects` positions skips strings: no false refusal."""
+    body = {
+        "intersects": {"type": "Point", "coordinates": [10.0, 50.0]},
+        "collections": ["[1, 2]" * 40],
+    }
+    response = await strict.post("/search", json=body)
+    assert response.status_code == 200, response.text
+
+
+async def test_the_raw_vertex_count_matches_the_parsed_one(strict: httpx.AsyncClient) -> None:
+    """Positions counted on the bytes (spaces, negative numbers, a MultiPolygon) agree with
+    the parsed count: 11 is refused, 10 answered."""
+    square = [[[-1, -1], [1, -1], [1, 1], [-1, 1], [-1, -1]]]
+    for vertices, status in ((11, 400), (10, 200)):
+        triangle = [[[5, 5], [6, 5], [5, 6], *[[5, 6]] * (vertices - 9), [5, 5]]]
+        geometry = {"type": "MultiPolygon", "coordinates": [square, triangle]}
+        text = json.dumps({"intersects": geometry}).replace(",", " , ")
+        response = await strict.post(
+            "/search", content=text, headers={"Content-Type": "application/json"}
+        )
+        assert response.status_code == status, response.text
+        if status == 400:
+            assert "MAX_GEOMETRY_VERTICES" in response.json()["description"]
+
+
 def test_settings_come_from_the_environment(monkeypatch) -> None:
     from catalogue.settings import Settings
 
