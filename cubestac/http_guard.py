@@ -151,12 +151,22 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_message_complete(self) -> None:
         self._disarm()
-        self.phase = Phase.BUSY
+        if self.cycle is not None and self.cycle.response_complete:
+            # answered before its body ended (a 413): idle now, under the keep-alive timeout
+            # that the body's bytes kept cancelling
+            self.phase = Phase.IDLE
+            self._unset_keepalive_if_required()
+            self.timeout_keep_alive_task = self.loop.call_later(
+                self.timeout_keep_alive, self.timeout_keep_alive_handler
+            )
+        else:
+            self.phase = Phase.BUSY
         super().on_message_complete()
 
     def on_response_complete(self) -> None:
+        pipelined = bool(self.pipeline)  # then the next request starts now: still busy
         super().on_response_complete()
-        if self.phase is Phase.BUSY:
+        if self.phase is Phase.BUSY and not pipelined:
             self.phase = Phase.IDLE
 
     # -- deadlines -------------------------------------------------------------------------

@@ -214,7 +214,12 @@ def test_a_head_over_the_size_limit_is_431(fresh_db_url: URL, tmp_path: Path) ->
 def test_an_oversized_chunked_body_is_413(fresh_db_url: URL, tmp_path: Path) -> None:
     """As for a declared Content-Length, not a 400 after the whole body was read."""
     limit = 64 * 1024
-    with cubestac_serve(fresh_db_url, tmp_path, CUBESTAC_API__MAX_BODY_BYTES=str(limit)) as base:
+    with cubestac_serve(
+        fresh_db_url,
+        tmp_path,
+        CUBESTAC_API__MAX_BODY_BYTES=str(limit),
+        CUBESTAC_SERVER__KEEP_ALIVE_S="1",
+    ) as base:
         sock = _connect(_port(base))
         sock.sendall(
             b"POST /search HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
@@ -225,9 +230,11 @@ def test_an_oversized_chunked_body_is_413(fresh_db_url: URL, tmp_path: Path) -> 
             sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
         sock.sendall(b"0\r\n\r\n")
         head, body = _read_response(sock)
-        sock.close()
         assert head.startswith(b"HTTP/1.1 413 "), head
         assert orjson.loads(body)["code"] == "RequestBodyTooLarge"
+        # the rest of the body was read and dropped; then the connection idles out
+        assert _read_until_closed(sock, 30) == b""
+        sock.close()
 
 
 def _ring(vertices: int) -> list[list[float]]:
