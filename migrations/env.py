@@ -9,9 +9,11 @@ from __future__ import annotations
 import asyncio
 
 from alembic import context
+from alembic.runtime.environment import NameFilterType
 from geoalchemy2 import alembic_helpers
 from sqlalchemy import Connection, pool
 from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.schema import SchemaItem
 
 from catalogue.models import Base
 
@@ -24,7 +26,13 @@ HAND_WRITTEN_INDEXES = frozenset(
 )
 
 
-def include_object(obj, name, type_, reflected, compare_to):  # noqa: ANN001 - Alembic hook
+def include_object(
+    obj: SchemaItem,
+    name: str | None,
+    type_: NameFilterType,
+    reflected: bool,
+    compare_to: SchemaItem | None,
+) -> bool:
     """Ignore PostGIS's own tables (spatial_ref_sys ...) and our hand-written expression
     indexes when autogenerating."""
     if type_ == "table" and reflected and compare_to is None:
