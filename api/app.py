@@ -34,7 +34,6 @@ from stac_fastapi.extensions import (
     QueryExtension,
     SortExtension,
     TokenPaginationExtension,
-    TransactionExtension,
 )
 from stac_fastapi.extensions.fields.fields import FieldsConformanceClasses
 from stac_fastapi.extensions.filter import FilterConformanceClasses, ItemCollectionFilterExtension
@@ -65,7 +64,11 @@ from api.routing import AwaitedRequestModelRoute
 from api.search_guard import SearchBodyGuardMiddleware
 from api.sortables import SortablesClient
 from api.stac_documents import NormalisedBodyRoute
-from api.transactions import BulkTransactionsClient, TransactionsClient
+from api.transactions import (
+    BulkTransactionsClient,
+    CascadingTransactionExtension,
+    TransactionsClient,
+)
 from catalogue.database import Database, create_engine
 from catalogue.schema import ensure_migrated
 from catalogue.settings import Settings
@@ -177,7 +180,7 @@ def _extensions(settings: Settings, api_settings: StacFastApiSettings) -> list[A
     ]
     if settings.api_key is not None:
         extensions += [
-            TransactionExtension(
+            CascadingTransactionExtension(
                 client=TransactionsClient(),
                 settings=api_settings,
                 response_class=ORJSONResponse,

@@ -29,6 +29,7 @@ from api.known_properties import KnownPropertiesCache, search_with_known_propert
 from api.limits import check_q, check_search, filter_limits, page_limit
 from api.links import GEOJSON, OPENAPI, base_url, link, next_get_link, next_post_link, self_href
 from api.responses import ORJSONResponse
+from catalogue import json_codec
 from catalogue.errors import InvalidInputError
 from catalogue.filters import FilterLimits, parse_filter
 from catalogue.filters.parse import CQL2_JSON
@@ -466,8 +467,8 @@ class CoreClient(AsyncBaseCoreClient, AsyncBaseCollectionSearchClient):
             links_text = ItemLinksText(root)
             features = [item_json_text(stored, root, hrefs, links_text) for stored in page.items]
         if fields is not None and not (paths is not None and fields.exact_in_database):
-            selected = [fields.apply(orjson.loads(feature)) for feature in features]
-            features = [orjson.dumps(feature).decode() for feature in selected]
+            selected = [fields.apply(json_codec.loads(feature)) for feature in features]
+            features = [json_codec.dumps(feature) for feature in selected]
         tail: dict[str, Any] = {"links": links, "numberReturned": len(page.items)}
         if page.number_matched is not None:
             tail["numberMatched"] = page.number_matched

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from starlette.responses import JSONResponse
+
+from catalogue import json_codec
 
 
 class ORJSONResponse(JSONResponse):
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
-        return orjson.dumps(content)
+        return json_codec.dumps_bytes(content)  # orjson, exact beyond 64-bit integers
 
 
 class GeoJSONResponse(ORJSONResponse):

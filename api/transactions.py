@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import attr
-from fastapi import Request
+from fastapi import Query, Request
 from pydantic import ValidationError
+from stac_fastapi.api.models import CollectionUri
+from stac_fastapi.api.routes import create_async_endpoint
 from stac_fastapi.extensions.bulk_transactions import (
     AsyncBaseBulkTransactionsClient,
     BulkTransactionMethod,
     Items,
 )
-from stac_fastapi.extensions.transaction import AsyncBaseTransactionsClient
+from stac_fastapi.extensions.transaction import (
+    AsyncBaseTransactionsClient,
+    TransactionExtension,
+)
 from stac_fastapi.extensions.transaction.request import (
     PartialCollection,
     PartialItem,
@@ -32,10 +37,44 @@ from api.stac_documents import (
     warning_texts,
     with_warnings,
 )
-from catalogue.errors import InvalidInputError
+from catalogue.errors import CollectionNotEmptyError, ConflictError, InvalidInputError
 from catalogue.repositories import collections as collection_repo
 from catalogue.repositories import items as item_repo
 from catalogue.serializers import item_to_row, row_to_collection, row_to_item
+
+
+@attr.s
+class DeleteCollectionUri(CollectionUri):
+    """DELETE /collections/{collection_id}[?cascade=true]."""
+
+    cascade: Annotated[
+        bool,
+        Query(
+            description="Also delete the collection's items. Without it, deleting a "
+            "collection that still holds items is refused with 409."
+        ),
+    ] = attr.ib(default=False)
+
+
+@attr.s
+class CascadingTransactionExtension(TransactionExtension):
+    """stac-fastapi's Transaction extension with `?cascade=true` on DELETE collection.
+
+    The extension routes DELETE with only the path; this registers the same route with
+    `DeleteCollectionUri`, so the opt-in is validated and shown in the OpenAPI document.
+    """
+
+    def register_delete_collection(self) -> None:
+        self.router.add_api_route(
+            name="Delete Collection",
+            path="/collections/{collection_id}",
+            response_class=self.response_class,
+            methods=["DELETE"],
+            status_code=204,
+            responses={409: {"description": "the collection still holds items"}},
+            endpoint=create_async_endpoint(self.client.delete_collection, DeleteCollectionUri),
+            dependencies=self.route_dependencies,
+        )
 
 
 def _database(request: Request) -> Any:
@@ -173,8 +212,16 @@ class TransactionsClient(AsyncBaseTransactionsClient):
         self, collection_id: str, **kwargs: Any
     ) -> stac.Collection | Response | None:
         request: Request = kwargs["request"]
-        async with _database(request).write() as conn:
-            await collection_repo.delete_collection(conn, collection_id)
+        try:
+            async with _database(request).write() as conn:
+                await collection_repo.delete_collection(
+                    conn, collection_id, cascade=kwargs.get("cascade", False)
+                )
+        except CollectionNotEmptyError as error:
+            raise ConflictError(
+                f"{error}: delete the items first, or send DELETE {request.url.path}"
+                "?cascade=true to delete the collection with its items"
+            ) from error
         return Response(status_code=204)
 
 

@@ -7,10 +7,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import orjson
 from sqlalchemy import URL, event, exc, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from catalogue import json_codec
 from catalogue.embedded import EmbeddedCluster
 from catalogue.settings import Settings
 
@@ -23,10 +23,6 @@ def database_url(settings: Settings, driver: str = ASYNC_DRIVER) -> URL:
         url = make_url(settings.database_url.get_secret_value())
         return url.set(drivername=driver)
     return EmbeddedCluster(settings.db).url(driver)
-
-
-def _json_dumps(value: object) -> str:
-    return orjson.dumps(value).decode()
 
 
 # A pooled connection idle for longer than this is pinged before use (see _ping_when_idle).
@@ -69,8 +65,8 @@ def create_engine(settings: Settings, url: URL | None = None) -> AsyncEngine:
         pool_size=pool.pool_size,
         max_overflow=pool.max_overflow,
         pool_timeout=pool.pool_timeout_s,
-        json_serializer=_json_dumps,
-        json_deserializer=orjson.loads,
+        json_serializer=json_codec.dumps,  # exact for integers beyond 64 bits (jsonb holds them)
+        json_deserializer=json_codec.loads,
         connect_args={
             "timeout": 10,
             "command_timeout": pool.statement_timeout_ms / 1000 + 5,

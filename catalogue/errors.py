@@ -15,6 +15,18 @@ class ConflictError(CatalogueError):
     """A write would duplicate an existing collection or item."""
 
 
+class CollectionNotEmptyError(ConflictError):
+    """Deleting a collection that still holds items, without asking for its items to go."""
+
+    def __init__(self, collection_id: str, items: int) -> None:
+        super().__init__(
+            f"collection {collection_id!r} still holds {items} items; deleting it would "
+            "delete them too"
+        )
+        self.collection_id = collection_id
+        self.items = items
+
+
 class InvalidInputError(CatalogueError):
     """Input that is not acceptable: a malformed item, token, bbox, datetime ..."""
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from catalogue.errors import InvalidInputError
+from catalogue.json_codec import refuse_big_integers
 
 COMPARISONS = {"eq": "=", "neq": "<>", "ne": "<>", "lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
 MAX_CONDITIONS = 100
@@ -74,6 +75,7 @@ def query_to_cql2(query: dict[str, Any] | None) -> dict[str, Any] | None:
         return None
     if not isinstance(query, dict):
         raise InvalidInputError("query: must be an object of {property: {operator: value}}")
+    refuse_big_integers(query, "query")
     conditions = []
     for name, operators in query.items():
         if not isinstance(operators, dict) or not operators:

@@ -19,7 +19,9 @@ import shapely
 from shapely.errors import GEOSException
 from shapely.geometry import MultiPolygon, box
 
+from catalogue import json_codec
 from catalogue.errors import InvalidInputError
+from catalogue.ids import check_id
 
 STRUCTURAL_RELS = frozenset({"self", "parent", "collection", "root", "items"})
 STAC_VERSION = "1.1.0"
@@ -93,15 +95,11 @@ def item_to_row(item: dict[str, Any], collection_id: str | None = None) -> dict[
     """
     if not isinstance(item, dict) or item.get("type") != "Feature":
         raise InvalidInputError("an item must be a GeoJSON Feature object")
-    item_id = item.get("id")
-    if not isinstance(item_id, str) or not item_id:
-        raise InvalidInputError("item: `id` must be a non-empty string")
+    item_id = check_id(item.get("id"), "item")
     properties = item.get("properties")
     if not isinstance(properties, dict):
         raise InvalidInputError(f"item {item_id!r}: `properties` must be an object")
-    collection = collection_id or item.get("collection")
-    if not isinstance(collection, str) or not collection:
-        raise InvalidInputError(f"item {item_id!r}: `collection` is required")
+    collection = check_id(collection_id or item.get("collection"), f"item {item_id!r}: collection")
     content = dict(item)
     content["collection"] = collection
     content.setdefault("stac_version", STAC_VERSION)
@@ -231,9 +229,9 @@ def item_json_text(
     one `links_text` for all its items.
     """
     if cube_hrefs is not None and cube_hrefs.json_root in stored.body:
-        item = orjson.loads(stored.body)
-        item["links"] = orjson.loads(stored.links)
-        return orjson.dumps(row_to_item(item, base_url, cube_hrefs)).decode()
+        item = json_codec.loads(stored.body)
+        item["links"] = json_codec.loads(stored.links)
+        return json_codec.dumps(row_to_item(item, base_url, cube_hrefs))
     links = (links_text or ItemLinksText(base_url))(stored.collection, stored.id)
     if stored.links != "[]":  # item_to_row always stores a list
         links = f"{links[:-1]}, {stored.links[1:]}"
@@ -282,9 +280,7 @@ def collection_to_row(collection: dict[str, Any]) -> dict[str, Any]:
     """Validate the minimum a collection needs and strip its structural links."""
     if not isinstance(collection, dict):
         raise InvalidInputError("a collection must be a JSON object")
-    collection_id = collection.get("id")
-    if not isinstance(collection_id, str) or not collection_id:
-        raise InvalidInputError("collection: `id` must be a non-empty string")
+    collection_id = check_id(collection.get("id"), "collection")
     content = dict(collection)
     content["type"] = "Collection"
     content.setdefault("stac_version", STAC_VERSION)

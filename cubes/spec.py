@@ -12,10 +12,18 @@ import re
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from catalogue.errors import InvalidInputError
 from catalogue.filters import filter_clause, parse_filter
+from catalogue.ids import id_problem
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
 PROCESSING_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_]*$"
@@ -23,6 +31,18 @@ PERIOD_PATTERN = re.compile(r"^(\d*)([DWMY])$")
 
 Resampling = Literal["nearest", "bilinear", "cubic", "average", "mode", "min", "max"]
 AggregationMethod = Literal["mean", "median", "min", "max", "sum", "count", "first", "last"]
+
+
+def _catalogue_id(value: str) -> str:
+    """The catalogue's id rule (`catalogue.ids`): a cube item is published under
+    `/collections/{collection}/items/{id}`, which must be a URL the API can serve."""
+    problem = id_problem(value)
+    if problem is not None:
+        raise ValueError(f"{value!r} {problem}")
+    return value
+
+
+CollectionId = Annotated[str, AfterValidator(_catalogue_id)]
 
 
 class _Strict(BaseModel):
@@ -116,7 +136,7 @@ class TimeSpec(_Strict):
 class InputSpec(_Strict):
     """One input: catalogue items of one collection, opened lazily and regridded."""
 
-    collection: str
+    collection: CollectionId
     ids: list[str] | None = Field(None, description="Only these item ids.")
     filter: str | dict[str, Any] | None = Field(
         None,
@@ -179,7 +199,7 @@ class CubeSpec(_Strict):
     """One cube: inputs regridded onto one grid, written as one Zarr, published as one item."""
 
     id: Annotated[str, Field(pattern=ID_PATTERN)]
-    collection: str
+    collection: CollectionId
     title: str | None = None
     description: str | None = None
     grid: GridSpec

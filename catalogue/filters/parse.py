@@ -25,6 +25,7 @@ import cql2
 import orjson
 
 from catalogue.errors import InvalidInputError
+from catalogue.json_codec import refuse_big_integers
 
 CQL2_TEXT = "cql2-text"
 CQL2_JSON = "cql2-json"
@@ -227,6 +228,7 @@ def _text_position(text: str, error: Exception) -> str:
 def _parse_json(value: str | dict[str, Any], limits: FilterLimits) -> Any:
     if not isinstance(value, str):
         check_size(value, limits)  # before orjson, which refuses more than 254 levels
+        refuse_big_integers(value, "filter")  # orjson cannot write them; CQL2 reads doubles
     text = value if isinstance(value, str) else orjson.dumps(value).decode()
     if len(text) > limits.json_chars:
         raise InvalidInputError(

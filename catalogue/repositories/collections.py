@@ -11,11 +11,12 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from catalogue.errors import ConflictError, NotFoundError
-from catalogue.models import CollectionRow
+from catalogue.errors import CollectionNotEmptyError, ConflictError, NotFoundError
+from catalogue.models import CollectionRow, ItemRow
 from catalogue.serializers import collection_to_row
 
 collections = CollectionRow.__table__
+items = ItemRow.__table__
 
 
 async def list_collections(conn: AsyncConnection) -> list[dict[str, Any]]:
@@ -84,10 +85,29 @@ async def replace_collection(
     return row["content"]
 
 
-async def delete_collection(conn: AsyncConnection, collection_id: str) -> None:
-    result = await conn.execute(delete(collections).where(collections.c.id == collection_id))
-    if result.rowcount == 0:
+async def delete_collection(
+    conn: AsyncConnection, collection_id: str, cascade: bool = False
+) -> int:
+    """Delete a collection; returns how many items went with it.
+
+    Without `cascade`, a collection that still holds items is refused (CollectionNotEmpty):
+    its items would go too (the foreign key cascades), and one mistaken DELETE must not
+    lose a catalogue (issue 14). The collection row is locked first, so an item inserted
+    meanwhile (its foreign-key check needs a share lock on that row) waits for this
+    decision instead of slipping in after the count.
+    """
+    locked = await conn.scalar(
+        select(collections.c.id).where(collections.c.id == collection_id).with_for_update()
+    )
+    if locked is None:
         raise NotFoundError(f"collection {collection_id!r} not found")
+    held = await conn.scalar(
+        select(func.count()).select_from(items).where(items.c.collection == collection_id)
+    )
+    if held and not cascade:
+        raise CollectionNotEmptyError(collection_id, held)
+    await conn.execute(delete(collections).where(collections.c.id == collection_id))
+    return held or 0
 
 
 def _time_spans(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-import orjson
 from sqlalchemy import (
     Column,
     DateTime,
@@ -28,6 +27,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from catalogue import json_codec
 from catalogue.errors import ConflictError, NotFoundError
 from catalogue.models import ItemRow
 from catalogue.repositories.collections import collection_exists, record_time_spans
@@ -195,7 +195,7 @@ def _staging_records(rows: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
             row["datetime"],
             row["start_datetime"],
             row["end_datetime"],
-            orjson.dumps(row["content"]).decode(),
+            json_codec.dumps(row["content"]),
         )
         for row in latest.values()
     ]
