@@ -50,6 +50,7 @@ from starlette.requests import Request
 
 from api.auth import require_api_key
 from api.bulk_route import BulkItemsExtension
+from api.collection_delete import CascadingTransactionExtension
 from api.core import CoreClient
 from api.cube_files import CubeFiles, cube_hrefs, local_cube_root
 from api.docs_page import add_docs_page
@@ -64,11 +65,7 @@ from api.routing import AwaitedRequestModelRoute
 from api.search_guard import SearchBodyGuardMiddleware
 from api.sortables import SortablesClient
 from api.stac_documents import NormalisedBodyRoute
-from api.transactions import (
-    BulkTransactionsClient,
-    CascadingTransactionExtension,
-    TransactionsClient,
-)
+from api.transactions import BulkTransactionsClient, TransactionsClient
 from catalogue.database import Database, create_engine
 from catalogue.schema import ensure_migrated
 from catalogue.settings import Settings

@@ -17,6 +17,7 @@ from catalogue.errors import (
     InvalidInputError,
     NotFoundError,
     NotMigratedError,
+    refused_value,
 )
 
 logger = logging.getLogger(__name__)
@@ -55,16 +56,18 @@ def _database_unavailable(request: Request, error: Exception) -> ORJSONResponse:
     if isinstance(cause, asyncpg.DataError):
         # SQLSTATE class 22: a value PostgreSQL cannot hold (a \u0000 in JSON text, a number
         # out of range) that got past the checks before SQL: the client's input, a 400
-        detail = getattr(cause, "detail", None)
+        # (PostgreSQL's own text names its internals: logged, not answered)
+        sqlstate = getattr(cause, "sqlstate", None)
         logger.info(
-            "database refused a value on %s %s: %s", request.method, request.url.path, cause
+            "database refused a value on %s %s: %s (%s; %s)",
+            request.method,
+            request.url.path,
+            cause,
+            sqlstate,
+            getattr(cause, "detail", None),
         )
         return ORJSONResponse(
-            {
-                "code": "InvalidInputError",
-                "description": f"the database refused a value: {cause}"
-                + (f" ({detail})" if detail else ""),
-            },
+            {"code": "InvalidInputError", "description": refused_value(sqlstate)},
             status_code=status.HTTP_400_BAD_REQUEST,
         )
     if isinstance(cause, asyncpg.QueryCanceledError):

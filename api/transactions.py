@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 import attr
-from fastapi import Query, Request
+from fastapi import Request
 from pydantic import ValidationError
-from stac_fastapi.api.models import CollectionUri
-from stac_fastapi.api.routes import create_async_endpoint
 from stac_fastapi.extensions.bulk_transactions import (
     AsyncBaseBulkTransactionsClient,
     BulkTransactionMethod,
     Items,
 )
-from stac_fastapi.extensions.transaction import (
-    AsyncBaseTransactionsClient,
-    TransactionExtension,
-)
+from stac_fastapi.extensions.transaction import AsyncBaseTransactionsClient
 from stac_fastapi.extensions.transaction.request import (
     PartialCollection,
     PartialItem,
@@ -41,40 +36,6 @@ from catalogue.errors import CollectionNotEmptyError, ConflictError, InvalidInpu
 from catalogue.repositories import collections as collection_repo
 from catalogue.repositories import items as item_repo
 from catalogue.serializers import item_to_row, row_to_collection, row_to_item
-
-
-@attr.s
-class DeleteCollectionUri(CollectionUri):
-    """DELETE /collections/{collection_id}[?cascade=true]."""
-
-    cascade: Annotated[
-        bool,
-        Query(
-            description="Also delete the collection's items. Without it, deleting a "
-            "collection that still holds items is refused with 409."
-        ),
-    ] = attr.ib(default=False)
-
-
-@attr.s
-class CascadingTransactionExtension(TransactionExtension):
-    """stac-fastapi's Transaction extension with `?cascade=true` on DELETE collection.
-
-    The extension routes DELETE with only the path; this registers the same route with
-    `DeleteCollectionUri`, so the opt-in is validated and shown in the OpenAPI document.
-    """
-
-    def register_delete_collection(self) -> None:
-        self.router.add_api_route(
-            name="Delete Collection",
-            path="/collections/{collection_id}",
-            response_class=self.response_class,
-            methods=["DELETE"],
-            status_code=204,
-            responses={409: {"description": "the collection still holds items"}},
-            endpoint=create_async_endpoint(self.client.delete_collection, DeleteCollectionUri),
-            dependencies=self.route_dependencies,
-        )
 
 
 def _database(request: Request) -> Any:

@@ -25,7 +25,11 @@ from catalogue.errors import InvalidInputError
 
 INT_MIN = -(2**63)  # orjson's range: int64 below zero, uint64 above
 INT_MAX = 2**64 - 1
-_BEYOND_64_BITS = "Integer exceeds 64-bit range"  # orjson's message
+# what orjson cannot write but JSON can: the stdlib writes these (as digits, as escapes),
+# and PostgreSQL then keeps the number or refuses the lone surrogate (a 400)
+_STDLIB_ONLY = frozenset(
+    {"Integer exceeds 64-bit range", "str is not valid UTF-8: surrogates not allowed"}
+)
 # An integer outside orjson's range has at least 19 digits; a text without such a run of
 # digits (nearly every document) is read by orjson. A false alarm (a long float, a string
 # of digits) only costs the stdlib parse, which reads it exactly the same.
@@ -34,13 +38,14 @@ _LONG_DIGITS_BYTES = re.compile(rb"\d{19}")
 
 
 def dumps_bytes(value: Any) -> bytes:
-    """`orjson.dumps(value)`, or the stdlib's compact JSON when it holds a big integer."""
+    """`orjson.dumps(value)`, or the stdlib's compact JSON when it holds a big integer (or
+    a lone surrogate, which only the stdlib can write, as a `\\udxxx` escape)."""
     try:
         return orjson.dumps(value)
     except TypeError as error:
-        if str(error) != _BEYOND_64_BITS:
+        if str(error) not in _STDLIB_ONLY:
             raise
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+    return json.dumps(value, separators=(",", ":")).encode()
 
 
 def dumps(value: Any) -> str:

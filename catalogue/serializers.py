@@ -20,7 +20,8 @@ from shapely.errors import GEOSException
 from shapely.geometry import MultiPolygon, box
 
 from catalogue import json_codec
-from catalogue.errors import InvalidInputError
+from catalogue.bbox import bbox_problem, geometry_bbox
+from catalogue.errors import InvalidBboxError, InvalidInputError
 from catalogue.ids import check_id
 
 STRUCTURAL_RELS = frozenset({"self", "parent", "collection", "root", "items"})
@@ -40,14 +41,15 @@ def parse_datetime(value: Any, field: str) -> datetime:
     return parsed
 
 
-def _geometry_geojson(item: dict[str, Any]) -> str:
+def _geometry(item: dict[str, Any]) -> tuple[str, shapely.Geometry]:
+    """The item's geometry as GeoJSON text (what PostGIS parses) and as a shapely geometry."""
     geometry = item.get("geometry")
     if not isinstance(geometry, dict):
         raise InvalidInputError(
             f"item {item.get('id')!r}: geometry is required (items without geometry are not "
             "searchable here)"
         )
-    text = orjson.dumps(geometry).decode()
+    text = json_codec.dumps(geometry)
     try:
         # GEOS's own GeoJSON reader: several times faster than shapely.geometry.shape()
         parsed = shapely.from_geojson(text)
@@ -61,8 +63,21 @@ def _geometry_geojson(item: dict[str, Any]) -> str:
         reason = shapely.is_valid_reason(parsed)
         raise InvalidInputError(f"item {item.get('id')!r}: invalid geometry: {reason}")
     if parsed.has_z:  # GeoJSON positions may carry heights; the indexed column is 2D
-        return shapely.to_geojson(shapely.force_2d(parsed))
-    return text
+        return shapely.to_geojson(shapely.force_2d(parsed)), parsed
+    return text, parsed
+
+
+def _check_bbox(item_id: str, bbox: Any, geometry: shapely.Geometry) -> None:
+    """A bbox, when given, must be in range and contain the geometry (catalogue.bbox)."""
+    if bbox is None:
+        return
+    problem = bbox_problem(bbox, geometry)
+    if problem is not None:
+        raise InvalidBboxError(
+            f"item {item_id!r}: bbox {bbox} {problem}; send the geometry's bounds or leave "
+            "bbox out",
+            geometry_bbox(geometry),
+        )
 
 
 def _temporal_columns(item_id: Any, properties: dict[str, Any]) -> dict[str, datetime]:
@@ -108,10 +123,12 @@ def item_to_row(item: dict[str, Any], collection_id: str | None = None) -> dict[
         for link in item.get("links") or []
         if isinstance(link, dict) and link.get("rel") not in STRUCTURAL_RELS
     ]
+    geometry_text, geometry = _geometry(item)
+    _check_bbox(item_id, item.get("bbox"), geometry)
     return {
         "collection": collection,
         "id": item_id,
-        "geometry": _geometry_geojson(item),
+        "geometry": geometry_text,
         **_temporal_columns(item_id, properties),
         "properties": properties,
         "content": content,

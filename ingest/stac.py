@@ -9,17 +9,19 @@ the tests validate what harvesting produces against the full JSON schemas.
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 from typing import Any
 
 import orjson
 from pystac.utils import make_absolute_href
 
-from catalogue.errors import InvalidInputError
+from catalogue.errors import InvalidBboxError, InvalidInputError
 from catalogue.serializers import item_to_row
 from catalogue.stac_migration import Normalised, normalise_collection, normalise_item
 from ingest.errors import RecordError
 
+logger = logging.getLogger(__name__)
 NUMBERS = (int, float)  # a tuple: `int | float` would build a union object per call
 
 
@@ -69,7 +71,13 @@ def item_row(item: Any, url: str) -> dict[str, Any]:
     if problem is not None:
         raise RecordError(url, f"not a valid STAC item: {problem}")
     try:
-        return item_to_row(item)
+        try:
+            return item_to_row(item)
+        except InvalidBboxError as error:
+            # upstream data is what it is: the geometry is what search uses, so a bbox that
+            # disagrees with it is recomputed (and said) rather than losing the item
+            logger.warning("%s: %s; stored with the geometry's bounds instead", url, error)
+            return item_to_row({**item, "bbox": error.geometry_bbox})
     except InvalidInputError as error:
         raise RecordError(url, str(error)) from error
 
