@@ -162,9 +162,7 @@ def test_the_attack_on_a_live_server_loses_nothing(fresh_db_url) -> None:
 
 
 @pytest.mark.parametrize("item_id", ["with space", "50%", "%2E%2E", "a:b;c=d", "ünï"])
-def test_ids_that_are_kept_round_trip_through_their_self_link(
-    fresh_db_url, item_id: str
-) -> None:
+def test_ids_that_are_kept_round_trip_through_their_self_link(fresh_db_url, item_id: str) -> None:
     """Accepted ids that need percent-encoding: a client that follows `self` reads and
     deletes exactly that item."""
     app = create_app(make_settings(fresh_db_url))

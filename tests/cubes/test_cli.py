@@ -108,6 +108,15 @@ def test_a_bad_config_exits_2_naming_the_field(tmp_path) -> None:
     assert f"{config}: cubes[0].inputs[0].resampling" in result.output
 
 
+def test_a_collection_the_api_cannot_serve_exits_2_naming_the_field(tmp_path) -> None:
+    """Issue 14: `collection: ../../x` was published where no URL of the API reaches."""
+    config = write_config(tmp_path, {**cube(), "collection": "../../x"})
+    result = invoke([str(config)], {"CUBESTAC_CUBE_ROOT": str(tmp_path)})
+    assert result.exit_code == 2
+    assert f"{config}: cubes[0].collection" in result.output
+    assert "'../../x' may not contain '/'" in result.output
+
+
 def test_load_cubes_rejects_duplicates_and_bad_filters(tmp_path) -> None:
     spec = cube(input={"filter": {"op": "~~", "args": [{"property": "x"}, 1]}})
     with pytest.raises(ConfigError, match=r"cubes\[0\]\.inputs\[0\]\.filter"):

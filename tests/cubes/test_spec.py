@@ -56,6 +56,9 @@ def test_a_date_range_covers_whole_days() -> None:
         ({"inputs": [{"collection": "x", "filter": {"op": "near", "args": []}}]},
          ("cubes", 0, "inputs", 0, "filter")),
         ({"compute": {"workers": 0}}, ("cubes", 0, "compute", "workers")),
+        ({"collection": "../../x"}, ("cubes", 0, "collection")),
+        ({"collection": ".."}, ("cubes", 0, "collection")),
+        ({"inputs": [{"collection": "a/b"}]}, ("cubes", 0, "inputs", 0, "collection")),
         ({"unknown": 1}, ("cubes", 0, "unknown")),
     ],
 )  # fmt: skip
