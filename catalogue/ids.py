@@ -10,15 +10,14 @@ id that a URL cannot carry as one segment breaks the catalogue, sometimes destru
 - `/` splits the segment: the server decodes `%2F` before routing, so item `a/b` was
   stored and then unreachable (404 on its own `self` link). `\\` is a path separator to
   WHATWG URL parsers (browsers, STAC Browser) and to Windows-hosted proxies.
-- `?` and `#` start a URL's query and fragment for every client that builds URLs from ids
-  without percent-encoding them.
 - Control characters (C0, DEL, C1) are invisible in logs and refused by HTTP stacks;
   PostgreSQL cannot store NUL at all; lone surrogates are not text in any encoding.
 - Ids are kept under `MAX_ID_BYTES` so that (collection, id) always fits PostgreSQL's
   primary-key index (at most 2704 bytes per entry).
 
-Everything else is accepted, including spaces, `:`, `%` and non-ASCII letters: links
-percent-encode them and every client decodes them back to the same id.
+Everything else is accepted, including spaces, `?`, `#`, `:`, `%` and non-ASCII letters:
+links percent-encode them (`%3F`, `%23`, ...) and every client and server decodes them back
+to the same id; unlike `%2F` and `%2E%2E`, none of them changes which path is meant.
 """
 
 from __future__ import annotations
@@ -30,7 +29,7 @@ from catalogue.errors import InvalidInputError
 
 MAX_ID_BYTES = 1024
 DOT_SEGMENTS = frozenset({".", ".."})
-FORBIDDEN = re.compile(r"[/\\?#\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+FORBIDDEN = re.compile(r"[/\\\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 def id_problem(value: Any) -> str | None:

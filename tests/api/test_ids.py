@@ -18,7 +18,7 @@ from tests.helpers import (
 )
 
 ITEMS = "/collections/test-collection/items"
-HOSTILE = ["..", ".", "a/b", "../../x", "a\\b", "a?b", "a#b", "a\x00b", "tab\there", ""]
+HOSTILE = ["..", ".", "a/b", "../../x", "a\\b", "a\x00b", "tab\there", ""]
 
 
 @pytest.fixture
@@ -61,7 +61,7 @@ async def test_put_to_a_dot_dot_url_is_refused_and_the_collection_kept(
     assert await _stored_ids(seeded) == ["keep"]
 
 
-@pytest.mark.parametrize("item_id", ["..", "a/b", "a#b"])
+@pytest.mark.parametrize("item_id", ["..", "a/b", "a\\b"])
 async def test_bulk_refuses_a_hostile_id_and_stores_nothing(
     seeded: httpx.AsyncClient, item_id: str
 ) -> None:
@@ -72,7 +72,7 @@ async def test_bulk_refuses_a_hostile_id_and_stores_nothing(
     assert await _stored_ids(seeded) == ["keep"]
 
 
-@pytest.mark.parametrize("collection_id", ["..", ".", "a/b", "x?y"])
+@pytest.mark.parametrize("collection_id", ["..", ".", "a/b", "x\\y"])
 async def test_a_hostile_collection_id_is_refused(
     client: httpx.AsyncClient, collection_id: str
 ) -> None:
@@ -161,7 +161,9 @@ def test_the_attack_on_a_live_server_loses_nothing(fresh_db_url) -> None:
         assert len(page["features"]) == 300
 
 
-@pytest.mark.parametrize("item_id", ["with space", "50%", "%2E%2E", "a:b;c=d", "ünï"])
+@pytest.mark.parametrize(
+    "item_id", ["with space", "50%", "%2E%2E", "a:b;c=d", "ünï", "a?b#c", "..."]
+)
 def test_ids_that_are_kept_round_trip_through_their_self_link(fresh_db_url, item_id: str) -> None:
     """Accepted ids that need percent-encoding: a client that follows `self` reads and
     deletes exactly that item."""

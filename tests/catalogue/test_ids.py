@@ -16,7 +16,7 @@ from catalogue.serializers import item_links
 
 @pytest.mark.parametrize(
     "value",
-    [".", "..", "a/b", "/", "a\\b", "a?b", "a#b", "a\x00b", "a\nb", "a\x7fb", "a\x85b",
+    [".", "..", "a/b", "/", "a\\b", "a\x00b", "a\nb", "a\x7fb", "a\x85b",
      "a\ud800b", "", None, 3, ["x"], "x" * (MAX_ID_BYTES + 1)],
 )  # fmt: skip
 def test_ids_that_break_a_url_path_are_refused(value: object) -> None:
@@ -28,7 +28,7 @@ def test_ids_that_break_a_url_path_are_refused(value: object) -> None:
 @pytest.mark.parametrize(
     "value",
     ["S2A_MSIL2A_20210701T102021_N0301_R065_T32UNE_20210701T134047", "...", ".a", "a..b",
-     "with space", "50%", "%2E%2E", "urn:x:y", "ünïcødé", "x" * MAX_ID_BYTES],
+     "with space", "a?b#c", "50%", "%2E%2E", "urn:x:y", "ünïcødé", "x" * MAX_ID_BYTES],
 )  # fmt: skip
 def test_other_ids_are_kept_and_survive_a_url_path(value: str) -> None:
     """Kept ids, percent-encoded as the links encode them, come back as one segment."""
