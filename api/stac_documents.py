@@ -27,6 +27,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from api.routing import AwaitedRequestModelRoute
+from catalogue import json_codec
 from catalogue.stac_migration import normalise_collection, normalise_item
 
 Warned = tuple[str, str]  # (what: "item 'x'", the change)
@@ -133,12 +134,12 @@ class NormalisedBodyRoute(AwaitedRequestModelRoute):
         async def normalising_handler(request: Request) -> Response:
             warned: list[Warned] = []
             try:
-                body = orjson.loads(await request.body())
-            except orjson.JSONDecodeError:
+                body = json_codec.loads(await request.body())  # big integers kept exact
+            except ValueError:  # orjson's and the stdlib's JSONDecodeError
                 return await handler(request)  # FastAPI reports the malformed body
             normalised = normalise(body, warned)
             if normalised is not body:
-                request = _with_body(request, orjson.dumps(normalised))
+                request = _with_body(request, json_codec.dumps_bytes(normalised))
             return with_warnings(await handler(request), warned)
 
         return normalising_handler

@@ -59,7 +59,12 @@ def loads(text: str | bytes) -> Any:
         long_digits = _LONG_DIGITS_TEXT.search(text)
     else:
         long_digits = _LONG_DIGITS_BYTES.search(text)
-    return orjson.loads(text) if long_digits is None else json.loads(text)
+    if long_digits is None:
+        return orjson.loads(text)
+    try:
+        return json.loads(text)
+    except RecursionError as error:  # orjson stops at 1024 levels with a JSONDecodeError
+        raise ValueError("JSON nested too deeply") from error
 
 
 def big_integer(value: Any) -> int | None:

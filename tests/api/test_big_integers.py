@@ -42,6 +42,17 @@ async def test_an_item_keeps_the_digits_it_was_sent_with(
     assert _exact(page)["features"][0]["properties"]["n"] == value
 
 
+async def test_an_item_migrated_from_older_stac_keeps_the_digits(
+    seeded: httpx.AsyncClient,
+) -> None:
+    """The body is rewritten as current STAC before validation: not through a double."""
+    item = make_item("old", n=BIG)
+    item["stac_version"] = "1.0.0"
+    created = await seeded.post(ITEMS, json=item)
+    assert created.status_code == 201, created.text
+    assert _exact(await seeded.get(f"{ITEMS}/old"))["properties"]["n"] == BIG
+
+
 async def test_fields_selection_keeps_the_digits(seeded: httpx.AsyncClient) -> None:
     await seeded.post(ITEMS, json=make_item("big", n=BIG))
     page = await seeded.get("/search", params={"ids": "big", "fields": "properties.n"})

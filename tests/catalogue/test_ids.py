@@ -56,6 +56,12 @@ def test_the_codec_is_orjson_for_ordinary_documents() -> None:
     assert json_codec.loads(json_codec.dumps(document)) == document
 
 
+def test_a_deeply_nested_document_is_a_value_error_on_either_path() -> None:
+    for digits in ("1", "1" * 19):
+        with pytest.raises(ValueError):
+            json_codec.loads("[" * 100_000 + digits + "]" * 100_000)
+
+
 def test_big_integer_finds_one_anywhere() -> None:
     assert json_codec.big_integer({"a": [1, {"b": 2**64}]}) == 2**64
     assert json_codec.big_integer({"a": [1, 2**64 - 1, -(2**63), 1.0e30]}) is None
