@@ -16,7 +16,6 @@ doubles) `big_integer` finds it, so the caller can refuse it by name.
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 import orjson
@@ -32,9 +31,11 @@ _STDLIB_ONLY = frozenset(
 )
 # An integer outside orjson's range has at least 19 digits; a text without such a run of
 # digits (nearly every document) is read by orjson. A false alarm (a long float, a string
-# of digits) only costs the stdlib parse, which reads it exactly the same.
-_LONG_DIGITS_TEXT = re.compile(r"\d{19}")
-_LONG_DIGITS_BYTES = re.compile(rb"\d{19}")
+# of digits) only costs the stdlib parse, which reads it exactly the same. The run is found
+# by mapping digits to "0" and the rest to " " (bytes.translate) and one bytes.find: about
+# 1 ns a byte, where a regular expression took 25.
+_DIGITS_AS_ZEROS = bytes(ord("0") if chr(c) in "0123456789" else ord(" ") for c in range(256))
+_LONG_RUN = b"0" * 19
 
 
 def dumps_bytes(value: Any) -> bytes:
@@ -55,11 +56,8 @@ def dumps(value: Any) -> str:
 
 def loads(text: str | bytes) -> Any:
     """`orjson.loads(text)`, except that integers beyond 64 bits stay exact ints."""
-    if isinstance(text, str):
-        long_digits = _LONG_DIGITS_TEXT.search(text)
-    else:
-        long_digits = _LONG_DIGITS_BYTES.search(text)
-    if long_digits is None:
+    data = text.encode() if isinstance(text, str) else text
+    if data.translate(_DIGITS_AS_ZEROS).find(_LONG_RUN) == -1:
         return orjson.loads(text)
     try:
         return json.loads(text)

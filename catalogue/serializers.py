@@ -67,15 +67,16 @@ def _geometry(item: dict[str, Any]) -> tuple[str, shapely.Geometry]:
     return text, parsed
 
 
-def _check_bbox(item_id: str, bbox: Any, geometry: shapely.Geometry) -> None:
+def _check_bbox(item: dict[str, Any], geometry: shapely.Geometry) -> None:
     """A bbox, when given, must be in range and contain the geometry (catalogue.bbox)."""
+    bbox = item.get("bbox")
     if bbox is None:
         return
-    problem = bbox_problem(bbox, geometry)
+    problem = bbox_problem(bbox, item["geometry"], geometry)
     if problem is not None:
         raise InvalidBboxError(
-            f"item {item_id!r}: bbox {bbox} {problem}; send the geometry's bounds or leave "
-            "bbox out",
+            f"item {item.get('id')!r}: bbox {bbox} {problem}; send the geometry's bounds or "
+            "leave bbox out",
             geometry_bbox(geometry),
         )
 
@@ -124,7 +125,7 @@ def item_to_row(item: dict[str, Any], collection_id: str | None = None) -> dict[
         if isinstance(link, dict) and link.get("rel") not in STRUCTURAL_RELS
     ]
     geometry_text, geometry = _geometry(item)
-    _check_bbox(item_id, item.get("bbox"), geometry)
+    _check_bbox(item, geometry)
     return {
         "collection": collection,
         "id": item_id,
