@@ -30,6 +30,7 @@ def awaited(model: type[APIRequest]) -> Callable[..., Any]:
     async def build(**values: Any) -> APIRequest:
         return model(**values)
 
+    # FastAPI reads the parameters from `__signature__`, which mypy does not know functions have
     build.__signature__ = inspect.signature(model)  # type: ignore[attr-defined]
     build.__name__ = build.__qualname__ = f"awaited_{model.__name__}"
     return build

@@ -183,10 +183,11 @@ def status_table(results: list[CubeResult]) -> Table:
 def _size(size: int | None) -> str:
     if size is None:
         return ""
+    amount = float(size)
     for unit in ("B", "KB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000  # type: ignore[assignment]
+        if amount < 1000 or unit == "GB":
+            return f"{amount:.0f} {unit}" if unit == "B" else f"{amount:.1f} {unit}"
+        amount /= 1000
     return ""
 
 

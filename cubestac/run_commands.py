@@ -7,6 +7,7 @@ run before it harvests, with the file, field and problem named (exit status 2).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -43,9 +44,9 @@ def validate_config(path: Path) -> CubestacConfig:
         raise ConfigError(describe_validation_error(path, error)) from error
 
 
-def _exit_code(command: object, *args: object) -> int:
+def _exit_code(command: Callable[..., object], *args: object) -> int:
     try:
-        command(*args)  # type: ignore[operator]  # a Typer command function, called directly
+        command(*args)  # a Typer command function, called directly
     except typer.Exit as done:
         return done.exit_code
     return 0
