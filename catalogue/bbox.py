@@ -15,13 +15,14 @@ from typing import Any
 
 import numpy as np
 import shapely
+from shapely.geometry.base import BaseGeometry
 
 TOLERANCE = 1e-6
 LON = 180 + TOLERANCE
 LAT = 90 + TOLERANCE
 
 
-def bbox_problem(bbox: Any, geojson: dict[str, Any], geometry: shapely.Geometry) -> str | None:
+def bbox_problem(bbox: Any, geojson: dict[str, Any], geometry: BaseGeometry) -> str | None:
     """Why `bbox` is not a valid bbox of the geometry (as GeoJSON and as parsed), or None.
 
     Runs on every item written (harvests write millions), hence plain comparisons (a NaN or
@@ -47,10 +48,10 @@ def bbox_problem(bbox: Any, geojson: dict[str, Any], geometry: shapely.Geometry)
     return None
 
 
-def _bounds(geojson: dict[str, Any], geometry: shapely.Geometry) -> tuple[float, ...]:
+def _bounds(geojson: dict[str, Any], geometry: BaseGeometry) -> tuple[float, ...]:
     """(min x, min y, max x, max y); from the GeoJSON for one polygon of few vertices (most
     footprints: a few us faster than GEOS through shapely's ufunc)."""
-    coordinates = geojson.get("coordinates")
+    coordinates: Any = geojson.get("coordinates")  # JSON: checked as it is read
     if geojson.get("type") == "Polygon" and len(coordinates) == 1 and len(coordinates[0]) <= 64:
         xs = [position[0] for position in coordinates[0]]
         ys = [position[1] for position in coordinates[0]]
@@ -64,7 +65,7 @@ def _contains(
     east: float,
     north: float,
     geojson: dict[str, Any],
-    geometry: shapely.Geometry,
+    geometry: BaseGeometry,
 ) -> bool:
     min_x, min_y, max_x, max_y = _bounds(geojson, geometry)
     if min_y < south - TOLERANCE or max_y > north + TOLERANCE:
@@ -76,7 +77,7 @@ def _contains(
     return bool(np.all((x >= west - TOLERANCE) | (x <= east + TOLERANCE)))
 
 
-def geometry_bbox(geometry: shapely.Geometry) -> list[float]:
+def geometry_bbox(geometry: BaseGeometry) -> list[float]:
     """The geometry's own [west, south, east, north]: what a missing-the-mark bbox becomes
     where the catalogue repairs rather than refuses (harvests)."""
     return [float(v) for v in geometry.bounds]

@@ -18,6 +18,7 @@ import orjson
 import shapely
 from shapely.errors import GEOSException
 from shapely.geometry import MultiPolygon, box
+from shapely.geometry.base import BaseGeometry
 
 from catalogue import json_codec
 from catalogue.bbox import bbox_problem, geometry_bbox
@@ -41,7 +42,7 @@ def parse_datetime(value: Any, field: str) -> datetime:
     return parsed
 
 
-def _geometry(item: dict[str, Any]) -> tuple[str, shapely.Geometry]:
+def _geometry(item: dict[str, Any]) -> tuple[str, BaseGeometry]:
     """The item's geometry as GeoJSON text (what PostGIS parses) and as a shapely geometry."""
     geometry = item.get("geometry")
     if not isinstance(geometry, dict):
@@ -67,7 +68,7 @@ def _geometry(item: dict[str, Any]) -> tuple[str, shapely.Geometry]:
     return text, parsed
 
 
-def _check_bbox(item: dict[str, Any], geometry: shapely.Geometry) -> None:
+def _check_bbox(item: dict[str, Any], geometry: BaseGeometry) -> None:
     """A bbox, when given, must be in range and contain the geometry (catalogue.bbox)."""
     bbox = item.get("bbox")
     if bbox is None:
