@@ -48,7 +48,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 
-from api.auth import require_api_key
+from api.auth import WriteKeyGuard, require_api_key
 from api.bulk_route import BulkItemsExtension
 from api.collection_delete import CascadingTransactionExtension
 from api.core import CoreClient
@@ -220,6 +220,14 @@ def _search_paths(settings: Settings) -> frozenset[str]:
     return frozenset({"/search"} if settings.api_key is not None else {"/search", "/collections"})
 
 
+def _write_key_guard(settings: Settings) -> list[Middleware]:
+    """The key checked before a write route's body is read (api.auth), when writes exist."""
+    if settings.api_key is None:
+        return []
+    key = settings.api_key.get_secret_value()
+    return [Middleware(WriteKeyGuard, key=key, routes=WRITE_ROUTES)]
+
+
 def _middlewares(settings: Settings) -> list[Middleware]:
     # StacApi inserts each at the front: the first here is the innermost (inside Brotli, so
     # the security headers middleware sees the HTML uncompressed)
@@ -231,6 +239,7 @@ def _middlewares(settings: Settings) -> list[Middleware]:
             paths=_search_paths(settings),
         ),
         Middleware(BodySizeLimitMiddleware, max_bytes=settings.api.max_body_bytes),
+        *_write_key_guard(settings),
         # cube files go out as stored: chunks are compressed already, and a compressed 206
         # would not be the byte range asked for
         Middleware(BrotliMiddleware, excluded_handlers=["^/cubes/"]),
