@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import hmac
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Annotated
 
 import orjson
 from fastapi import Depends, HTTPException, Request, params
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from stac_fastapi.api.routes import Scope as RouteScope
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -54,7 +55,7 @@ def require_api_key(key: str) -> params.Depends:
 class WriteKeyGuard:
     """Answers 401 to a write route without the key, before its body is read."""
 
-    def __init__(self, app: ASGIApp, key: str, routes: Iterable[Mapping[str, str]]) -> None:
+    def __init__(self, app: ASGIApp, key: str, routes: Iterable[RouteScope]) -> None:
         self.app = app
         self.expected = key.encode()
         self.routes: list[tuple[str, re.Pattern[str]]] = [
