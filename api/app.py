@@ -56,7 +56,10 @@ from api.cube_files import CubeFiles, cube_hrefs, local_cube_root
 from api.docs_page import add_docs_page
 from api.errors import STATUS_BY_ERROR, add_database_error_handlers
 from api.filter_extension import CollectionSearchFilter, SearchFilter
+from api.health import health_endpoint
+from api.metrics import ApiMetrics, add_metrics_route
 from api.middleware import BodySizeLimitMiddleware, HtmlSecurityHeadersMiddleware
+from api.observability import ObservabilityMiddleware
 from api.openapi_document import serve_openapi_as_declared
 from api.queryables import QueryablesClient
 from api.requests import SearchPostRequest
@@ -228,7 +231,7 @@ def _write_key_guard(settings: Settings) -> list[Middleware]:
     return [Middleware(WriteKeyGuard, key=key, routes=WRITE_ROUTES)]
 
 
-def _middlewares(settings: Settings) -> list[Middleware]:
+def _middlewares(settings: Settings, metrics: ApiMetrics | None) -> list[Middleware]:
     # StacApi inserts each at the front: the first here is the innermost (inside Brotli, so
     # the security headers middleware sees the HTML uncompressed)
     return [
@@ -252,6 +255,11 @@ def _middlewares(settings: Settings) -> list[Middleware]:
             max_age=600,
         ),
         Middleware(ProxyHeaderMiddleware),
+        Middleware(
+            ObservabilityMiddleware,
+            metrics=metrics,
+            access_log=settings.monitoring.access_log,
+        ),
     ]
 
 
@@ -290,11 +298,14 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     settings = settings or Settings()
     owns_database = database is None
     db = database or Database(create_engine(settings))
+    metrics = ApiMetrics(db, settings.pool) if settings.monitoring.metrics else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await ensure_migrated(db.engine)
         yield
+        if metrics is not None:
+            metrics.close()
         if owns_database:
             await db.dispose()
 
@@ -359,11 +370,15 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         items_get_request_model=items_model,
         collections_get_request_model=collection_search.GET,
         response_class=ORJSONResponse,
-        middlewares=_middlewares(settings),
+        middlewares=_middlewares(settings, metrics),
         route_dependencies=route_dependencies,
+        # the hook's type says "returns a body"; FastAPI sends a returned response (a 503)
+        health_check=health_endpoint(db, settings.monitoring.health_timeout_s),  # type: ignore[arg-type]
         title=settings.api.title,
         description=settings.api.description,
     )
     serve_openapi_as_declared(app)
     _add_error_handlers(app)
+    if metrics is not None:
+        add_metrics_route(app, metrics, settings.monitoring)
     return app

@@ -5,10 +5,12 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import URL, event, exc, make_url
+from sqlalchemy import URL, event, exc, literal, make_url, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import QueuePool
 
 from catalogue import json_codec
 from catalogue.embedded import EmbeddedCluster
@@ -88,6 +90,14 @@ def create_engine(settings: Settings, url: URL | None = None) -> AsyncEngine:
     return engine
 
 
+@dataclass(frozen=True)
+class PoolUse:
+    """Connections of this process's pool: `size` kept open, `checked_out` in use now."""
+
+    size: int
+    checked_out: int
+
+
 class Database:
     """Hands out connections; tests substitute one that nests each use in a savepoint."""
 
@@ -118,6 +128,28 @@ class Database:
                 yield connection
             finally:
                 await transaction.rollback()
+
+    async def ping(self) -> None:
+        """`SELECT 1` through the pool, so that the answer is what a request would meet.
+
+        After a database restart the pool may still hold dead connections: the first use of
+        one fails and makes SQLAlchemy discard the whole pool, so one retry on a fresh
+        connection tells a restarted database (up) from a stopped one (down).
+        """
+        for attempt in (1, 2):
+            try:
+                async with self.read() as connection:
+                    await connection.execute(select(literal(1)))
+                return
+            except exc.DBAPIError as error:
+                if attempt == 2 or not error.connection_invalidated:
+                    raise
+
+    def pool_use(self) -> PoolUse:
+        pool = self.engine.pool
+        size = pool.size() if isinstance(pool, QueuePool) else 0
+        checked_out = pool.checkedout() if isinstance(pool, QueuePool) else 0
+        return PoolUse(size=size, checked_out=checked_out)
 
     async def dispose(self) -> None:
         await self.engine.dispose()

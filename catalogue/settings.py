@@ -82,6 +82,19 @@ class ServerSettings(BaseModel):
     max_connections: int = Field(default=1000, ge=2)
 
 
+class MonitoringSettings(BaseModel):
+    """Health probe, access log and Prometheus metrics (docs/operations.md, "Monitoring")."""
+
+    # `/_mgmt/health` answers DOWN (503) when `SELECT 1` takes longer: an LB probe never hangs
+    health_timeout_s: float = Field(default=2.0, gt=0, le=30)
+    access_log: bool = True
+    metrics: bool = True
+    # when set, `/metrics` requires `Authorization: Bearer <token>`; public otherwise
+    metrics_token: SecretStr | None = None
+    # the job counts in `/metrics` are read from the database at most this often
+    jobs_refresh_s: float = Field(default=15.0, ge=0)
+
+
 class Settings(BaseSettings):
     """All cubestac settings; `CUBESTAC_*` variables, nested sections with `__`."""
 
@@ -103,3 +116,4 @@ class Settings(BaseSettings):
     pool: DatabasePoolSettings = Field(default_factory=DatabasePoolSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
+    monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)

@@ -3,10 +3,15 @@ bounds on slow clients (`cubestac.http_guard`)."""
 
 from __future__ import annotations
 
+import atexit
 import logging
+import os
 import resource
+import shutil
 import socket
+import tempfile
 from asyncio import base_events
+from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI
@@ -14,8 +19,10 @@ from uvicorn.main import STARTUP_FAILURE
 from uvicorn.supervisors import Multiprocess
 
 from api import create_app
+from api.metrics import MULTIPROCESS_ENV
 from catalogue.settings import Settings
 from cubestac.http_guard import GuardedHttpToolsProtocol, ServeConfig
+from cubestac.logs import configure_logging, limit_repeated_warnings
 
 logger = logging.getLogger(__name__)
 
@@ -39,9 +46,30 @@ def enable_tcp_nodelay() -> None:
 
 
 def worker_app() -> FastAPI:
-    """The factory each uvicorn worker calls: settings from the environment."""
+    """The factory each uvicorn worker calls: settings from the environment. A worker that
+    `--workers N` spawned is a fresh interpreter: its logging (the access log) is set up
+    here, unless whoever runs it did that already; repeated warnings are rate-limited."""
+    if not logging.getLogger().handlers:
+        configure_logging()
+    limit_repeated_warnings()
     enable_tcp_nodelay()
     return create_app()
+
+
+def prepare_multiprocess_metrics(workers: int) -> None:
+    """A folder for prometheus-client's multiprocess mode when several workers serve, so
+    that `/metrics` sums all of them (api.metrics). It must be set before the workers
+    import prometheus-client, and start empty: values of an earlier run would be summed
+    in. An operator's own `PROMETHEUS_MULTIPROC_DIR` is used (and emptied of metric
+    files); otherwise a temporary folder is made and removed when the server exits."""
+    configured = os.environ.get(MULTIPROCESS_ENV)
+    if configured:
+        for stale in Path(configured).glob("*.db"):
+            stale.unlink()
+    elif workers > 1:
+        folder = tempfile.mkdtemp(prefix="cubestac-metrics-")
+        os.environ[MULTIPROCESS_ENV] = folder
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
 
 
 def raise_descriptor_limit(connections: int) -> None:
@@ -85,6 +113,7 @@ def serve(host: str, port: int, workers: int, settings: Settings | None = None) 
     settings = settings or Settings()
     enable_tcp_nodelay()
     raise_descriptor_limit(settings.server.max_connections)
+    prepare_multiprocess_metrics(workers)
     config = server_config(settings, host, port, workers)
     server = uvicorn.Server(config)
     if workers > 1:

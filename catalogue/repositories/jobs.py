@@ -5,6 +5,8 @@ from __future__ import annotations
 import enum
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, insert, select, update
@@ -82,6 +84,27 @@ async def recent_jobs(conn: AsyncConnection, limit: int = 20) -> list[dict[str, 
         select(jobs).order_by(jobs.c.started_at.desc(), jobs.c.id.desc()).limit(limit)
     )
     return [dict(row._mapping) for row in rows]
+
+
+@dataclass(frozen=True)
+class JobTally:
+    """How many runs of one kind ended (or stand) in one status, and the newest end time."""
+
+    kind: str
+    status: str
+    count: int
+    last_finished: datetime | None
+
+
+async def job_tallies(conn: AsyncConnection) -> list[JobTally]:
+    """Runs per (kind, status), for monitoring: one grouped scan of a table that grows by
+    one row per source or cube and run (thousands a year), so callers cache it anyway."""
+    rows = await conn.execute(
+        select(jobs.c.kind, jobs.c.status, func.count(), func.max(jobs.c.finished_at))
+        .group_by(jobs.c.kind, jobs.c.status)
+        .order_by(jobs.c.kind, jobs.c.status)
+    )
+    return [JobTally(kind, status, count, finished) for kind, status, count, finished in rows]
 
 
 @asynccontextmanager
