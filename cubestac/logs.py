@@ -28,6 +28,7 @@ class JsonLineFormatter(logging.Formatter):
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
+            "pid": record.process,  # which worker, under `cubestac serve --workers N`
         }
         fields = getattr(record, "fields", None)  # `extra={"fields": {...}}`: structured data
         if isinstance(fields, dict):

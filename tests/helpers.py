@@ -134,3 +134,72 @@ async def explain(conn: Any, statement: Any, parameters: dict[str, Any] | None =
     values = compiled.construct_params(parameters or {})
     params = tuple(values[name] for name in compiled.positiontup or ())
     return "\n".join(row[0] for row in await conn.exec_driver_sql(f"EXPLAIN {compiled}", params))
+
+
+class FreezableProxy:
+    """A TCP relay on 127.0.0.1 to `target_port` that can stop relaying without closing
+    anything: what a network partition looks like to a client (no refusal, no reset,
+    only silence), the case where a probe with no deadline of its own would hang."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.flowing = threading.Event()
+        self.flowing.set()
+        self.closed = False
+        self.sockets: list[socket.socket] = [self.listener]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def freeze(self) -> None:
+        self.flowing.clear()
+
+    def thaw(self) -> None:
+        self.flowing.set()
+
+    def close(self) -> None:
+        self.closed = True
+        self.flowing.set()
+        for sock in self.sockets:
+            _hang_up(sock)
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            self.sockets.append(client)
+            threading.Thread(target=self._connect, args=(client,), daemon=True).start()
+
+    def _connect(self, client: socket.socket) -> None:
+        self.flowing.wait()
+        if self.closed:
+            return
+        upstream = socket.create_connection(("127.0.0.1", self.target_port))
+        self.sockets.append(upstream)
+        threading.Thread(target=self._pump, args=(upstream, client), daemon=True).start()
+        self._pump(client, upstream)
+
+    def _pump(self, source: socket.socket, target: socket.socket) -> None:
+        while True:
+            try:
+                data = source.recv(65536)
+                self.flowing.wait()
+                if not data or self.closed:
+                    break
+                target.sendall(data)
+            except OSError:
+                break
+        for sock in (source, target):
+            _hang_up(sock)
+
+
+def _hang_up(sock: socket.socket) -> None:
+    """`shutdown` first: it wakes a thread blocked in `recv` and tells the peer; a bare
+    `close` from another thread does neither."""
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    sock.close()

@@ -6,10 +6,6 @@ Each case answers with a clear 503/504 instead of hanging a worker, and recovers
 from __future__ import annotations
 
 import asyncio
-import shutil
-import tempfile
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -19,8 +15,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from api import create_app
 from catalogue.embedded import EmbeddedCluster
 from catalogue.schema import upgrade
-from catalogue.settings import DatabasePoolSettings, EmbeddedDatabaseSettings
-from tests.helpers import free_port, live_server, make_settings
+from catalogue.settings import DatabasePoolSettings
+from tests.helpers import live_server, make_settings
 
 pytestmark = pytest.mark.slow
 
@@ -78,19 +74,6 @@ async def test_an_exhausted_pool_answers_503(fresh_db_url) -> None:
         release.set()
         await locker
         await app.state.database.dispose()
-
-
-@pytest.fixture
-def own_cluster() -> Iterator[EmbeddedCluster]:
-    parent = Path(tempfile.mkdtemp(prefix="cubestac-restart-"))
-    parent.chmod(0o755)
-    cluster = EmbeddedCluster(EmbeddedDatabaseSettings(data_dir=parent / "db", port=free_port()))
-    try:
-        cluster.start()
-        yield cluster
-    finally:
-        cluster.stop()
-        shutil.rmtree(parent, ignore_errors=True)
 
 
 def test_the_api_recovers_after_a_database_restart(own_cluster: EmbeddedCluster) -> None:
