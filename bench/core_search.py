@@ -666,6 +666,8 @@ class OursStack:
         env = {
             **os.environ,
             "DATABASE_URL": self.url.render_as_string(hide_password=False),
+            # the peer runs with `--no-access-log` (pgstac_stack.sh): compare like with like
+            "CUBESTAC_MONITORING__ACCESS_LOG": "false",
         }
         env.pop("CUBESTAC_API_KEY", None)
         command = [

@@ -1,7 +1,7 @@
 """Logging set-up, for entry points only: rich on a terminal, one JSON line per event otherwise.
 
-Warnings that repeat (the same message template from the same logger: during a 16 s
-database outage the API once wrote 1,295 `database unavailable` lines) are rate-limited:
+In the API, warnings that repeat (the same message template from the same logger: during
+a 16 s database outage it once wrote 1,295 `database unavailable` lines) are rate-limited:
 the first of each interval is written, the rest are counted and summed up in one line.
 """
 
@@ -39,6 +39,17 @@ class JsonLineFormatter(logging.Formatter):
 
 
 REPEAT_INTERVAL_S = 10.0
+
+
+def _failure_site(record: logging.LogRecord) -> tuple[object, ...] | None:
+    """For a record with a traceback: the exception's type and the line that raised it,
+    so that two different bugs logged by the same handler are not taken as repeats."""
+    if not record.exc_info or record.exc_info[2] is None:
+        return None
+    error_type, _, trace = record.exc_info
+    while trace.tb_next is not None:
+        trace = trace.tb_next
+    return error_type, trace.tb_frame.f_code.co_filename, trace.tb_lineno
 
 
 @dataclass
@@ -81,7 +92,7 @@ class RepeatFilter(logging.Filter):
             self._flush(now)
         if record.levelno < logging.WARNING:
             return True
-        key = (record.name, record.levelno, record.msg)
+        key = (record.name, record.levelno, record.msg, _failure_site(record))
         with self._lock:
             window = self._windows.get(key)
             if window is not None and now < window.ends:
@@ -124,10 +135,18 @@ def configure_logging(verbose: bool = False) -> None:
     else:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(JsonLineFormatter())
-    handler.addFilter(RepeatFilter(handler.handle))
     logging.basicConfig(level=level, handlers=[handler], force=True)
     for noisy in ("uvicorn.access", "asyncio", "alembic.runtime.migration"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     # stac-fastapi builds a module-level ApiSettings() at import and warns about its defaults;
     # ours are passed explicitly to StacApi, so that warning is noise.
     logging.getLogger("stac_fastapi.types.config").setLevel(logging.ERROR)
+
+
+def limit_repeated_warnings() -> None:
+    """Rate-limit repeated warnings on the root logger's handlers: for the API, where one
+    outage fails every request alike. Not for ingest runs, whose contract is one line per
+    problem record with its URL."""
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(existing, RepeatFilter) for existing in handler.filters):
+            handler.addFilter(RepeatFilter(handler.handle))

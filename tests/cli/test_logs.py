@@ -112,3 +112,20 @@ def test_json_lines_carry_the_structured_fields_of_a_record() -> None:
     assert line["status"] == 200
     assert line["message"] == "GET /search 200"
     assert line["logger"] == "cubestac.access"
+
+
+def _fail(kind: type[Exception]) -> None:
+    raise kind("boom")
+
+
+def test_tracebacks_of_different_failures_are_not_taken_as_repeats(
+    written: tuple[logging.Logger, io.StringIO],
+) -> None:
+    logger, stream = written
+    for kind in (KeyError, KeyError, ValueError, KeyError, ValueError):
+        try:
+            _fail(kind)
+        except Exception:
+            logger.exception("database error on %s %s", "GET", "/search")
+    errors = [line["error"].splitlines()[-1] for line in _lines(stream)]
+    assert errors == ["KeyError: 'boom'", "ValueError: boom"]
