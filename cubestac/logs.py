@@ -32,7 +32,8 @@ class JsonLineFormatter(logging.Formatter):
         }
         fields = getattr(record, "fields", None)  # `extra={"fields": {...}}`: structured data
         if isinstance(fields, dict):
-            event.update((key, value) for key, value in fields.items() if key not in event)
+            for key, value in fields.items():
+                event.setdefault(key, value)
         if record.exc_info:
             event["error"] = self.formatException(record.exc_info)
         return orjson.dumps(event).decode()
