@@ -59,11 +59,13 @@ class DatabaseProbe:
         """The database's state as the probe reports it; never raises. Errors are named by
         class only: the body is public and a driver's message names the database host."""
         task = self._task()
-        done, _ = await asyncio.wait({task}, timeout=self.timeout_s)
-        if not done:
+        await asyncio.wait({task}, timeout=self.timeout_s)
+        if not task.done():
             problem = f"no answer within {self.timeout_s:g} s"
-        elif task.exception() is not None:
-            problem = type(_root_cause(task.exception())).__name__
+        elif task.cancelled():
+            problem = "cancelled"
+        elif (error := task.exception()) is not None:
+            problem = type(_root_cause(error)).__name__
         else:
             pool = self.db.pool_use()
             return {

@@ -45,9 +45,11 @@ REPEAT_INTERVAL_S = 10.0
 def _failure_site(record: logging.LogRecord) -> tuple[object, ...] | None:
     """For a record with a traceback: the exception's type and the line that raised it,
     so that two different bugs logged by the same handler are not taken as repeats."""
-    if not record.exc_info or record.exc_info[2] is None:
+    if not record.exc_info:
         return None
     error_type, _, trace = record.exc_info
+    if trace is None:
+        return (error_type,)
     while trace.tb_next is not None:
         trace = trace.tb_next
     return error_type, trace.tb_frame.f_code.co_filename, trace.tb_lineno
@@ -81,7 +83,7 @@ class RepeatFilter(logging.Filter):
         self.emit = emit
         self.interval_s = interval_s
         self.clock = clock
-        self._windows: dict[tuple[str, int, object], _Window] = {}
+        self._windows: dict[tuple[object, ...], _Window] = {}
         self._next_end = float("inf")
         self._lock = threading.Lock()
 
