@@ -4,10 +4,14 @@ stac-fastapi declares each GET request model (an attrs class: the search paramet
 item and collection URIs, even the empty request of the landing page) as a FastAPI
 dependency, `Depends(RequestModel)`, and FastAPI calls every class dependency in its thread
 pool. Building the model is a few attribute assignments; the hop to a thread and back cost
-5-9 % of the API's CPU for a simple search (py-spy, bench/results/search_1m_findings.md).
+more than that for a simple search (profile in bench/results/search_1m_findings.md).
 `AwaitedRequestModelRoute` replaces such a dependency by an async function with the class's
 signature, so FastAPI parses and validates the same parameters and the endpoint receives the
 same object. It is a route class, FastAPI's own hook for customising routes.
+
+It clones functions stac-fastapi generates and builds FastAPI `Depends` itself, so it relies
+on their private shape; requirements.lock pins both, and tests/api/test_patched_internals.py
+fails, naming this module, when an upgrade changes what it relies on.
 """
 
 from __future__ import annotations

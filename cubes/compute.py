@@ -192,7 +192,11 @@ def run(client: Client, work: Any, on_progress: ProgressCallback | None = None) 
 
 
 class _Feed(ProgressBar):
-    """distributed's scheduler-side progress, drawn by a callback instead of text."""
+    """distributed's scheduler-side progress, drawn by a callback instead of text.
+
+    Overrides the private `_draw_bar` that `ProgressBar.listen` calls with each report;
+    requirements.lock pins distributed, and tests/cubes/test_patched_internals.py fails,
+    naming this class, when an upgrade changes what it relies on."""
 
     def __init__(self, future: Any, client: Client, on_progress: ProgressCallback) -> None:
         assert client.scheduler is not None  # set once the client has connected

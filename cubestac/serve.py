@@ -1,5 +1,10 @@
-"""Running the API under uvicorn, including the multi-worker TCP_NODELAY fix and the
-bounds on slow clients (`cubestac.http_guard`)."""
+"""Running the API under uvicorn, with the bounds on slow clients (`cubestac.http_guard`).
+
+No TCP_NODELAY work-around: uvicorn (0.55, pinned in requirements.lock) binds its socket
+with `proto=IPPROTO_TCP`, so asyncio sets TCP_NODELAY on every connection even with
+`--workers N` (uvicorn#3149, the ~40 ms delayed-ACK wait per keep-alive response, is fixed
+there; bench/results/nodelay.md). tests/cli/test_patched_internals.py fails if that changes.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +13,7 @@ import logging
 import os
 import resource
 import shutil
-import socket
 import tempfile
-from asyncio import base_events
 from pathlib import Path
 
 import uvicorn
@@ -30,21 +33,6 @@ logger = logging.getLogger(__name__)
 SPARE_DESCRIPTORS = 256
 
 
-def _set_nodelay(sock: socket.socket) -> None:
-    if sock.family in {socket.AF_INET, socket.AF_INET6} and sock.type == socket.SOCK_STREAM:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-
-def enable_tcp_nodelay() -> None:
-    """Work around uvicorn#3149: with `--workers N > 1` uvicorn binds with proto=0, asyncio
-    then skips TCP_NODELAY and every keep-alive response waits ~40 ms for a delayed ACK.
-    Replacing asyncio's private helper is the work-around the issue thread recommends.
-    Under uvloop (installed with cubestac, picked by uvicorn's `loop="auto"`) it is not
-    needed, as uvloop sets TCP_NODELAY on every TCP connection itself; it stays for the
-    asyncio loop, which uvicorn falls back to where uvloop is missing."""
-    base_events._set_nodelay = _set_nodelay  # type: ignore[attr-defined]  # private asyncio helper, see docstring
-
-
 def worker_app() -> FastAPI:
     """The factory each uvicorn worker calls: settings from the environment. A worker that
     `--workers N` spawned is a fresh interpreter: its logging (the access log) is set up
@@ -52,7 +40,6 @@ def worker_app() -> FastAPI:
     if not logging.getLogger().handlers:
         configure_logging()
     limit_repeated_warnings()
-    enable_tcp_nodelay()
     return create_app()
 
 
@@ -111,7 +98,6 @@ def server_config(settings: Settings, host: str, port: int, workers: int) -> Ser
 def serve(host: str, port: int, workers: int, settings: Settings | None = None) -> None:
     """Run the API until interrupted (uvicorn.run's steps, with our config)."""
     settings = settings or Settings()
-    enable_tcp_nodelay()
     raise_descriptor_limit(settings.server.max_connections)
     prepare_multiprocess_metrics(workers)
     config = server_config(settings, host, port, workers)
