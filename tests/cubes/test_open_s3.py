@@ -183,7 +183,10 @@ def test_xpystac_opens_the_s3_asset(published, no_aws: None, module_db_url) -> N
         item is not None and item.assets["zarr"].href == published["item"]["assets"]["zarr"]["href"]
     )
     cube = xr.open_dataset(item.assets["zarr"], engine="stac")
-    on_disk = xr.open_zarr(published["local"], consolidated=True)
+    # xpystac applies the asset's open_kwargs: class layers keep their stored dtype
+    open_kwargs = published["item"]["assets"]["zarr"]["xarray:open_kwargs"]
+    on_disk = xr.open_zarr(published["local"], **open_kwargs)
+    assert cube["forest_type"].dtype == np.uint8
     xr.testing.assert_equal(cube.load(), on_disk.load())
 
 
@@ -201,7 +204,7 @@ def test_with_a_public_base_the_api_hands_out_http_urls_of_the_bucket(
     moto.log.take()
     cube = xr.open_zarr(asset.href, **asset.extra_fields["xarray:open_kwargs"])
     assert len(metadata_before_first_chunk(moto.log.take())) == len(metadata_keys(2))
-    on_disk = xr.open_zarr(published["local"], consolidated=True)
+    on_disk = xr.open_zarr(published["local"], **asset.extra_fields["xarray:open_kwargs"])
     xr.testing.assert_equal(cube.load(), on_disk.load())
 
 
