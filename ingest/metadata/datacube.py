@@ -8,6 +8,7 @@ it stays pure.
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -40,6 +41,10 @@ TEMPLATE: dict[str, Any] = {
     "links": [],
     "assets": {},
 }
+# netCDF4 and HDF5 are not thread-safe: two files opened at once from the ingest's threads
+# crash the process (SIGSEGV/SIGBUS). One process-wide lock around every NetCDF read; the
+# reads are metadata only, so little is lost, and GeoTIFF and Zarr reads stay parallel.
+NETCDF_LOCK = threading.Lock()
 
 
 class CubeMetadataError(ValueError):
@@ -60,6 +65,12 @@ class CubeInfo:
 
 
 def read_netcdf(filesystem: AbstractFileSystem, path: str, local: bool) -> CubeInfo:
+    """Metadata of a NetCDF file, read under `NETCDF_LOCK` (any number of threads may call)."""
+    with NETCDF_LOCK:
+        return _read_netcdf(filesystem, path, local)
+
+
+def _read_netcdf(filesystem: AbstractFileSystem, path: str, local: bool) -> CubeInfo:
     if local:
         with xr.open_dataset(path, decode_coords="all") as dataset:
             return describe(dataset)
