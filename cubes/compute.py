@@ -21,6 +21,7 @@ import os
 import warnings
 import weakref
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -142,6 +143,33 @@ def _quiet_shutdown() -> Iterator[None]:
         log.setLevel(level)
 
 
+class TaskEnded(Exception):  # noqa: N818 - says what happened to the task
+    """A task raised `SystemExit` or `KeyboardInterrupt` (user code calling `sys.exit()`);
+    reported as the task's error instead of ending the worker."""
+
+
+class GuardedThreadPoolExecutor(ThreadPoolExecutor):
+    """The worker's task threads; `SystemExit`/`KeyboardInterrupt` out of a task become
+    `TaskEnded`.
+
+    distributed lets those two through on purpose, to shut the worker down: an in-process
+    worker then takes the whole dask event loop with it (the client waits forever), a worker
+    process is restarted and the task retried. Raised from a task they can only come from
+    user code, and they must fail that cube only. (The class name keeps "ThreadPoolExecutor":
+    distributed checks for it to run tasks with their context.)
+    """
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        return super().submit(_guarded, fn, *args, **kwargs)
+
+
+def _guarded(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    try:
+        return fn(*args, **kwargs)
+    except (SystemExit, KeyboardInterrupt) as error:
+        raise TaskEnded(f"a task raised {type(error).__name__}: {error}") from None
+
+
 class _GdalThreads(WorkerPlugin):
     """Each worker thread keeps one rasterio environment for its whole life.
 
@@ -149,19 +177,18 @@ class _GdalThreads(WorkerPlugin):
     GDAL environment, and when AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY are set that means a
     new boto3 session each time -- 20 ms alone, far more under contention, which made an
     S3-credentialled build several times slower. The worker's default thread pool is
-    replaced by one whose threads enter `rasterio.Env()` once when they start. Also quiets
-    rasterio 1.4's "Dataset has no geotransform" warning, which it emits while creating the
-    in-memory dataset of a warp, before it sets the transform.
+    replaced by one whose threads enter `rasterio.Env()` once when they start (and which
+    guards against user code ending the worker, see `GuardedThreadPoolExecutor`). Also
+    quiets rasterio 1.4's "Dataset has no geotransform" warning, which it emits while
+    creating the in-memory dataset of a warp, before it sets the transform.
     """
 
     def setup(self, worker: Any) -> None:
-        from concurrent.futures import ThreadPoolExecutor
-
         from rasterio.errors import NotGeoreferencedWarning
 
         warnings.filterwarnings("ignore", category=NotGeoreferencedWarning)
         previous = worker.executors.get("default")
-        worker.executors["default"] = ThreadPoolExecutor(
+        worker.executors["default"] = GuardedThreadPoolExecutor(
             max_workers=worker.state.nthreads,
             thread_name_prefix="cubestac-worker",
             initializer=_enter_gdal_environment,

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from distributed import KilledWorker
+
 from catalogue.cube_root import normalise_root
 from catalogue.database import Database
 from catalogue.repositories.jobs import (
@@ -30,7 +32,7 @@ from cubes.assets import configure_gdal_s3
 from cubes.build import BuiltCube, build_cube
 from cubes.cf import cf_dataset, encoding
 from cubes.compute import ComputePool
-from cubes.errors import CubeError, OutputError
+from cubes.errors import CubeError, OutputError, UserCodeError
 from cubes.grid import target_geobox, wgs84_footprint
 from cubes.publish import current_href, publish
 from cubes.resolve import ResolvedInput, resolve_inputs
@@ -139,6 +141,12 @@ async def _failed(
     if isinstance(error, CubeError):
         message = str(error)
         logger.error("%s", message)
+    elif isinstance(error, KilledWorker):
+        message = (
+            f"cube {spec.id!r}: a dask worker process died while running a task (user code "
+            f"calling os._exit, a crash or running out of memory): {error}"
+        )
+        logger.error("%s", message)
     else:
         message = f"cube {spec.id!r}: {type(error).__name__}: {error}"
         logger.error("%s", message, exc_info=error)
@@ -154,7 +162,7 @@ async def _build_and_publish(spec: CubeSpec, context: RunContext) -> _Written:
     resolved = await resolve_inputs(context.database, spec, wgs84_bbox)
     store = CubeStore(context.cube_root, spec.collection, spec.id, context.cube_anon)
     previous = await current_href(context.database, spec)
-    written = await asyncio.to_thread(_write, spec, resolved, geobox, store, context)
+    written = await asyncio.to_thread(_guarded_write, spec, resolved, geobox, store, context)
     try:
         if previous and previous != written.url:
             await asyncio.to_thread(mark_retired, previous)
@@ -167,6 +175,28 @@ async def _build_and_publish(spec: CubeSpec, context: RunContext) -> _Written:
     except Exception:  # noqa: BLE001 - old versions linger until the next sweep; not fatal
         logger.warning("cube %s: could not sweep old versions", spec.id, exc_info=True)
     return written
+
+
+def _guarded_write(
+    spec: CubeSpec,
+    resolved: list[ResolvedInput],
+    geobox: Any,
+    store: CubeStore,
+    context: RunContext,
+) -> _Written:
+    """`_write`, with `SystemExit`, `KeyboardInterrupt` and other non-`Exception`s turned
+    into this cube's failure. No signal reaches a worker thread, so they come from user code
+    (a hook, or a function it mapped over dask blocks, whose error the client re-raises)."""
+    try:
+        return _write(spec, resolved, geobox, store, context)
+    except Exception:
+        raise
+    except BaseException as error:  # noqa: BLE001 - see the docstring
+        raise UserCodeError(
+            f"the build was ended by {type(error).__name__}: {error} "
+            "(raised by user code: a processing hook or a function it runs on the data)",
+            cube=spec.id,
+        ) from error
 
 
 def _write(

@@ -35,7 +35,7 @@ def load_hook(reference: str, config_dir: Path | None, cube: str, where: str) ->
             _forget_if_shadowed(module_name, config_dir)
             importlib.invalidate_caches()
             module = importlib.import_module(module_name)
-    except Exception as error:  # noqa: BLE001 - any import-time failure is the user's code
+    except BaseException as error:  # noqa: BLE001 - sys.exit() at import is the user's code too
         raise UserCodeError(
             f"cannot import {module_name!r} for processing {reference!r}: "
             f"{type(error).__name__}: {error}",
@@ -56,10 +56,12 @@ def load_hook(reference: str, config_dir: Path | None, cube: str, where: str) ->
 
 def run_hook(hook: Hook, reference: str, dataset: xr.Dataset, cube: str, where: str) -> xr.Dataset:
     """Call the hook; exceptions and results other than a Dataset are reported as the
-    user's code, with cube, input and item named."""
+    user's code, with cube, input and item named. `SystemExit` and `KeyboardInterrupt`
+    included: the hook runs in a build thread, where no signal is ever delivered, so they
+    can only come from the code itself, and they must not end the whole run."""
     try:
         result = hook(dataset)
-    except Exception as error:  # noqa: BLE001 - user code may raise anything
+    except BaseException as error:  # noqa: BLE001 - user code may raise anything
         raise UserCodeError(
             f"processing {reference!r} raised {type(error).__name__}: {error}",
             cube=cube,
