@@ -16,6 +16,7 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Index,
+    Integer,
     Interval,
     MetaData,
     String,
@@ -134,8 +135,11 @@ class ItemRow(Base):
 class JobRow(Base):
     """One ingest or cube run of one source or cube: what `cubestac jobs` lists.
 
-    A run killed with SIGKILL stays `running` with no `finished_at`; the next run of the same
-    target marks it `failed` (see `catalogue.repositories.jobs.start_job`).
+    A run killed with SIGKILL stays `running` with no `finished_at`. `holder_pid` is the
+    PostgreSQL backend pid of the connection that holds the run's advisory lock: while that
+    backend lives, so does the run (the lock goes with the connection), so `cubestac jobs`
+    shows a `running` job whose backend is gone as `interrupted`; the next run of the same
+    target marks it `failed` (see `catalogue.repositories.jobs`).
     """
 
     __tablename__ = "jobs"
@@ -151,6 +155,7 @@ class JobRow(Base):
     counts: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, default=dict)
     errors: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, nullable=False, default=list)
     message: Mapped[str | None] = mapped_column(String)
+    holder_pid: Mapped[int | None] = mapped_column(Integer)
 
     __table_args__ = (
         Index("ix_jobs_started_at", "started_at"),

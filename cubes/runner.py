@@ -118,7 +118,7 @@ async def run_cube(spec: CubeSpec, context: RunContext) -> CubeResult:
                 await record_skipped(conn, JOB_KIND, spec.id, message)
             return CubeResult(spec.id, JobStatus.SKIPPED, 0.0, message=message)
         async with database.write() as conn:
-            job = await start_job(conn, JOB_KIND, spec.id)
+            job = await start_job(conn, JOB_KIND, spec.id, acquired.pid)
         context.reporter.started(spec.id)
         try:
             written = await _build_and_publish(spec, context)

@@ -6,6 +6,7 @@ Each package validates its own section (`ingest` its `sources`, `cubes` its `cub
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from pathlib import Path
@@ -15,6 +16,7 @@ import yaml
 from pydantic import ValidationError
 
 ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+SECTIONS = ("sources", "cubes")  # the top-level keys of CONFIG (cubestac.run_commands)
 
 
 class ConfigError(Exception):
@@ -54,7 +56,24 @@ def read_config(path: Path) -> dict[str, Any]:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping with sources/cubes")
+    _check_sections(path, data)
     return _expand(data, path, "config")
+
+
+def _check_sections(path: Path, data: dict[str, Any]) -> None:
+    """Every command refuses an unknown top-level key, by name: a misspelt `cube:` would
+    otherwise be silently ignored by `cubestac cubes` (nothing built, exit 0)."""
+    problems = []
+    for key in data:
+        if key in SECTIONS:
+            continue
+        close = difflib.get_close_matches(str(key), SECTIONS, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        problems.append(
+            f"{path}: {key}: unknown top-level key{hint}; CONFIG has {' and '.join(SECTIONS)}"
+        )
+    if problems:
+        raise ConfigError("\n".join(problems))
 
 
 def describe_validation_error(path: Path, error: ValidationError) -> str:

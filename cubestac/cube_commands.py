@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -68,7 +69,7 @@ def cubes_command(
     try:
         specs = select_cubes(load_cubes(config), cube or [], config)
     except ConfigError as error:
-        console.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
+        console.print(f"[red]error:[/red] {escape(str(error))}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from error
     logging.getLogger("distributed").setLevel(logging.WARNING)  # its INFO is cluster chatter
     settings = Settings()
@@ -76,7 +77,7 @@ def cubes_command(
         console.print("[red]error:[/red] set CUBESTAC_CUBE_ROOT (a folder or s3://bucket/prefix)")
         raise typer.Exit(2)
     if not specs:
-        console.print(f"{config}: no cubes to build")
+        console.print(escape(f"{config}: no cubes to build"))
         return
     results = asyncio.run(_run(specs, settings, config.resolve().parent, console))
     console.print(status_table(results))
@@ -175,7 +176,7 @@ def status_table(results: list[CubeResult]) -> Table:
             f"[{style}]{result.status}[/{style}]",
             f"{result.duration_s:.1f} s",
             _size(result.size_bytes),
-            result.message,
+            escape(result.message),
         )
     return table
 

@@ -18,6 +18,7 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from catalogue.database import create_engine
@@ -54,7 +55,7 @@ def select_sources(sources: Sequence[SourceConfig], wanted: Sequence[str]) -> li
 
 
 def _refuse(message: str, code: int) -> typer.Exit:
-    console.print(f"[red]error:[/red] {message}", highlight=False)
+    console.print(f"[red]error:[/red] {escape(message)}", highlight=False)
     return typer.Exit(code)
 
 
@@ -115,12 +116,12 @@ def jobs_table(jobs: Sequence[dict[str, Any]]) -> Table:
         table.add_row(
             str(job["id"]),
             job["kind"],
-            job["target"],
+            escape(job["target"]),
             job["status"],
             f"{job['started_at']:%Y-%m-%d %H:%M:%S}",
             _took(job["started_at"], job["finished_at"]),
             " ".join(f"{key}={value}" for key, value in (job["counts"] or {}).items()),
-            _errors(job),
+            escape(_errors(job)),
         )
     return table
 
@@ -130,13 +131,23 @@ def _took(started: datetime, finished: datetime | None) -> str:
 
 
 def _errors(job: dict[str, Any]) -> str:
-    errors = job["errors"] or []
-    lines = [f"{error.get('url')}: {error.get('reason')}" for error in errors[:3]]
+    """The job's message, then its first problems. Ingest problems are `{url, reason}`,
+    cube failures `{cube, where, message}` (whose message is usually the job's own)."""
+    message = job.get("message")
+    errors = [
+        line for error in job["errors"] or [] if (line := _problem(error)) and line != message
+    ]
+    lines = [message] if message else []
+    lines += errors[:3]
     if len(errors) > 3:
         lines.append(f"... and {len(errors) - 3} more")
-    if job.get("message"):
-        lines.insert(0, job["message"])
     return "\n".join(lines)
+
+
+def _problem(error: dict[str, Any]) -> str:
+    where = error.get("url") or error.get("where")
+    what = error.get("reason") or error.get("message") or ""
+    return f"{where}: {what}" if where and not what.startswith(str(where)) else what
 
 
 def register_ingest_commands(app: typer.Typer) -> None:

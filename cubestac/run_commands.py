@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from rich.console import Console
+from rich.markup import escape
 
 from cubes.spec import CubesConfig, CubeSpec
 from cubestac.config_file import ConfigError, describe_validation_error, read_config
@@ -59,7 +60,7 @@ def run_command(
     try:
         parsed = validate_config(config)
     except ConfigError as error:
-        console.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
+        console.print(f"[red]error:[/red] {escape(str(error))}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from error
     codes = []
     if parsed.sources:
@@ -67,7 +68,7 @@ def run_command(
     if parsed.cubes:
         codes.append(_exit_code(cubes_command, config, None))
     if not codes:
-        console.print(f"{config}: nothing to do (no sources, no cubes)")
+        console.print(escape(f"{config}: nothing to do (no sources, no cubes)"))
     raise typer.Exit(max(codes, default=0))
 
 

@@ -77,7 +77,7 @@ async def harvest_source(
         if not acquired:
             return await _skipped(engine, config, progress)
         async with engine.begin() as conn:
-            job_id = await job_repo.start_job(conn, JOB_KIND, config.id)
+            job_id = await job_repo.start_job(conn, JOB_KIND, config.id, acquired.pid)
         progress.started(config.id, config.kind)
         run = SourceRun(engine, config, progress, harvester)
         status, message = JobStatus.SUCCEEDED, None

@@ -12,6 +12,7 @@ import time
 from typing import Protocol, TextIO
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     Progress as RichBars,
 )
@@ -128,7 +129,7 @@ class RichProgress:
 
     def problem(self, source_id: str, problem: Problem) -> None:
         self.console.print(
-            f"[yellow]{source_id}: skipped[/yellow] {problem.url}: {problem.reason}",
+            f"[yellow]{source_id}: skipped[/yellow] {escape(f'{problem.url}: {problem.reason}')}",
             highlight=False,
         )
 
@@ -140,7 +141,9 @@ class RichProgress:
         self.bars.update(
             task,
             description=f"[{style}]{outcome.source_id}",
-            counts=outcome.counts.summary() if outcome.status != "skipped" else outcome.message,
+            counts=outcome.counts.summary()
+            if outcome.status != "skipped"
+            else escape(outcome.message or ""),
             rate=f"{outcome.status}",
             total=1,
             completed=1,

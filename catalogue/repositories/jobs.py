@@ -1,4 +1,10 @@
-"""Run records of ingest and cube jobs, and the advisory locks that keep runs apart."""
+"""Run records of ingest and cube jobs, and the advisory locks that keep runs apart.
+
+Liveness: a run holds its target's advisory lock on a connection of its own for as long as
+it lives, and its job row records that connection's backend pid (`holder_pid`). PostgreSQL
+ends the backend, and the lock, when the process dies however it dies (SIGKILL included),
+so a `running` job whose backend is gone was interrupted: `recent_jobs` says so.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +15,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import and_, case, column, exists, func, insert, or_, select, table, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from catalogue.models import JobRow
 
 jobs = JobRow.__table__
+backends = table("pg_stat_activity", column("pid"), column("backend_start"))
 MAX_ERRORS_KEPT = 200
+INTERRUPTED_MESSAGE = "interrupted: the process ended before the run finished"
 
 
 class JobStatus(enum.StrEnum):
@@ -23,23 +31,45 @@ class JobStatus(enum.StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     SKIPPED = "skipped"
+    INTERRUPTED = "interrupted"  # only shown: a stored `running` whose holder is gone
 
 
-async def start_job(conn: AsyncConnection, kind: str, target: str) -> int:
-    """Record a new run; earlier runs of the same target still `running` were killed
-    (the caller holds the target's advisory lock, so none can be alive) and become failed."""
+@dataclass(frozen=True)
+class LockHold:
+    """What `target_lock` yields: whether the lock was taken, and by which backend."""
+
+    acquired: bool
+    pid: int | None = None
+
+    def __bool__(self) -> bool:
+        return self.acquired
+
+
+async def start_job(
+    conn: AsyncConnection, kind: str, target: str, holder_pid: int | None = None
+) -> int:
+    """Record a new run held by backend `holder_pid` (see `target_lock`); earlier runs of
+    the same target still `running` were killed (the caller holds the target's advisory
+    lock, so none can be alive) and become failed."""
     await conn.execute(
         update(jobs)
         .where(jobs.c.kind == kind, jobs.c.target == target, jobs.c.status == JobStatus.RUNNING)
         .values(
             status=JobStatus.FAILED,
             finished_at=func.now(),
-            message="interrupted: the process ended before the run finished",
+            message=INTERRUPTED_MESSAGE,
         )
     )
     return await conn.scalar(
         insert(jobs)
-        .values(kind=kind, target=target, status=JobStatus.RUNNING, counts={}, errors=[])
+        .values(
+            kind=kind,
+            target=target,
+            status=JobStatus.RUNNING,
+            counts={},
+            errors=[],
+            holder_pid=holder_pid,
+        )
         .returning(jobs.c.id)
     )
 
@@ -80,9 +110,29 @@ async def record_skipped(conn: AsyncConnection, kind: str, target: str, message:
 
 
 async def recent_jobs(conn: AsyncConnection, limit: int = 20) -> list[dict[str, Any]]:
-    rows = await conn.execute(
-        select(jobs).order_by(jobs.c.started_at.desc(), jobs.c.id.desc()).limit(limit)
+    """Newest first; a `running` job whose lock-holding backend is gone is `interrupted`.
+
+    The backend must have started before the job: a pid that PostgreSQL has since given to
+    a new connection does not keep a dead run alive. (Another role's sessions may hide
+    `backend_start`; such a backend counts as alive.) Jobs recorded before holders were
+    (migration 0009) keep their stored status."""
+    alive = exists(
+        select(backends.c.pid).where(
+            backends.c.pid == jobs.c.holder_pid,
+            or_(backends.c.backend_start.is_(None), backends.c.backend_start <= jobs.c.started_at),
+        )
     )
+    gone = and_(jobs.c.status == JobStatus.RUNNING, jobs.c.holder_pid.is_not(None), ~alive)
+    statement = (
+        select(
+            *(c for c in jobs.c if c.name not in ("status", "message")),
+            case((gone, JobStatus.INTERRUPTED.value), else_=jobs.c.status).label("status"),
+            case((gone, INTERRUPTED_MESSAGE), else_=jobs.c.message).label("message"),
+        )
+        .order_by(jobs.c.started_at.desc(), jobs.c.id.desc())
+        .limit(limit)
+    )
+    rows = await conn.execute(statement)
     return [dict(row._mapping) for row in rows]
 
 
@@ -108,19 +158,21 @@ async def job_tallies(conn: AsyncConnection) -> list[JobTally]:
 
 
 @asynccontextmanager
-async def target_lock(engine: AsyncEngine, kind: str, target: str) -> AsyncIterator[bool]:
+async def target_lock(engine: AsyncEngine, kind: str, target: str) -> AsyncIterator[LockHold]:
     """A session advisory lock on (kind, target), held on its own connection for the run.
 
-    Yields False, without waiting, when another run holds it. The lock key is
+    Yields a false `LockHold`, without waiting, when another run holds it; a true one with
+    the holding backend's pid (for `start_job`) otherwise. The lock key is
     `hashtext(kind || ':' || target)`, computed by PostgreSQL from bound parameters; the
     lock is released when the connection closes, so a killed run cannot leave it behind.
     """
     async with engine.connect() as conn:
         key = func.hashtext(func.concat(kind, ":", target))
-        acquired = bool(await conn.scalar(select(func.pg_try_advisory_lock(key))))
+        taken = await conn.execute(select(func.pg_try_advisory_lock(key), func.pg_backend_pid()))
+        acquired, pid = taken.one()
         await conn.commit()
         try:
-            yield acquired
+            yield LockHold(bool(acquired), pid if acquired else None)
         finally:
             if acquired:
                 await conn.scalar(select(func.pg_advisory_unlock(key)))

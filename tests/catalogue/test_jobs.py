@@ -31,7 +31,8 @@ async def test_a_second_holder_of_a_target_lock_is_refused(session_db_url) -> No
         async with target_lock(engine, "ingest", "src") as first:
             async with target_lock(engine, "ingest", "src") as second:
                 async with target_lock(engine, "ingest", "other") as other:
-                    assert (first, second, other) == (True, False, True)
+                    assert (bool(first), bool(second), bool(other)) == (True, False, True)
+                    assert first.pid and second.pid is None
         async with target_lock(engine, "ingest", "src") as again:
             assert again
     finally:
