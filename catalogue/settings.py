@@ -95,6 +95,17 @@ class MonitoringSettings(BaseModel):
     jobs_refresh_s: float = Field(default=15.0, ge=0)
 
 
+class CubeBuildSettings(BaseModel):
+    """Limits and the figures behind the estimate printed before each cube build."""
+
+    # pixels per time step of a cube's grid; larger grids are refused at validation (exit 2).
+    # 1e10 is 100,000 x 100,000 px: 300x the forest-recovery grid (5156 x 6418 at 30 m)
+    max_grid_pixels: int = Field(default=10_000_000_000, ge=1)
+    # output values written per second per dask thread, for the duration estimate: 7.5 M/s is
+    # half of bench/CUBES.md's cci_biomass (bilinear EPSG:4326 -> 3035, float32, 2 threads)
+    values_per_thread_s: float = Field(default=7_500_000.0, gt=0)
+
+
 class Settings(BaseSettings):
     """All cubestac settings; `CUBESTAC_*` variables, nested sections with `__`."""
 
@@ -117,3 +128,4 @@ class Settings(BaseSettings):
     api: ApiSettings = Field(default_factory=ApiSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
+    cubes: CubeBuildSettings = Field(default_factory=CubeBuildSettings)

@@ -30,12 +30,12 @@ import psutil
 from dask.utils import parse_bytes
 from distributed import Client, LocalCluster, WorkerPlugin
 from distributed.diagnostics.progressbar import ProgressBar
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from tornado.platform.asyncio import BaseAsyncIOLoop
 
 from cubes.assets import configure_gdal_s3
-from cubes.spec import ComputeSpec
+from cubes.spec import ComputeSpec, parse_memory
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +54,13 @@ class ComputeSettings(BaseSettings):
     scheduler_address: str | None = Field(
         None, validation_alias=AliasChoices("DASK_SCHEDULER_ADDRESS")
     )
+
+    @field_validator("memory_limit")
+    @classmethod
+    def _memory(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_memory(value)
+        return value
 
 
 @dataclass(frozen=True)
@@ -113,7 +120,10 @@ class ComputePool:
             memory_limit=size.memory_per_worker,
             processes=size.processes,
             dashboard_address=None,
-            silence_logs=logging.ERROR,
+            # not `silence_logs`: it sets the level of the root logger's handlers for the
+            # cluster's life, which silenced cubestac's own progress logs (cron); the CLI
+            # sets the `distributed` logger's level instead
+            silence_logs=False,
         )
         client = Client(cluster, set_as_default=False)
         client.register_plugin(_GdalThreads(), name="cubestac-gdal-threads")

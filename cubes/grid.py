@@ -7,8 +7,6 @@ on the configured corner rather than on multiples of the resolution.
 
 from __future__ import annotations
 
-import math
-
 from affine import Affine
 from odc.geo import CRS
 from odc.geo.geobox import GeoBox
@@ -16,8 +14,6 @@ from pyproj.exceptions import CRSError
 
 from cubes.errors import GridError
 from cubes.spec import GridSpec
-
-EDGE_TOLERANCE = 1e-6  # of a pixel: a bbox that is a whole number of pixels stays so
 
 
 def grid_crs(grid: GridSpec, cube: str) -> CRS:
@@ -32,10 +28,9 @@ def grid_crs(grid: GridSpec, cube: str) -> CRS:
 def target_geobox(grid: GridSpec, cube: str) -> GeoBox:
     """The cube's pixel grid; y runs north to south (negative y resolution)."""
     crs = grid_crs(grid, cube)
-    west, south, east, north = grid.bbox
+    west, _, _, north = grid.bbox
     xres, yres = grid.xy_resolution
-    width = math.ceil((east - west) / xres - EDGE_TOLERANCE)
-    height = math.ceil((north - south) / yres - EDGE_TOLERANCE)
+    height, width = grid.shape
     return GeoBox((height, width), Affine(xres, 0.0, west, 0.0, -yres, north), crs)
 
 

@@ -33,6 +33,7 @@ from cubes.build import BuiltCube, build_cube
 from cubes.cf import cf_dataset, encoding
 from cubes.compute import ComputePool
 from cubes.errors import CubeError, OutputError, UserCodeError
+from cubes.estimate import estimate
 from cubes.grid import target_geobox, wgs84_footprint
 from cubes.publish import current_href, publish
 from cubes.resolve import ResolvedInput, resolve_inputs
@@ -71,6 +72,7 @@ class Reporter:
     """Callbacks for progress; called from worker threads, so they must be thread-safe."""
 
     started: Callable[[str], None] = lambda cube: None
+    planned: Callable[[str, str], None] = lambda cube, estimate: None  # before computing
     progress: Callable[[str, int, int], None] = lambda cube, done, total: None
     finished: Callable[[CubeResult], None] = lambda result: None
 
@@ -86,6 +88,7 @@ class RunContext:
     config_dir: Path | None = None
     reporter: Reporter = field(default_factory=Reporter)
     cube_anon: bool = False  # CUBESTAC_CUBE_ANON: items tell S3 readers to go anonymous
+    values_per_thread_s: float = 7_500_000.0  # CUBESTAC_CUBES__VALUES_PER_THREAD_S
 
     def __post_init__(self) -> None:
         self.cube_root = normalise_root(self.cube_root)
@@ -212,6 +215,9 @@ def _write(
     client = context.pool.client(spec.compute)
     built = build_cube(spec, resolved, geobox, context.config_dir)
     dataset = cf_dataset(built, spec, geobox)
+    threads = sum(client.nthreads().values())
+    planned = estimate(dataset, spec.grid.tile_size, threads, context.values_per_thread_s)
+    context.reporter.planned(spec.id, planned.describe(threads, context.values_per_thread_s))
     url = store.new_version()
     counts = _counts(built, resolved)
 

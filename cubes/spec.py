@@ -1,13 +1,16 @@
 """The `cubes:` section of CONFIG as typed models (DESIGN.md, "CONFIG (YAML)").
 
-These models check shape and ranges only. Whether a CRS is known to PROJ, whether an input
-has items in the bbox or a variable exists is learnt while the cube is built, and fails
-that cube alone (exit 1) instead of the whole CONFIG (exit 2): the issue lists unknown CRS
-among the per-cube errors, and a PROJ database can differ between machines.
+These models check shape, ranges and what can be known without the catalogue: the grid's
+CRS is known to PROJ, its size is under `CUBESTAC_CUBES__MAX_GRID_PIXELS` (passed in the
+validation context as `max_grid_pixels`), a memory limit parses. A CONFIG that fails them
+is refused before anything runs (exit 2). Whether an input has items in the bbox, whether
+a variable exists or an input's CRS is known is learnt while the cube is built, and fails
+that cube alone (exit 1).
 """
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any, Literal
@@ -17,6 +20,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -28,6 +32,9 @@ from catalogue.ids import id_problem
 ID_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
 PROCESSING_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_]*$"
 PERIOD_PATTERN = re.compile(r"^(\d*)([DWMY])$")
+MAX_GRID_PIXELS = 10_000_000_000  # default of CUBESTAC_CUBES__MAX_GRID_PIXELS
+MAX_GRID_PIXELS_SETTING = "CUBESTAC_CUBES__MAX_GRID_PIXELS"
+EDGE_TOLERANCE = 1e-6  # of a pixel: a bbox that is a whole number of pixels stays so
 
 Resampling = Literal["nearest", "bilinear", "cubic", "average", "mode", "min", "max"]
 AggregationMethod = Literal["mean", "median", "min", "max", "sum", "count", "first", "last"]
@@ -67,6 +74,18 @@ class GridSpec(_Strict):
     def _epsg_number(cls, value: Any) -> Any:
         return f"EPSG:{value}" if isinstance(value, int) else value
 
+    @field_validator("crs")
+    @classmethod
+    def _known_crs(cls, value: str) -> str:
+        from pyproj import CRS
+        from pyproj.exceptions import CRSError
+
+        try:
+            CRS.from_user_input(value)
+        except CRSError as error:
+            raise ValueError(f"unknown CRS {value!r}: {error}") from error
+        return value
+
     @field_validator("bbox")
     @classmethod
     def _ordered(cls, value: tuple[float, float, float, float]) -> tuple[float, ...]:
@@ -85,10 +104,33 @@ class GridSpec(_Strict):
             raise ValueError("resolution must be positive")
         return value
 
+    @model_validator(mode="after")
+    def _not_too_big(self, info: ValidationInfo) -> GridSpec:
+        """An absurd grid (a typo in the resolution or a bbox in the wrong units) would
+        otherwise sit building a dask graph of millions of chunks, at full CPU, for ever."""
+        limit = (info.context or {}).get("max_grid_pixels", MAX_GRID_PIXELS)
+        height, width = self.shape
+        if height * width > limit:
+            raise ValueError(
+                f"the grid is {width:,} x {height:,} = {height * width:.3g} pixels, over the "
+                f"limit of {limit:.3g} pixels per time step ({MAX_GRID_PIXELS_SETTING}): "
+                "check the bbox's units and the resolution, or raise the limit"
+            )
+        return self
+
     @property
     def xy_resolution(self) -> tuple[float, float]:
         res = self.resolution
         return res if isinstance(res, tuple) else (res, res)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(height, width) in pixels: `ceil` towards the south-east (see `cubes.grid`)."""
+        west, south, east, north = self.bbox
+        xres, yres = self.xy_resolution
+        width = math.ceil((east - west) / xres - EDGE_TOLERANCE)
+        height = math.ceil((north - south) / yres - EDGE_TOLERANCE)
+        return height, width
 
 
 def _as_utc(value: date | datetime | None, end: bool) -> datetime | None:
@@ -193,6 +235,31 @@ class ComputeSpec(_Strict):
         None, description="Total for the cluster ('4GB' or bytes), split across workers."
     )
     processes: bool | None = Field(None, description="Workers as processes (else threads).")
+
+    @field_validator("memory_limit")
+    @classmethod
+    def _memory(cls, value: str | int | None) -> str | int | None:
+        if isinstance(value, str):
+            parse_memory(value)
+        elif value is not None and value <= 0:
+            raise ValueError("memory_limit must be positive")
+        return value
+
+
+def parse_memory(value: str) -> int:
+    """Bytes of a size such as '4GB', '512 MiB' or '2e9' (dask's parser); ValueError names
+    the accepted forms."""
+    from dask.utils import parse_bytes
+
+    try:
+        size = int(parse_bytes(value))
+    except (ValueError, TypeError) as error:
+        raise ValueError(
+            f"{value!r} is not a size: use bytes or a number with a unit, e.g. '4GB', '512MiB'"
+        ) from error
+    if size <= 0:
+        raise ValueError("memory_limit must be positive")
+    return size
 
 
 class CubeSpec(_Strict):

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from pydantic import ValidationError
@@ -26,6 +26,7 @@ from cubes.spec import CubesConfig, CubeSpec
 from cubestac.config_file import ConfigError, describe_validation_error, read_config
 
 if TYPE_CHECKING:  # the build stack (xarray, dask, GDAL) loads only when cubes are built
+    from cubes.compute import ComputeSettings
     from cubes.runner import CubeResult, Reporter
 
 logger = logging.getLogger(__name__)
@@ -37,13 +38,36 @@ STATUS_STYLE = {
 }
 
 
-def load_cubes(path: Path) -> list[CubeSpec]:
-    """The `cubes:` section of CONFIG, validated; ConfigError names file and field."""
+def load_cubes(path: Path, settings: Settings | None = None) -> list[CubeSpec]:
+    """The `cubes:` section of CONFIG, validated against the limits of `settings`;
+    ConfigError names file and field."""
     data = read_config(path)
     try:
-        return CubesConfig.model_validate({"cubes": data.get("cubes") or []}).cubes
+        return CubesConfig.model_validate(
+            {"cubes": data.get("cubes") or []}, context=validation_context(settings)
+        ).cubes
     except ValidationError as error:
         raise ConfigError(describe_validation_error(path, error)) from error
+
+
+def validation_context(settings: Settings | None) -> dict[str, Any]:
+    """What `cubes.spec` checks against (`CUBESTAC_CUBES__*`)."""
+    limits = (settings or Settings()).cubes
+    return {"max_grid_pixels": limits.max_grid_pixels}
+
+
+def compute_settings() -> ComputeSettings:
+    """`CUBESTAC_DASK_*`, checked before anything runs; ConfigError names the variable."""
+    from cubes.compute import ComputeSettings
+
+    try:
+        return ComputeSettings()
+    except ValidationError as error:
+        problems = [
+            f"CUBESTAC_DASK_{str(problem['loc'][0]).upper()}: {problem['msg']}"
+            for problem in error.errors()
+        ]
+        raise ConfigError("\n".join(problems)) from error
 
 
 def select_cubes(specs: list[CubeSpec], wanted: list[str], path: Path) -> list[CubeSpec]:
@@ -66,27 +90,32 @@ def cubes_command(
     console = Console(stderr=True)
     if not console.is_terminal:
         console = Console(stderr=True, width=LOG_WIDTH)  # cron mail: don't fold messages
+    settings = Settings()
     try:
-        specs = select_cubes(load_cubes(config), cube or [], config)
+        specs = select_cubes(load_cubes(config, settings), cube or [], config)
+        compute = compute_settings() if specs else None
     except ConfigError as error:
         console.print(f"[red]error:[/red] {escape(str(error))}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from error
     logging.getLogger("distributed").setLevel(logging.WARNING)  # its INFO is cluster chatter
-    settings = Settings()
     if not settings.cube_root:
         console.print("[red]error:[/red] set CUBESTAC_CUBE_ROOT (a folder or s3://bucket/prefix)")
         raise typer.Exit(2)
     if not specs:
         console.print(escape(f"{config}: no cubes to build"))
         return
-    results = asyncio.run(_run(specs, settings, config.resolve().parent, console))
+    results = asyncio.run(_run(specs, settings, compute, config.resolve().parent, console))
     console.print(status_table(results))
     failed = any(result.status is JobStatus.FAILED for result in results)
     raise typer.Exit(1 if failed else 0)
 
 
 async def _run(
-    specs: list[CubeSpec], settings: Settings, config_dir: Path, console: Console
+    specs: list[CubeSpec],
+    settings: Settings,
+    compute: ComputeSettings | None,
+    config_dir: Path,
+    console: Console,
 ) -> list[CubeResult]:
     from catalogue.database import Database, create_engine
     from cubes.compute import ComputePool
@@ -94,10 +123,11 @@ async def _run(
 
     database = Database(create_engine(settings))
     try:
-        with ComputePool() as pool, _progress(console) as reporter:
+        with ComputePool(compute) as pool, _progress(console) as reporter:
             context = RunContext(
                 database, settings.cube_root or "", pool, config_dir, reporter,
                 cube_anon=settings.cube_anon,
+                values_per_thread_s=settings.cubes.values_per_thread_s,
             )  # fmt: skip
             return await run_cubes(specs, context)
     finally:
@@ -127,7 +157,12 @@ class _progress:  # noqa: N801 - used like a function in a `with`
                 transient=False,
             )
             self.bars.start()
-        return Reporter(started=self._started, progress=self._advance, finished=self._finished)
+        return Reporter(
+            started=self._started,
+            planned=self._planned,
+            progress=self._advance,
+            finished=self._finished,
+        )
 
     def __exit__(self, *exc: object) -> None:
         if self.bars is not None:
@@ -139,6 +174,13 @@ class _progress:  # noqa: N801 - used like a function in a `with`
                 self.tasks[cube] = self.bars.add_task(cube, total=None)
             else:
                 logger.info("cube %s: building", cube)
+
+    def _planned(self, cube: str, estimate: str) -> None:
+        with self.lock:
+            if self.bars is not None:
+                self.bars.console.print(f"{cube}: {escape(estimate)}", highlight=False)
+            else:
+                logger.info("cube %s: %s", cube, estimate)
 
     def _advance(self, cube: str, done: int, total: int) -> None:
         with self.lock:

@@ -18,7 +18,7 @@ from rich.markup import escape
 
 from cubes.spec import CubesConfig, CubeSpec
 from cubestac.config_file import ConfigError, describe_validation_error, read_config
-from cubestac.cube_commands import cubes_command
+from cubestac.cube_commands import cubes_command, validation_context
 from cubestac.ingest_commands import ingest_command
 from ingest.config import SourceConfig, SourcesSection
 
@@ -37,10 +37,11 @@ class CubestacConfig(BaseModel):
 def validate_config(path: Path) -> CubestacConfig:
     """Every section checked the way its own command checks it, plus unknown top-level keys."""
     data = read_config(path)
+    context = validation_context(None)
     try:
         SourcesSection.model_validate({"sources": data.get("sources") or []})
-        CubesConfig.model_validate({"cubes": data.get("cubes") or []})
-        return CubestacConfig.model_validate(data)
+        CubesConfig.model_validate({"cubes": data.get("cubes") or []}, context=context)
+        return CubestacConfig.model_validate(data, context=context)
     except ValidationError as error:
         raise ConfigError(describe_validation_error(path, error)) from error
 

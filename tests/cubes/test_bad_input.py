@@ -64,10 +64,6 @@ def no_crs_item(folder: Path, collection: str, **properties: Any) -> dict[str, A
 
 far_away = {**data.GRID, "bbox": [b + 500_000 for b in data.BBOX]}
 CASES = {
-    "unknown grid CRS": (
-        bad(grid={**data.GRID, "crs": "EPSG:999999"}),
-        ["cube 'bad' grid.crs", "unknown CRS 'EPSG:999999'"],
-    ),
     "bbox misses every input": (
         bad(grid=far_away),
         ["cube 'bad' input 1 (forest-type)", "no item of collection 'forest-type' intersects"],

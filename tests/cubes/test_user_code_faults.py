@@ -4,14 +4,17 @@ exits 1 (issue 14, #6). Driven through the real CLI with real CONFIGs."""
 
 from __future__ import annotations
 
+import logging
 import textwrap
 from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
 from catalogue.database import Database
 from catalogue.repositories.jobs import recent_jobs
+from cubestac.cli import app
 from tests.cubes import data
 from tests.cubes.conftest import seed
 from tests.cubes.test_cli import cli_env, cube, invoke, with_database, write_config
@@ -87,7 +90,7 @@ def jobs(url: Any) -> dict[str, dict[str, Any]]:
     return {job["target"]: job for job in with_database(url, read)}
 
 
-def assert_only_broken_failed(result: Any, url: Any, expected: str) -> None:
+def assert_only_broken_failed(result: Any, url: Any, expected: str, log: str) -> None:
     assert result.exit_code == 1, result.output
     assert "broken" in result.output and "failed" in result.output
     assert "succeeded" in result.output  # the table, with the other cube built
@@ -96,20 +99,27 @@ def assert_only_broken_failed(result: Any, url: Any, expected: str) -> None:
     assert recorded["broken"]["status"] == "failed"
     assert expected in recorded["broken"]["message"]
     assert expected in result.output.replace("\n", "")
+    # the estimate, said (logged when not on a terminal) before the good cube was computed
+    assert "cube types: 200 x 160 px x 1 time step(s) x 1 variable(s) = 32 k values" in log
+    assert "32 kB uncompressed, 12 chunks; about 1 s on 2 dask thread(s)" in log
+    listed = CliRunner().invoke(app, ["jobs"], env={"DATABASE_URL": url.render_as_string(False)})
+    assert listed.exit_code == 0 and "None" not in listed.output
 
 
 @pytest.mark.parametrize("hook", sorted(CASES))
 def test_user_code_that_ends_its_thread_fails_only_its_cube(
-    tmp_path: Path, fresh_db_url: Any, hook: str
+    tmp_path: Path, fresh_db_url: Any, hook: str, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="cubestac.cube_commands")
     result = run_with_hook(tmp_path, fresh_db_url, hook)
-    assert_only_broken_failed(result, fresh_db_url, CASES[hook])
+    assert_only_broken_failed(result, fresh_db_url, CASES[hook], caplog.text)
 
 
 @pytest.mark.slow
 def test_user_code_that_kills_its_worker_process_fails_only_its_cube(
-    tmp_path: Path, fresh_db_url: Any
+    tmp_path: Path, fresh_db_url: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="cubestac.cube_commands")
     compute = {"processes": True, "workers": 1, "threads": 1, "memory_limit": "1GB"}
     result = run_with_hook(tmp_path, fresh_db_url, "kills_worker", compute=compute)
-    assert_only_broken_failed(result, fresh_db_url, "worker")
+    assert_only_broken_failed(result, fresh_db_url, "worker", caplog.text)
