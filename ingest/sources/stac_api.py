@@ -63,8 +63,13 @@ class RetryingStacApiIO(StacApiIO):
 
     def json_loads(self, txt: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
         """Search pages keep each item as bytes (`ingest.raw_items`): an unchanged item is
-        never parsed. pystac's documented hook for the JSON decoder."""
-        return page_with_raw_features(txt)
+        never parsed. pystac's documented hook for the JSON decoder. An answer that is not
+        JSON (an HTML login or error page) is an `APIError`, reported as the source's."""
+        try:
+            return page_with_raw_features(txt)
+        except orjson.JSONDecodeError as error:
+            start = (txt.decode(errors="replace") if isinstance(txt, bytes) else txt)[:60]
+            raise APIError(f"the answer is not JSON ({error}); it starts with {start!r}") from error
 
 
 class StacApiHarvester:
