@@ -116,13 +116,7 @@ async def recent_jobs(conn: AsyncConnection, limit: int = 20) -> list[dict[str, 
     a new connection does not keep a dead run alive. (Another role's sessions may hide
     `backend_start`; such a backend counts as alive.) Jobs recorded before holders were
     (migration 0009) keep their stored status."""
-    alive = exists(
-        select(backends.c.pid).where(
-            backends.c.pid == jobs.c.holder_pid,
-            or_(backends.c.backend_start.is_(None), backends.c.backend_start <= jobs.c.started_at),
-        )
-    )
-    gone = and_(jobs.c.status == JobStatus.RUNNING, jobs.c.holder_pid.is_not(None), ~alive)
+    gone = _holder_gone()
     statement = (
         select(
             *(c for c in jobs.c if c.name not in ("status", "message")),
@@ -148,13 +142,26 @@ class JobTally:
 
 async def job_tallies(conn: AsyncConnection) -> list[JobTally]:
     """Runs per (kind, status), for monitoring: one grouped scan of a table that grows by
-    one row per source or cube and run (thousands a year), so callers cache it anyway."""
+    one row per source or cube and run (thousands a year), so callers cache it anyway.
+    Statuses as `recent_jobs` shows them (a killed run is `interrupted`)."""
+    status = case((_holder_gone(), JobStatus.INTERRUPTED.value), else_=jobs.c.status)
     rows = await conn.execute(
-        select(jobs.c.kind, jobs.c.status, func.count(), func.max(jobs.c.finished_at))
-        .group_by(jobs.c.kind, jobs.c.status)
-        .order_by(jobs.c.kind, jobs.c.status)
+        select(jobs.c.kind, status, func.count(), func.max(jobs.c.finished_at))
+        .group_by(jobs.c.kind, status)
+        .order_by(jobs.c.kind, status)
     )
     return [JobTally(kind, status, count, finished) for kind, status, count, finished in rows]
+
+
+def _holder_gone() -> Any:
+    """A `running` job whose lock-holding backend is gone (see `recent_jobs`)."""
+    alive = exists(
+        select(backends.c.pid).where(
+            backends.c.pid == jobs.c.holder_pid,
+            or_(backends.c.backend_start.is_(None), backends.c.backend_start <= jobs.c.started_at),
+        )
+    )
+    return and_(jobs.c.status == JobStatus.RUNNING, jobs.c.holder_pid.is_not(None), ~alive)
 
 
 @asynccontextmanager

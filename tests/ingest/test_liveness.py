@@ -3,6 +3,7 @@ the same target (issue 14, #7): a real `cubestac ingest` killed with SIGKILL."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -14,8 +15,10 @@ from pathlib import Path
 import pytest
 import yaml
 from sqlalchemy import URL
+from sqlalchemy.ext.asyncio import create_async_engine
 from typer.testing import CliRunner
 
+from catalogue.repositories.jobs import JobTally, job_tallies
 from cubestac.cli import app
 from tests.ingest.catalogs import Faults, build_static_catalog, file_server
 
@@ -68,3 +71,15 @@ def test_a_killed_run_shows_as_interrupted_and_a_live_one_as_running(
     shown = jobs_output(fresh_db_url)
     assert "running" not in shown
     assert "the process ended before the run finished" in shown
+    assert [(t.kind, t.status, t.count) for t in asyncio.run(tallies(fresh_db_url))] == [
+        ("ingest", "interrupted", 1)
+    ]  # what /metrics reports
+
+
+async def tallies(db_url: URL) -> list[JobTally]:
+    engine = create_async_engine(db_url)
+    try:
+        async with engine.connect() as conn:
+            return await job_tallies(conn)
+    finally:
+        await engine.dispose()
