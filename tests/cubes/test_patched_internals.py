@@ -49,3 +49,27 @@ def test_run_reports_the_tasks_done_up_to_all_of_them() -> None:
     done, total = events[-1]
     assert done == total > 1
     assert all(0 <= d <= t == total for d, t in events)
+
+
+GUARD = "cubes/compute.py (GuardedThreadPoolExecutor)"
+
+
+def test_worker_runs_tasks_of_a_thread_pool_subclass_and_fails_them_on_its_errors() -> None:
+    """The guard relies on the worker running a task in any executor whose type name holds
+    "ThreadPoolExecutor" (with the task's context), and on an ordinary exception out of
+    the executor failing that task."""
+    from distributed.worker import Worker
+
+    source = inspect.getsource(Worker.execute)
+    relied_on = ['"ThreadPoolExecutor" in str(type(e))', "except Exception as exc:"]
+    missing = [code for code in relied_on if code not in source]
+    assert missing == [], f"Worker.execute no longer has {missing}: revisit {GUARD}"
+
+
+def test_tasks_let_system_exit_through_which_the_guard_turns_into_task_ended() -> None:
+    """Why the guard exists: distributed re-raises SystemExit/KeyboardInterrupt from a task
+    to shut the worker down. If that changes, the guard may no longer be needed."""
+    from distributed.worker import _run_task_simple
+
+    source = inspect.getsource(_run_task_simple)
+    assert "except (SystemExit, KeyboardInterrupt):" in source, f"revisit {GUARD}"
