@@ -36,8 +36,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
-from types import TracebackType
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar
 
 import orjson
 from sqlalchemy import URL, create_engine, text
@@ -50,13 +49,13 @@ from ingest.pipeline import harvest_source
 from ingest.progress import LogProgress
 from ingest.raw_items import item_head, raw_fingerprint
 from ingest.runner import tune_gc_for_bulk
-from ingest.sources.base import Fetched, Problem, Record
+from ingest.sources.base import Fetched, HarvesterBase, Problem, Record
 
 HARNESS = Path(os.environ.get("PGSTAC_HARNESS", "/work/shared/bench/pgstac"))
 PG_BIN = os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin")
 
 
-class NdjsonHarvester:
+class NdjsonHarvester(HarvesterBase):
     """Items from the generator's ndjson files, as an API page would carry them."""
 
     version: ClassVar[int] = 1
@@ -66,17 +65,6 @@ class NdjsonHarvester:
         self.prefix = prefix
         collections = (data_dir / "collections.ndjson").read_text().splitlines()
         self.collections = {c["id"]: c for c in map(orjson.loads, filter(None, collections))}
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        return None
 
     async def discover(self, cursor: Mapping[str, Any]) -> AsyncIterator[Record | Problem]:
         """Each line's bytes, as `StacApiHarvester` keeps each item of a page: only the

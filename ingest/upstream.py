@@ -13,7 +13,6 @@ import asyncio
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -23,6 +22,7 @@ import orjson
 from fsspec.spec import AbstractFileSystem
 
 from ingest.errors import RecordError, TransientError
+from ingest.resource import Resource
 from ingest.retry import RETRYABLE_STATUSES, RetryPolicy
 
 USER_AGENT = "cubestac-ingest"
@@ -91,7 +91,7 @@ class FileSystems:
         return filesystem, filesystem._strip_protocol(url)
 
 
-class Upstream:
+class Upstream(Resource):
     """Reads documents of one source: bounded, retried, conditional. Use `async with`."""
 
     def __init__(
@@ -108,21 +108,15 @@ class Upstream:
         self.filesystems = FileSystems(storage_options or {})
         self._session: aiohttp.ClientSession | None = None
 
-    async def __aenter__(self) -> Upstream:
+    async def open(self) -> None:
         self._session = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=self.timeout_s),
             connector=aiohttp.TCPConnector(limit=self.concurrency),
             headers={"User-Agent": USER_AGENT},
             trust_env=True,
         )
-        return self
 
-    async def __aexit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, ClassVar, Protocol, Self
 
+from ingest.resource import Resource
+
 
 @dataclass(frozen=True, slots=True)
 class Record:
@@ -55,8 +57,14 @@ class Fetched:
     payload: Any
 
 
+class HarvesterBase(Resource):
+    """What every source kind shares: `async with harvester:` calls its `open` and `close`
+    (what it holds for a harvest: a session, a client), both nothing by default."""
+
+
 class Harvester(Protocol):
-    """One source kind. Used as `async with harvester:` around discovery and reading."""
+    """One source kind. Used as `async with harvester:` around discovery and reading
+    (`HarvesterBase` implements that part)."""
 
     version: ClassVar[int]  # bump when to_item changes: the stored fingerprints are voided
 

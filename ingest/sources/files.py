@@ -16,8 +16,7 @@ import asyncio
 import posixpath
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Any, ClassVar, Literal, Self
+from typing import Any, ClassVar, Literal
 
 from fsspec.spec import AbstractFileSystem
 
@@ -36,7 +35,7 @@ from ingest.metadata.datacube import (
 )
 from ingest.metadata.geotiff import RASTER_EXTENSION, RasterInfo, read_geotiff
 from ingest.retry import RetryPolicy, is_transient
-from ingest.sources.base import Fetched, Problem, Record
+from ingest.sources.base import Fetched, HarvesterBase, Problem, Record
 from ingest.upstream import FileSystems, file_fingerprint
 
 Format = Literal["geotiff", "netcdf", "zarr"]
@@ -56,7 +55,7 @@ class FileEntry:
     format: Format
 
 
-class FilesHarvester:
+class FilesHarvester(HarvesterBase):
     version: ClassVar[int] = 2  # 2: proj:epsg beside proj:code (projection v1.2.0)
 
     def __init__(self, config: FilesSource) -> None:
@@ -67,18 +66,9 @@ class FilesHarvester:
         self._pattern = ""
         self._local = False
 
-    async def __aenter__(self) -> Self:
+    async def open(self) -> None:
         self._filesystem, self._pattern = self.filesystems.resolve(self.config.url)
         self._local = "file" in _protocols(self._filesystem)
-        return self
-
-    async def __aexit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        return None
 
     @property
     def filesystem(self) -> AbstractFileSystem:

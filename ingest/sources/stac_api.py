@@ -21,8 +21,7 @@ import logging
 import warnings
 from collections.abc import AsyncIterator, Iterator, Mapping
 from datetime import datetime
-from types import TracebackType
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar
 from urllib.parse import quote
 
 import orjson
@@ -35,7 +34,7 @@ from ingest.config import DatetimeRange, StacApiSource
 from ingest.errors import RecordError, SourceError
 from ingest.raw_items import item_head, page_with_raw_features, raw_fingerprint
 from ingest.retry import RetryPolicy
-from ingest.sources.base import Fetched, Problem, Record
+from ingest.sources.base import Fetched, HarvesterBase, Problem, Record
 from ingest.stac import absolute_hrefs, item_fingerprint
 
 logger = logging.getLogger(__name__)
@@ -72,7 +71,7 @@ class RetryingStacApiIO(StacApiIO):
             raise APIError(f"the answer is not JSON ({error}); it starts with {start!r}") from error
 
 
-class StacApiHarvester:
+class StacApiHarvester(HarvesterBase):
     # 2: fingerprints of items without `updated` hash the bytes served (ingest.raw_items)
     version: ClassVar[int] = 3  # 3: documents stored as current STAC (stac_migration)
 
@@ -83,16 +82,10 @@ class StacApiHarvester:
         self._client: Client | None = None
         self._newest: datetime | None = None
 
-    async def __aenter__(self) -> Self:
+    async def open(self) -> None:
         self._client = await asyncio.to_thread(self._open)
-        return self
 
-    async def __aexit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    async def close(self) -> None:
         self._io.session.close()
 
     def _open(self) -> Client:

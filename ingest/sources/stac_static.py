@@ -19,8 +19,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator, Mapping
-from types import TracebackType
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from pystac.utils import make_absolute_href
@@ -30,7 +29,7 @@ from ingest.config import StacStaticSource
 from ingest.errors import RecordError, SourceError
 from ingest.metadata.completion import HeaderReader, complete_item
 from ingest.retry import RetryPolicy, describe, is_transient
-from ingest.sources.base import Fetched, Problem, Record
+from ingest.sources.base import Fetched, HarvesterBase, Problem, Record
 from ingest.stac import absolute_hrefs
 from ingest.upstream import Upstream
 
@@ -40,7 +39,7 @@ WALK_RELS = frozenset({"child", "item"})
 Node = tuple[str, dict[str, Any], str | None]  # URL, document, collection id above it
 
 
-class StacStaticHarvester:
+class StacStaticHarvester(HarvesterBase):
     version: ClassVar[int] = 2  # 2: documents stored as current STAC (stac_migration)
 
     def __init__(self, config: StacStaticSource) -> None:
@@ -56,17 +55,11 @@ class StacStaticHarvester:
         self._collections: dict[str, dict[str, Any]] = {}
         self._headers = HeaderReader(config.timeout_s)
 
-    async def __aenter__(self) -> Self:
-        await self.upstream.__aenter__()
-        return self
+    async def open(self) -> None:
+        await self.upstream.open()
 
-    async def __aexit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.upstream.__aexit__(kind, error, traceback)
+    async def close(self) -> None:
+        await self.upstream.close()
 
     async def discover(self, cursor: Mapping[str, Any]) -> AsyncIterator[Record | Problem]:
         self._root = await self._read_root()

@@ -5,8 +5,7 @@ in memory (the `Harvester` protocol, as bench/ingest.py's ndjson source)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
-from types import TracebackType
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -15,30 +14,19 @@ from catalogue.repositories.queryables import list_queryables
 from ingest import pipeline
 from ingest.config import StacApiSource
 from ingest.progress import LogProgress
-from ingest.sources.base import Fetched, Problem, Record
+from ingest.sources.base import Fetched, HarvesterBase, Problem, Record
 from ingest.stac import item_fingerprint
 from tests.helpers import make_collection, make_item
 from tests.ingest.conftest import rows, scalar
 
 
-class ListHarvester:
+class ListHarvester(HarvesterBase):
     """Items as an API page carries them: whole, with their fingerprints."""
 
     version: ClassVar[int] = 1
 
     def __init__(self, items: list[dict[str, Any]]) -> None:
         self.items = items
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        return None
 
     async def discover(self, cursor: Mapping[str, Any]) -> AsyncIterator[Record | Problem]:
         for item in self.items:
