@@ -19,11 +19,6 @@ collections = CollectionRow.__table__
 items = ItemRow.__table__
 
 
-async def list_collections(conn: AsyncConnection) -> list[dict[str, Any]]:
-    rows = await conn.execute(select(collections.c.content).order_by(collections.c.id))
-    return [row.content for row in rows]
-
-
 async def list_collection_ids(conn: AsyncConnection) -> list[str]:
     rows = await conn.execute(select(collections.c.id).order_by(collections.c.id))
     return [row.id for row in rows]
