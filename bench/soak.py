@@ -4,7 +4,7 @@
 Steps (everything on 127.0.0.1, everything started is stopped in `finally`):
 
 1. a private embedded PostGIS (`catalogue.embedded.EmbeddedCluster`) in a temporary folder,
-   migrated; N generated items in two collections (`tests.helpers.make_item`, seeded random
+   migrated; N generated items in two collections (`bench/documents.py`, seeded random
    cloud cover / platform / grid position / time), loaded with `upsert_items`, ANALYZEd;
 2. `cubestac serve` (uvicorn, `--workers W`) with that DATABASE_URL;
 3. CONCURRENCY asyncio clients (httpx) for DURATION s, each drawing its next request from a
@@ -58,7 +58,7 @@ def free_port() -> int:
 
 def generate(count: int, seed: int) -> list[dict[str, Any]]:
     """Items over Europe, hourly through 2023, with queryable properties (deterministic)."""
-    from tests.helpers import make_item
+    from documents import item
 
     rng = random.Random(seed)
     start = datetime(2023, 1, 1, tzinfo=UTC)
@@ -66,14 +66,13 @@ def generate(count: int, seed: int) -> list[dict[str, Any]]:
     for index in range(count):
         collection = COLLECTIONS[index % 2]
         items.append(
-            make_item(
+            item(
                 f"{collection}-{index:06d}",
                 collection,
-                lon=rng.uniform(-10, 29),
-                lat=rng.uniform(35, 69),
+                corner=(rng.uniform(-10, 29), rng.uniform(35, 69)),
                 size=0.5,
                 when=start + timedelta(hours=index * 8760 // count),
-                **{
+                properties={
                     "eo:cloud_cover": round(rng.uniform(0, 100), 2),
                     "platform": rng.choice(["sentinel-2a", "sentinel-2b", "landsat-9"]),
                     "gsd": rng.choice([10, 20, 30]),
@@ -84,20 +83,21 @@ def generate(count: int, seed: int) -> list[dict[str, Any]]:
 
 
 async def load(url: Any, items: list[dict[str, Any]]) -> None:
+    from documents import collection as soak_collection
+
     from catalogue.database import Database, create_engine
     from catalogue.repositories import collections as collection_repo
     from catalogue.repositories.items import upsert_items
     from catalogue.serializers import item_to_row
     from catalogue.settings import DatabasePoolSettings, Settings
-    from tests.helpers import make_collection
 
     settings = Settings(pool=DatabasePoolSettings(statement_timeout_ms=600_000))
     database = Database(create_engine(settings, url))
     try:
         async with database.write() as conn:
             for collection in COLLECTIONS:
-                document = make_collection(collection, title=f"Soak {collection}")
-                document["keywords"] = ["soak", collection.split("-")[1]]
+                keywords = ["soak", collection.split("-")[1]]
+                document = soak_collection(collection, f"Soak {collection}", keywords)
                 await collection_repo.upsert_collection(conn, document)
         for offset in range(0, len(items), 2000):
             rows = [item_to_row(item) for item in items[offset : offset + 2000]]
