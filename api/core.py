@@ -133,8 +133,8 @@ class CoreClient(AsyncBaseCoreClient, AsyncBaseCollectionSearchClient):
 
         It depends only on the base URL and the list of collection ids, and it is the most
         requested document of an API (clients start there). Serving it from memory saves a
-        database round trip and FastAPI's JSON encoding (3.2-3.7 ms -> about 1 ms per
-        request, bench/results/search_1m_findings.md). A new or deleted collection shows
+        database round trip and FastAPI's JSON encoding, most of the request's time
+        (bench/results/code_figures.md). A new or deleted collection shows
         after at most `LANDING_TTL_S`; every other document is read fresh.
         """
         request: Request = kwargs["request"]

@@ -6,11 +6,11 @@ search names: a property that some collection holds is a valid name everywhere, 
 items lack it, it simply matches nothing (or sorts as missing). So STAC Browser's sort
 list and stac-api-validator's filters, built from `/queryables`, work in every collection.
 
-Reading them is a database round trip per request, 7 % of a filtered search's API time at
-1M items. Names are only ever added (ingest records new ones), so a cached set can only
-lack a new name, never hold a wrong one: a search that fails on an unknown name with a
-cached set is retried once with a fresh read (`search_with_known_properties`), and a name
-added a moment ago is accepted at once.
+Reading them is a database round trip per request, a visible share of a filtered search's
+API time (bench/results/code_figures.md). Names are only ever added (ingest records new
+ones), so a cached set can only lack a new name, never hold a wrong one: a search that fails
+on an unknown name with a cached set is retried once with a fresh read
+(`search_with_known_properties`), and a name added a moment ago is accepted at once.
 """
 
 from __future__ import annotations

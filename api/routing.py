@@ -4,7 +4,7 @@ stac-fastapi declares each GET request model (an attrs class: the search paramet
 item and collection URIs, even the empty request of the landing page) as a FastAPI
 dependency, `Depends(RequestModel)`, and FastAPI calls every class dependency in its thread
 pool. Building the model is a few attribute assignments; the hop to a thread and back cost
-more than that for a simple search (profile in bench/results/search_1m_findings.md).
+more than that for a simple search (bench/results/code_figures.md).
 `AwaitedRequestModelRoute` replaces such a dependency by an async function with the class's
 signature, so FastAPI parses and validates the same parameters and the endpoint receives the
 same object. It is a route class, FastAPI's own hook for customising routes.

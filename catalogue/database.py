@@ -34,12 +34,12 @@ IDLE_PING_S = 2.0
 def _ping_when_idle(engine: AsyncEngine) -> None:
     """Ping a connection on checkout only when it sat idle in the pool for `IDLE_PING_S`.
 
-    SQLAlchemy's `pool_pre_ping` pings on every checkout: one extra round trip per request,
-    0.3-0.5 ms of a 1.2-1.5 ms single-item GET. A connection in steady use needs no ping:
-    if the server went away under it, the failing statement answers 503 and SQLAlchemy
-    invalidates the pool, so the next request reconnects. Idle connections are the ones a
-    restart leaves dead, and they are still pinged (raising DisconnectionError makes the
-    pool replace the connection, as pre-ping does).
+    SQLAlchemy's `pool_pre_ping` pings on every checkout: one extra round trip per request, a
+    large share of a single-item GET (bench/results/code_figures.md). A connection in steady
+    use needs no ping: if the server went away under it, the failing statement answers 503
+    and SQLAlchemy invalidates the pool, so the next request reconnects. Idle connections
+    are the ones a restart leaves dead, and they are still pinged (raising
+    DisconnectionError makes the pool replace the connection, as pre-ping does).
     """
     pool_events = engine.sync_engine
 
@@ -76,8 +76,7 @@ def create_engine(settings: Settings, url: URL | None = None) -> AsyncEngine:
                 "statement_timeout": str(pool.statement_timeout_ms),
                 "application_name": "cubestac",
                 # Short OLTP-style queries: JIT compilation and parallel workers cost more
-                # than they save (measured: a parallel plan took 30-40 ms instead of 10-15 ms
-                # on 2 cores at concurrency 8, bench/results/core_search_findings.md).
+                # than they save (bench/results/code_figures.md).
                 "jit": "off",
                 "max_parallel_workers_per_gather": "0",
                 # Plan each search with its real values: property keys and bounds are bound

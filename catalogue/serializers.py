@@ -240,8 +240,9 @@ def item_json_text(
     """The item's JSON, structural links added, built from the database's text output.
 
     Why text: a search page of 100 items is 350 kB of JSON. Parsing it into dicts to add
-    four links and printing it again cost 25-35 us per item (orjson both ways), most of a
-    search's Python time; splicing the links into the text costs 2 us. The dict path
+    four links and printing it again (orjson both ways) was most of a search's Python time;
+    splicing the links into the text costs a small part of that
+    (bench/results/code_figures.md). The dict path
     (`row_to_item`) is taken only when an asset href lies under the cube root and must be
     rewritten. The output holds what `orjson.dumps(row_to_item(...))` gives, in the same
     order; only whitespace and the spelling of numbers (PostgreSQL's) differ. A page passes

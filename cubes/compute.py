@@ -185,12 +185,12 @@ class _GdalThreads(WorkerPlugin):
 
     Without one, every `rasterio.warp.reproject` (one per tile and plane) builds and drops a
     GDAL environment, and when AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY are set that means a
-    new boto3 session each time -- 20 ms alone, far more under contention, which made an
-    S3-credentialled build several times slower. The worker's default thread pool is
-    replaced by one whose threads enter `rasterio.Env()` once when they start (and which
-    guards against user code ending the worker, see `GuardedThreadPoolExecutor`). Also
-    quiets rasterio 1.4's "Dataset has no geotransform" warning, which it emits while
-    creating the in-memory dataset of a warp, before it sets the transform.
+    new boto3 session each time, which made an S3-credentialled build several times slower
+    (bench/results/code_figures.md). The worker's default thread pool is replaced by one
+    whose threads enter `rasterio.Env()` once when they start (and which guards against user
+    code ending the worker, see `GuardedThreadPoolExecutor`). Also quiets rasterio 1.4's
+    "Dataset has no geotransform" warning, which it emits while creating the in-memory
+    dataset of a warp, before it sets the transform.
     """
 
     def setup(self, worker: Any) -> None:

@@ -1,12 +1,11 @@
 """Items kept as the bytes they arrived in until they are known to have changed.
 
-An unchanged rerun of a STAC API source reads every page again, and parsing each item
-into dicts (and freeing them) was two thirds of its CPU: about 22 us of 36 us per item
-(bench/results/ingest_1m.md). For the unchanged-or-not decision an item needs only its id,
-collection, `properties.updated` and datetime; msgspec reads those into a small struct and
-skips the rest of the bytes without building anything (about 2 us). The item is parsed
-in full (orjson) only when it is new or changed. orjson cannot decode a subset; msgspec
-can, which is why both are used.
+An unchanged rerun of a STAC API source reads every page again, and parsing each item into
+dicts (and freeing them) was two thirds of its CPU (bench/results/code_figures.md). For the
+unchanged-or-not decision an item needs only its id, collection, `properties.updated` and
+datetime; msgspec reads those into a small struct and skips the rest of the bytes without
+building anything. The item is parsed in full (orjson) only when it is new or changed.
+orjson cannot decode a subset; msgspec can, which is why both are used.
 
 The fingerprint of an item without `updated` is the SHA-256 of its bytes as served. Unlike
 a hash of the parsed item it changes when a server reorders keys; the item is then read

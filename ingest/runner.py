@@ -36,10 +36,10 @@ async def run_ingest(
 def tune_gc_for_bulk() -> None:
     """Fewer cyclic-GC passes for a process that parses millions of small JSON containers.
 
-    With the default thresholds a collection runs every 700 allocations and, while batches
-    are in flight, the older generations hold hundreds of thousands of objects: parsing an
-    item took 3x longer (bench/ingest.py). Items form no reference cycles, so collecting
-    rarely loses nothing. For entry points only (it is process-wide).
+    With the default thresholds a collection runs every 700 allocations and, while batches are
+    in flight, the older generations hold hundreds of thousands of objects: parsing an item
+    took several times longer (bench/results/code_figures.md). Items form no reference
+    cycles, so collecting rarely loses nothing. For entry points only (it is process-wide).
     """
     gc.freeze()  # what is loaded so far (modules, settings) is never garbage
     gc.set_threshold(100_000, 50, 100)

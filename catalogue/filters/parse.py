@@ -169,7 +169,8 @@ def _parsed_text(text: str) -> bytes:
     """cql2-text as CQL2-JSON, remembered for the texts seen last.
 
     Clients repeat filters (every page of a search carries the same one, UIs re-run them)
-    and parsing in the worker thread costs the event loop about 0.5 ms per request. The
+    and parsing in the worker thread costs the event loop time on every request
+    (bench/results/code_figures.md). The
     JSON is kept as bytes so each caller gets its own tree; texts are bounded by
     `max_filter_text_chars`, so the cache is too. Parse errors are not cached.
     """

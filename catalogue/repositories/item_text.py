@@ -59,8 +59,7 @@ def _selected(document: Any, tree: PathTree, columns: dict[str, Any] | None = No
     paths below it becomes an object of those (an empty one when it is not an object).
     `columns` are members every item has that are also stored as columns (JSONB values):
     read from there, so that the item's document is not decompressed at all when nothing
-    else is selected (`fields=id,properties.datetime` at 1M items: 1.7 -> 0.4 ms of SQL
-    per page of 100).
+    else is selected (`fields=id,properties.datetime`; bench/results/code_figures.md).
     """
     body: ColumnElement[Any] = EMPTY_OBJECT
     for name, below in tree.items():

@@ -148,12 +148,12 @@ def datetime_bound(shape: SearchShape, collection_ids: Any | None) -> list[Any]:
     collections' upper bounds of `datetime - start_datetime` and `end_datetime - datetime`
     that gives `a - max_after <= datetime <= b + max_before`. It drops no row, and lets the
     (collection, datetime, id) index serve a long interval in one collection in the search's
-    order (574 ms -> 0.9 ms at 1M items, bench/results/search_1m_findings.md). Unknown
+    order (bench/results/code_figures.md). Unknown
     bounds give an infinite end, that is no bound. Not for searches with a bbox or
     intersects across all collections: the (time range, geometry) GiST serves those better.
     A datetime-only search across all collections needs it: without it the planner walks the
-    (datetime, id, collection) index back from the newest item (1.4 s at 1M items for a
-    month five years back). `collection_ids` is the condition on `collections.id` that
+    (datetime, id, collection) index back from the newest item, which takes seconds for a
+    month years back. `collection_ids` is the condition on `collections.id` that
     names the searched collections.
     """
     clauses: list[Any] = []
@@ -188,12 +188,11 @@ def text_clause(terms: int) -> ColumnElement[bool]:
 
 def _one_of(column: Any, name: str, how_many: int) -> ColumnElement[bool]:
     """`column = :name` for one value; `column = ANY(:name)` for several, one array
-    parameter: IN binds (and SQLAlchemy expands) one per value, 5 % of an `ids=` search's API
-    time for 20 ids, and PostgreSQL plans the two alike. One value must stay an equality:
+    parameter: IN binds (and SQLAlchemy expands) one per value, which shows in an `ids=`
+    search's API time, and PostgreSQL plans the two alike. One value must stay an equality:
     PostgreSQL 15 cannot read a B-tree in order under `= ANY`, and the search's order on
-    (collection, datetime, id) depends on it (with ANY, a year of one collection at 1M
-    items walked the all-collections index: 27.8 ms instead of 0.3 ms of SQL, h_fields
-    250 -> 26 req/s).
+    (collection, datetime, id) depends on it (with ANY, a year of one collection walked the
+    all-collections index; bench/results/code_figures.md).
     """
     if how_many == ONE:
         return column == bindparam(name, type_=String)
@@ -245,7 +244,7 @@ def search_statement(
     `shape.as_text` selects the `item_text_columns` (of `shape.paths` only, when given)
     instead of `content`. They are computed in an outer query over the sorted, limited
     page: in a single SELECT PostgreSQL would print every matching row's JSON before the
-    top-N sort (700 rows for 51 at 1M items, measured 12 -> 25 ms), because it postpones
+    top-N sort (bench/results/code_figures.md), because it postpones
     only expensive expressions past a sort.
     """
     clauses = where_clauses(shape)
@@ -273,7 +272,7 @@ def search_statement(
         .subquery("page")
     )
     # The outer query names the page's columns as text instead of through `page.c`: building
-    # that column collection (SQLAlchemy proxies) took 12 % of a search's API time.
+    # that column collection (SQLAlchemy proxies) was a large share of a search's API time.
     return (
         select(
             *(

@@ -55,7 +55,8 @@ class SourceState:
 
 class SourceItem(NamedTuple):
     """An item a source holds and the fingerprint of the upstream version it came from.
-    A tuple: an unchanged rerun builds one per item (a frozen dataclass cost 1 us each)."""
+    A tuple: an unchanged rerun builds one per item, and a frozen dataclass costs more
+    (bench/results/code_figures.md)."""
 
     collection: str
     item_id: str
@@ -155,7 +156,7 @@ async def known_by_item(
         )
         .where(_item_exists())
     )
-    found = map(SourceItem._make, rows)  # by position: 3 us -> 1 us per item
+    found = map(SourceItem._make, rows)  # by position: cheaper per item than by name
     return {(item.collection, item.item_id): item for item in found}
 
 
