@@ -21,6 +21,8 @@ from typing import Any
 PROJECTION_EXTENSION = "https://stac-extensions.github.io/projection/v1.2.0/schema.json"
 PROJECTION_PREFIX = "https://stac-extensions.github.io/projection/"
 PROJECTION_V2_PREFIX = PROJECTION_PREFIX + "v2."
+# What cube items declare: written by this project, they carry `proj:code` only.
+PROJECTION_V2_EXTENSION = PROJECTION_PREFIX + "v2.0.0/schema.json"
 CRS_NAMES = frozenset({"proj:epsg", "proj:code", "proj:wkt2", "proj:projjson"})
 
 

@@ -25,6 +25,15 @@ from odc.geo import CRS
 from odc.geo.xr import assign_crs
 from pyproj.exceptions import CRSError
 
+from catalogue import dataset_grid
+from catalogue.dataset_grid import (
+    SPATIAL_HELP,
+    WGS84,
+    SpatialDims,
+    file_crs,
+    is_lat_lon,
+    spatial_dims,
+)
 from catalogue.serializers import parse_datetime
 from cubes.assets import AssetFormat, AssetRef, pick_asset
 from cubes.errors import InputError
@@ -33,15 +42,11 @@ from cubes.spec import InputSpec
 Nodata = float | int | None
 
 READ_CHUNK = 2048
-SPATIAL_NAMES = (("y", "x"), ("lat", "lon"), ("latitude", "longitude"))
-GEOGRAPHIC_UNITS = {"degrees_north", "degree_north", "degrees_n", "degree_n", "degreesn", "degreen"}
-PROJECTED_AXES = {"projection_x_coordinate": "X", "projection_y_coordinate": "Y"}
 KEEP_ATTRS = frozenset({
     "units", "long_name", "standard_name", "description", "comment", "references",
     "flag_values", "flag_meanings", "flag_masks", "valid_min", "valid_max", "valid_range",
     "scale_factor", "add_offset", "source",
 })  # fmt: skip
-CRS_ATTRS = ("crs_wkt", "spatial_ref", "crs")
 PROJ_FIELDS = ("proj:code", "proj:wkt2", "proj:projjson", "proj:epsg")
 
 
@@ -143,18 +148,19 @@ _READERS = {
 def _normalise(
     raw: xr.Dataset, item: dict[str, Any], ref: AssetRef, spec: InputSpec, cube: str, label: str
 ) -> OpenedItem:
-    spatial = _spatial_dims(raw)
+    spatial = spatial_dims(raw)
     if spatial is None:
         raise InputError(
-            f"{ref.href} has no spatial dimensions (expected y/x, lat/lon or latitude/longitude)",
+            f"{ref.href} has no spatial dimensions (expected {SPATIAL_HELP})",
             cube=cube,
             where=label,
         )
     names = _select(raw, spatial, spec.variables, cube, label)
     crs = _crs(raw, names, spatial, ref, item, cube, label)
     nodata = {name: _nodata(raw[name], spec) for name in names}
-    time_dim = _time_dim(raw)
-    rename = {spatial[0]: "y", spatial[1]: "x"}
+    # a dimension already called `time` keeps its name and its place, dates or not
+    time_dim = "time" if "time" in raw.dims else dataset_grid.time_dim(raw)
+    rename = {spatial.y: "y", spatial.x: "x"}
     if time_dim is not None and time_dim != "time":
         rename[time_dim] = "time"
     dataset = xr.Dataset({name: _tidy(raw[name], rename) for name in names}, attrs={})
@@ -163,29 +169,9 @@ def _normalise(
     return OpenedItem(str(item.get("id")), _item_time(item), dataset, nodata, crs)
 
 
-def _spatial_dims(dataset: xr.Dataset) -> tuple[Hashable, Hashable] | None:
-    dims = set(dataset.dims)
-    for y, x in SPATIAL_NAMES:
-        if {y, x} <= dims:
-            return y, x
-    found: dict[str, Hashable] = {}
-    for dim in dataset.dims:
-        if dim in dataset.coords:
-            attrs = dataset.coords[dim].attrs
-            axis = str(attrs.get("axis", "")).upper()
-            axis = (
-                axis
-                if axis in ("X", "Y")
-                else PROJECTED_AXES.get(str(attrs.get("standard_name")), "")
-            )
-            if axis:
-                found[axis] = dim
-    return (found["Y"], found["X"]) if {"X", "Y"} <= set(found) else None
-
-
 def _select(
     dataset: xr.Dataset,
-    spatial: tuple[Hashable, Hashable],
+    spatial: SpatialDims,
     wanted: list[str] | None,
     cube: str,
     label: str,
@@ -209,7 +195,7 @@ def _select(
 def _crs(
     dataset: xr.Dataset,
     names: list[str],
-    spatial: tuple[Hashable, Hashable],
+    spatial: SpatialDims,
     ref: AssetRef,
     item: dict[str, Any],
     cube: str,
@@ -217,12 +203,10 @@ def _crs(
 ) -> CRS:
     """The file's own CRS, else the asset's or item's `proj:` fields, else CF lat/lon."""
     candidate = (
-        _file_crs(dataset, names)
-        or _stac_crs(ref.fields)
-        or _stac_crs(item.get("properties") or {})
+        file_crs(dataset, names) or _stac_crs(ref.fields) or _stac_crs(item.get("properties") or {})
     )
-    if candidate is None and _is_cf_lat_lon(dataset, spatial):
-        candidate = "EPSG:4326"
+    if candidate is None and is_lat_lon(dataset, spatial):
+        candidate = WGS84
     if candidate is None:
         raise InputError(
             f"{ref.href} has no CRS (no grid mapping, no crs_wkt, no proj: fields on the "
@@ -237,48 +221,12 @@ def _crs(
         raise InputError(f"unknown CRS {shown!r}: {error}", cube=cube, where=label) from error
 
 
-def _file_crs(dataset: xr.Dataset, names: list[str]) -> Any:
-    for name in names:
-        variable = dataset[name]
-        mapping = variable.attrs.get("grid_mapping") or variable.encoding.get("grid_mapping")
-        if mapping and mapping in dataset.variables:
-            found = _crs_from_attrs(dataset.variables[mapping].attrs)
-            if found is not None:
-                return found
-    for other in dataset.variables.values():
-        if other.ndim == 0:
-            found = _crs_from_attrs(other.attrs)
-            if found is not None:
-                return found
-    return _crs_from_attrs(dataset.attrs)
-
-
-def _crs_from_attrs(attrs: dict[str, Any]) -> Any:
-    for key in CRS_ATTRS:
-        if isinstance(attrs.get(key), str) and attrs[key]:
-            return attrs[key]
-    if "grid_mapping_name" in attrs:
-        from pyproj import CRS as ProjCRS
-
-        try:
-            return ProjCRS.from_cf(attrs).to_wkt()
-        except CRSError:
-            return None
-    return None
-
-
 def _stac_crs(fields: dict[str, Any]) -> Any:
     for key in PROJ_FIELDS:
         value = fields.get(key)
         if value:
             return f"EPSG:{value}" if key == "proj:epsg" else value
     return None
-
-
-def _is_cf_lat_lon(dataset: xr.Dataset, spatial: tuple[Hashable, Hashable]) -> bool:
-    y = spatial[0]
-    units = str(dataset.coords[y].attrs.get("units", "")).lower() if y in dataset.coords else ""
-    return units in GEOGRAPHIC_UNITS
 
 
 def _nodata(variable: xr.DataArray, spec: InputSpec) -> Nodata:
@@ -309,15 +257,6 @@ def normalise_nodata(value: Any, dtype: np.dtype) -> Nodata:
         info = np.iinfo(dtype)
         return int(number) if info.min <= number <= info.max else None
     return float(number)
-
-
-def _time_dim(dataset: xr.Dataset) -> Hashable | None:
-    if "time" in dataset.dims:
-        return "time"
-    for dim in dataset.dims:
-        if dim in dataset.coords and np.issubdtype(dataset.coords[dim].dtype, np.datetime64):
-            return dim
-    return None
 
 
 def _tidy(variable: xr.DataArray, rename: dict[Hashable, str]) -> xr.DataArray:

@@ -33,21 +33,20 @@ import xarray as xr
 import xstac
 from odc.geo.geobox import GeoBox
 
+from catalogue.extensions import (
+    DATACUBE_EXTENSION,
+    XARRAY_EXTENSION,
+    ZARR_EXTENSION,
+    stac_data_type,
+)
+from catalogue.projection import PROJECTION_V2_EXTENSION
 from cubes.aggregate import iso_duration, period_end
 from cubes.build import BuiltCube
 from cubes.grid import wgs84_footprint
 from cubes.spec import CubeSpec
 
 MEDIA_TYPE = "application/vnd.zarr"
-DATACUBE = "https://stac-extensions.github.io/datacube/v2.3.0/schema.json"
-PROJECTION = "https://stac-extensions.github.io/projection/v2.0.0/schema.json"
-ZARR = "https://stac-extensions.github.io/zarr/v1.1.0/schema.json"
-XARRAY = "https://stac-extensions.github.io/xarray-assets/v1.0.0/schema.json"
-EXTENSIONS = [DATACUBE, PROJECTION, ZARR, XARRAY]
-DATA_TYPES = frozenset({
-    "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
-    "float16", "float32", "float64",
-})  # fmt: skip
+EXTENSIONS = [DATACUBE_EXTENSION, PROJECTION_V2_EXTENSION, ZARR_EXTENSION, XARRAY_EXTENSION]
 MAX_TIME_VALUES = 10_000
 CF_FLAGS = ("flag_values", "flag_meanings", "flag_masks")
 
@@ -210,7 +209,7 @@ def _variables(
         entry: dict[str, Any] = {
             "dimensions": [str(d) for d in variable.dims],
             "type": "data",
-            "data_type": variable.dtype.name if variable.dtype.name in DATA_TYPES else "other",
+            "data_type": stac_data_type(variable.dtype.name),
         }
         description = base.get("description") or variable.attrs.get("long_name")
         if description:

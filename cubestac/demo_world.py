@@ -348,8 +348,9 @@ def _forest_age_fields(data: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     from the file with the `files` harvester's reader (xstac + rioxarray)."""
     import fsspec
 
+    from catalogue.extensions import DATACUBE_EXTENSION
     from catalogue.projection import PROJECTION_EXTENSION
-    from ingest.metadata.datacube import DATACUBE_EXTENSION, read_netcdf
+    from ingest.metadata.datacube import read_netcdf
 
     info = read_netcdf(fsspec.filesystem("file"), str(data / "forest_age.nc"), True)
     asset = {"href": "../../../data/forest_age.nc", "type": NETCDF}

@@ -19,19 +19,15 @@ import rioxarray  # noqa: F401 - registers the `.rio` accessor
 import xarray as xr
 from fsspec.spec import AbstractFileSystem
 from pyproj import CRS
+from pyproj.exceptions import CRSError
 from rasterio.warp import transform_bounds
 from xstac import xarray_to_stac
 
+from catalogue import dataset_grid
+from catalogue.dataset_grid import SPATIAL_HELP, WGS84, SpatialDims, file_crs, is_lat_lon
+from catalogue.extensions import stac_data_type
 from catalogue.projection import crs_fields
 
-DATACUBE_EXTENSION = "https://stac-extensions.github.io/datacube/v2.3.0/schema.json"
-ZARR_EXTENSION = "https://stac-extensions.github.io/zarr/v1.1.0/schema.json"
-XARRAY_EXTENSION = "https://stac-extensions.github.io/xarray-assets/v1.0.0/schema.json"
-STAC_DATA_TYPES = frozenset(
-    {"int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"}
-    | {"float16", "float32", "float64", "cint16", "cint32", "cfloat32", "cfloat64"}
-)
-GEOGRAPHIC_DIMS = ({"lon", "longitude"}, {"lat", "latitude"})
 TEMPLATE: dict[str, Any] = {
     "type": "Feature",
     "stac_version": "1.1.0",
@@ -108,7 +104,8 @@ def read_zarr(filesystem: AbstractFileSystem, path: str) -> CubeInfo:
 def describe(dataset: xr.Dataset) -> CubeInfo:
     x_dim, y_dim = _spatial_dims(dataset)
     crs = _crs(dataset, x_dim, y_dim)
-    time_dim = _time_dim(dataset)
+    found_time = dataset_grid.time_dim(dataset)
+    time_dim = None if found_time is None else str(found_time)
     reference: int | str = crs.to_epsg() or crs.to_wkt()
     described = xarray_to_stac(
         dataset,
@@ -133,42 +130,23 @@ def describe(dataset: xr.Dataset) -> CubeInfo:
 
 
 def _spatial_dims(dataset: xr.Dataset) -> tuple[str, str]:
-    dims = set(dataset.dims)
-    for x_names, y_names in (({"x"}, {"y"}), GEOGRAPHIC_DIMS):
-        x_dim = next((name for name in dims if str(name).lower() in x_names), None)
-        y_dim = next((name for name in dims if str(name).lower() in y_names), None)
-        if x_dim is not None and y_dim is not None:
-            return str(x_dim), str(y_dim)
-    names = ", ".join(sorted(map(str, dims)))
-    raise CubeMetadataError(f"no spatial dimensions (x/y or lon/lat) among: {names}")
+    dims = dataset_grid.spatial_dims(dataset)
+    if dims is None:
+        names = ", ".join(sorted(map(str, dataset.dims)))
+        raise CubeMetadataError(f"no spatial dimensions ({SPATIAL_HELP}) among: {names}")
+    return str(dims.x), str(dims.y)
 
 
 def _crs(dataset: xr.Dataset, x_dim: str, y_dim: str) -> CRS:
-    found = dataset.rio.crs
+    found = file_crs(dataset)
+    if found is None and is_lat_lon(dataset, SpatialDims(y_dim, x_dim)):
+        found = WGS84  # CF: lon/lat coordinates without a grid mapping
     if found is None:
-        for name in dataset.data_vars:
-            found = dataset[name].rio.crs
-            if found is not None:
-                break
-    if found is not None:
-        return CRS.from_user_input(found.to_wkt())
-    if x_dim.lower() in GEOGRAPHIC_DIMS[0]:
-        return CRS.from_epsg(4326)  # CF: lon/lat coordinates without a grid mapping
-    raise CubeMetadataError("no coordinate reference system (no grid_mapping / spatial_ref)")
-
-
-def _time_dim(dataset: xr.Dataset) -> str | None:
-    for name in dataset.dims:
-        if name in dataset.coords and _is_time(dataset.coords[name]):
-            return str(name)
-    return None
-
-
-def _is_time(coordinate: xr.DataArray) -> bool:
-    if np.issubdtype(coordinate.dtype, np.datetime64):
-        return True
-    values = coordinate.values  # cftime dates (non-standard calendars) are objects
-    return values.dtype == object and values.size > 0 and hasattr(values.flat[0], "isoformat")
+        raise CubeMetadataError("no coordinate reference system (no grid_mapping / spatial_ref)")
+    try:
+        return CRS.from_user_input(found)
+    except CRSError as error:
+        raise CubeMetadataError(f"unknown CRS {found[:80]!r}: {error}") from error
 
 
 def _time_range(dataset: xr.Dataset, time_dim: str | None) -> tuple[datetime, datetime] | None:
@@ -208,8 +186,7 @@ def _variables(dataset: xr.Dataset, described: dict[str, Any]) -> dict[str, Any]
             if key in ("type", "description", "dimensions", "unit", "shape")
         }
         source = dataset.variables[name]
-        dtype = str(source.dtype)
-        kept["data_type"] = dtype if dtype in STAC_DATA_TYPES else "other"
+        kept["data_type"] = stac_data_type(str(source.dtype))
         fill = source.encoding.get("_FillValue", source.attrs.get("_FillValue"))
         nodata = _nodata(fill)
         if nodata is not None:

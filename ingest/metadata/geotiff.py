@@ -25,7 +25,6 @@ from rio_stac.stac import get_dataset_geom, get_media_type, get_projection_info,
 
 from catalogue.projection import crs_fields
 
-RASTER_EXTENSION = "https://stac-extensions.github.io/raster/v2.0.0/schema.json"
 COG_MEDIA_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
 GEOTIFF_MEDIA_TYPE = "image/tiff; application=geotiff"
 STATISTICS = ("minimum", "maximum", "mean", "stddev", "valid_percent")

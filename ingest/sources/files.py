@@ -20,20 +20,18 @@ from typing import Any, ClassVar, Literal
 
 from fsspec.spec import AbstractFileSystem
 
+from catalogue.extensions import (
+    DATACUBE_EXTENSION,
+    RASTER_EXTENSION,
+    XARRAY_EXTENSION,
+    ZARR_EXTENSION,
+)
 from catalogue.projection import PROJECTION_EXTENSION
 from ingest.config import FilesSource
 from ingest.errors import RecordError, SourceError
 from ingest.metadata import when
-from ingest.metadata.datacube import (
-    DATACUBE_EXTENSION,
-    XARRAY_EXTENSION,
-    ZARR_EXTENSION,
-    CubeInfo,
-    read_netcdf,
-    read_zarr,
-    zarr_layout,
-)
-from ingest.metadata.geotiff import RASTER_EXTENSION, RasterInfo, read_geotiff
+from ingest.metadata.datacube import CubeInfo, read_netcdf, read_zarr, zarr_layout
+from ingest.metadata.geotiff import RasterInfo, read_geotiff
 from ingest.retry import RetryPolicy, is_transient
 from ingest.sources.base import Fetched, HarvesterBase, Problem, Record
 from ingest.upstream import FileSystems, file_fingerprint

@@ -17,8 +17,8 @@ import xarray as xr
 from moto.server import ThreadedMotoServer
 from rasterio.transform import from_origin
 
+from catalogue.extensions import RASTER_EXTENSION
 from catalogue.repositories.jobs import JobStatus
-from ingest.metadata.geotiff import RASTER_EXTENSION
 from tests.helpers import free_port
 from tests.ingest.catalogs import file_server
 from tests.ingest.conftest import rows, scalar, validate_items

@@ -23,11 +23,11 @@ from rasterio.transform import from_origin
 from sqlalchemy import URL
 
 from api import create_app
+from catalogue.extensions import RASTER_EXTENSION
 from catalogue.projection import PROJECTION_EXTENSION
 from catalogue.repositories.jobs import JobStatus
 from cubestac.demo_files import serve_files
 from ingest.config import parse_sources
-from ingest.metadata.geotiff import RASTER_EXTENSION
 from ingest.progress import LogProgress
 from ingest.runner import run_ingest
 from tests.conftest import clone_database
