@@ -17,6 +17,7 @@ from catalogue.embedded import EmbeddedCluster
 from catalogue.schema import upgrade
 from catalogue.settings import DatabasePoolSettings
 from tests.helpers import live_server, make_settings
+from tests.waiting import until
 
 pytestmark = pytest.mark.slow
 
@@ -29,6 +30,22 @@ async def _hold_lock_on_items(url, release: asyncio.Event, held: asyncio.Event) 
         await release.wait()
         await conn.rollback()
     await engine.dispose()
+
+
+async def _waiting_on_a_lock(url) -> bool:
+    """Whether one of the API's connections is inside a statement, blocked on a lock."""
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as conn:
+            waiting = await conn.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE application_name = 'cubestac' AND wait_event_type = 'Lock'"
+                )
+            )
+    finally:
+        await engine.dispose()
+    return bool(waiting)
 
 
 async def test_a_statement_over_the_timeout_answers_504(fresh_db_url) -> None:
@@ -63,7 +80,9 @@ async def test_an_exhausted_pool_answers_503(fresh_db_url) -> None:
             transport=httpx.ASGITransport(app=app), base_url="http://t"
         ) as http:
             slow = asyncio.create_task(http.get("/search"))  # takes the only connection
-            await asyncio.sleep(0.2)
+            await until(
+                lambda: _waiting_on_a_lock(fresh_db_url), "the first search to wait on the lock"
+            )
             refused = await http.get("/search")
             assert refused.status_code == 503
             assert refused.headers["retry-after"]

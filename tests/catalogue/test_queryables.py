@@ -12,6 +12,7 @@ from catalogue.repositories import items as item_repo
 from catalogue.repositories.queryables import MAX_ENUM_VALUES, list_queryables, property_names
 from catalogue.serializers import item_to_row
 from tests.helpers import make_collection, make_item
+from tests.waiting import until
 
 
 async def test_types_and_enums_are_derived_and_merged(database) -> None:
@@ -94,10 +95,20 @@ async def test_concurrent_writers_keep_each_others_values(fresh_db_url) -> None:
             await one.begin()
             await item_repo.upsert_items(one, [item_to_row(make_item("a", platform="s2b"))])
             await two.begin()
+            pid = await two.scalar(text("SELECT pg_backend_pid()"))
             waiting = asyncio.create_task(
                 item_repo.upsert_items(two, [item_to_row(make_item("b", platform="s2c"))])
             )
-            await asyncio.sleep(0.3)
+
+            async def two_waits_on_a_lock() -> bool:
+                async with engine.connect() as watcher:
+                    event = await watcher.scalar(
+                        text("SELECT wait_event_type FROM pg_stat_activity WHERE pid = :pid"),
+                        {"pid": pid},
+                    )
+                return event == "Lock"
+
+            await until(two_waits_on_a_lock, "the second writer to wait on a row lock")
             assert not waiting.done()  # blocked on the queryables row `one` holds
             await one.commit()
             await waiting

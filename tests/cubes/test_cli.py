@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 from typing import Any
 
@@ -28,16 +27,21 @@ from cubestac.cube_commands import load_cubes
 from tests.cubes import data
 from tests.cubes.conftest import seed
 from tests.helpers import make_settings
+from tests.waiting import until_sync
 
 SLOW_HOOK = """
 import time
+from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
+RUNNING = Path(__file__).with_name("slow_hook_running")
+
 
 def slow(ds: xr.Dataset) -> xr.Dataset:
     def wait(block):
+        RUNNING.touch()  # the test waits for this: a data task is in the hook, mid-write
         time.sleep(30)
         return block
 
@@ -192,10 +196,12 @@ def test_a_build_killed_mid_write_leaves_the_published_cube_readable(
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     folder = root / "scs2" / "types"
-    deadline = time.monotonic() + 60
-    while len(list(folder.glob("*.zarr"))) < 2 and time.monotonic() < deadline:
-        time.sleep(0.1)
-    time.sleep(1.0)  # metadata written, data tasks sleeping: mid-write
+
+    def mid_write() -> bool:
+        assert process.poll() is None, "the slow build ended before it was killed"
+        return (tmp_path / "slow_hook_running").exists() and len(list(folder.glob("*.zarr"))) == 2
+
+    until_sync(mid_write, "the slow build's data tasks to run its hook")
     os.killpg(process.pid, signal.SIGKILL)
     process.wait(timeout=10)
     assert len(list(folder.glob("*.zarr"))) == 2, "the killed build left its partial version"

@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 
 from cubestac.cli import app
 from tests.ingest.catalogs import Faults, StaticCatalog, file_server
+from tests.waiting import until
 
 runner = CliRunner()
 
@@ -69,7 +70,12 @@ async def test_a_second_run_skips_a_source_that_is_being_harvested(
     with file_server(catalog.root, Faults(gate=gate)) as base:
         config = {"id": "slow", "kind": "stac-static", "url": f"{base}/catalog.json"}
         first = asyncio.create_task(harvest(config))
-        await asyncio.sleep(1.0)  # the first run holds the lock, waiting on the gate
+
+        async def first_holds_the_lock() -> bool:
+            assert not first.done(), first.result()
+            return await catalogue_statuses(catalogue) == ["running"]  # job rows: under the lock
+
+        await until(first_holds_the_lock, "the first run to take the source's lock")
         [second] = await harvest(config)
         gate.set()
         [done] = await first
