@@ -30,6 +30,7 @@ from api.limits import check_q, check_search, filter_limits, page_limit
 from api.links import GEOJSON, OPENAPI, base_url, link, next_get_link, next_post_link, self_href
 from api.responses import ORJSONResponse
 from catalogue import json_codec
+from catalogue.bbox import parse_bbox
 from catalogue.errors import InvalidInputError
 from catalogue.filters import FilterLimits, parse_filter
 from catalogue.filters.parse import CQL2_JSON
@@ -44,10 +45,8 @@ from catalogue.search import (
     ItemQuery,
     PageToken,
     SortKey,
-    parse_bbox,
     parse_free_text,
     parse_geometry,
-    parse_interval,
     parse_sortby,
 )
 from catalogue.serializers import (
@@ -57,6 +56,7 @@ from catalogue.serializers import (
     row_to_collection,
 )
 from catalogue.settings import ApiSettings
+from catalogue.times import parse_interval
 
 QUERYABLES = "http://www.opengis.net/def/rel/ogc/1.0/queryables"  # the link relations
 SORTABLES = "http://www.opengis.net/def/rel/ogc/1.0/sortables"

@@ -1,4 +1,5 @@
-"""An item's `bbox` against its geometry: in range, and containing it.
+"""Bounding boxes: in range (every bbox: search parameters, CONFIG, items), and for an
+item's `bbox`, containing its geometry.
 
 Search filters on the stored geometry, but clients draw, index and pre-filter with `bbox`
 (STAC Browser's map, pystac-client, GDAL's STACIT driver), so a bbox that is out of range
@@ -6,7 +7,8 @@ or misses the geometry hides the item or puts it in the wrong place. STAC says t
 bounds the geometry (item-spec.md, "bbox"); WGS84 longitudes run -180..180, latitudes
 -90..90, and west > east means the box crosses the antimeridian (RFC 7946 section 5.2).
 
-`TOLERANCE` (about 0.1 m) absorbs rounding: a bbox written with 6 decimals still holds.
+`TOLERANCE` (about 0.1 m) absorbs rounding of an item's bbox: one written with 6 decimals
+still holds. Boxes people type (search, CONFIG) are taken exactly.
 """
 
 from __future__ import annotations
@@ -17,9 +19,9 @@ import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 
+from catalogue.errors import InvalidInputError
+
 TOLERANCE = 1e-6
-LON = 180 + TOLERANCE
-LAT = 90 + TOLERANCE
 
 
 def bbox_problem(bbox: Any, geojson: dict[str, Any], geometry: BaseGeometry) -> str | None:
@@ -31,21 +33,57 @@ def bbox_problem(bbox: Any, geojson: dict[str, Any], geometry: BaseGeometry) -> 
     """
     if not isinstance(bbox, list | tuple) or len(bbox) not in (4, 6):
         return "must be 4 or 6 numbers"
-    west, south, east, north = bbox if len(bbox) == 4 else (*bbox[:2], *bbox[3:5])
     try:
-        if not (-LON <= west <= LON and -LON <= east <= LON):
-            return "has a longitude outside -180..180"
-        if not (-LAT <= south <= LAT and -LAT <= north <= LAT):
-            return "has a latitude outside -90..90"
-        if south > north:
-            return "has its south edge above its north edge"
-        if len(bbox) == 6 and not bbox[2] <= bbox[5]:
-            return "has its lower elevation above its upper elevation"
+        problem = range_problem(bbox, TOLERANCE)
     except TypeError:
         return "must be 4 or 6 numbers"
+    if problem is not None:
+        return problem
+    west, south, east, north = corners(bbox)
     if not _contains(west, south, east, north, geojson, geometry):
         return f"does not contain the geometry (whose bounds are {geometry_bbox(geometry)})"
     return None
+
+
+def corners(bbox: Any) -> tuple[Any, Any, Any, Any]:
+    """(west, south, east, north) of a 2D or 3D bbox."""
+    return bbox if len(bbox) == 4 else (*bbox[:2], *bbox[3:5])
+
+
+def range_problem(bbox: Any, tolerance: float = 0.0) -> str | None:
+    """Why a 4- or 6-number bbox is out of range or upside down, or None. Plain comparisons
+    (a NaN or an infinity fails them as out of range; a string raises TypeError).
+    West > east is allowed: the box crosses the antimeridian."""
+    lon, lat = 180 + tolerance, 90 + tolerance
+    west, south, east, north = corners(bbox)
+    if not (-lon <= west <= lon and -lon <= east <= lon):
+        return "has a longitude outside -180..180"
+    if not (-lat <= south <= lat and -lat <= north <= lat):
+        return "has a latitude outside -90..90"
+    if south > north:
+        return "has its south edge above its north edge"
+    if len(bbox) == 6 and not bbox[2] <= bbox[5]:
+        return "has its lower elevation above its upper elevation"
+    return None
+
+
+def parse_bbox(values: Any, field: str = "bbox") -> tuple[float, float, float, float] | None:
+    """A 2D or 3D bbox someone wrote (search parameter, CONFIG) as (west, south, east, north);
+    InvalidInputError naming `field` when it is not 4 or 6 numbers in range."""
+    if values is None:
+        return None
+    numbers = list(values)
+    if len(numbers) not in (4, 6):
+        raise InvalidInputError(f"{field}: expected 4 or 6 numbers, got {len(numbers)}")
+    try:
+        floats = [float(number) for number in numbers]
+    except (TypeError, ValueError) as error:
+        raise InvalidInputError(f"{field}: {numbers!r} are not all numbers") from error
+    problem = range_problem(floats)
+    if problem is not None:
+        raise InvalidInputError(f"{field}: {floats!r} {problem}")
+    west, south, east, north = corners(floats)
+    return (west, south, east, north)
 
 
 def _bounds(geojson: dict[str, Any], geometry: BaseGeometry) -> tuple[float, ...]:

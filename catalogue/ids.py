@@ -23,6 +23,7 @@ to the same id; unlike `%2F` and `%2E%2E`, none of them changes which path is me
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from catalogue.errors import InvalidInputError
@@ -57,3 +58,21 @@ def check_id(value: Any, what: str) -> str:
         shown = value if not isinstance(value, str) or len(value) <= 80 else value[:77] + "..."
         raise InvalidInputError(f"{what} id {shown!r} {problem}")
     return value
+
+
+def first_duplicate(ids: Iterable[str]) -> str | None:
+    """The first id that appears a second time, or None: config sections (sources, cubes)
+    name one thing per id, since the id keys its state, lock and published item."""
+    seen: set[str] = set()
+    for value in ids:
+        if value in seen:
+            return value
+        seen.add(value)
+    return None
+
+
+def check_unique(ids: Iterable[str], what: str) -> None:
+    """ValueError (what pydantic validators raise) naming the first repeated id."""
+    repeated = first_duplicate(ids)
+    if repeated is not None:
+        raise ValueError(f"{what} id {repeated!r} is used more than once")

@@ -18,17 +18,7 @@ from shapely.errors import GEOSException
 from shapely.geometry import shape
 
 from catalogue.errors import InvalidInputError
-from catalogue.serializers import parse_datetime
-
-OPEN_ENDS = frozenset({"", ".."})
-
-
-@dataclass(frozen=True)
-class Interval:
-    """A closed or half-open time interval; None is an open end."""
-
-    start: datetime | None
-    end: datetime | None
+from catalogue.times import Interval
 
 
 @dataclass(frozen=True)
@@ -155,46 +145,6 @@ def parse_free_text(value: list[str] | str | None) -> tuple[str, ...]:
     if any(len(term) > 200 for term in cleaned):
         raise InvalidInputError("q: a term may be at most 200 characters")
     return cleaned
-
-
-def parse_interval(value: str | None) -> Interval | None:
-    """A STAC `datetime` parameter: an instant, `a/b`, `../b`, `a/..` (RFC 3339)."""
-    if value is None or value == "":
-        return None
-    parts = value.split("/")
-    if len(parts) == 1:
-        moment = parse_datetime(parts[0], "datetime")
-        return Interval(moment, moment)
-    if len(parts) != 2:
-        raise InvalidInputError(f"datetime: {value!r} must be an instant or start/end")
-    start = None if parts[0] in OPEN_ENDS else parse_datetime(parts[0], "datetime start")
-    end = None if parts[1] in OPEN_ENDS else parse_datetime(parts[1], "datetime end")
-    if start is None and end is None:
-        raise InvalidInputError("datetime: '../..' leaves both ends open")
-    if start is not None and end is not None and start > end:
-        raise InvalidInputError(f"datetime: start {parts[0]} is after end {parts[1]}")
-    return Interval(start, end)
-
-
-def parse_bbox(values: Any) -> tuple[float, float, float, float] | None:
-    """A 2D or 3D bbox as (west, south, east, north); west > east crosses the antimeridian."""
-    if values is None:
-        return None
-    numbers = list(values)
-    if len(numbers) not in (4, 6):
-        raise InvalidInputError(f"bbox: expected 4 or 6 numbers, got {len(numbers)}")
-    try:
-        floats = [float(number) for number in numbers]
-    except (TypeError, ValueError) as error:
-        raise InvalidInputError(f"bbox: {numbers!r} are not all numbers") from error
-    west, south, east, north = floats if len(floats) == 4 else [floats[i] for i in (0, 1, 3, 4)]
-    if south > north:
-        raise InvalidInputError(f"bbox: south {south} is greater than north {north}")
-    if not (-90 <= south <= 90 and -90 <= north <= 90):
-        raise InvalidInputError("bbox: latitudes must lie within [-90, 90]")
-    if not (-180 <= west <= 180 and -180 <= east <= 180):
-        raise InvalidInputError("bbox: longitudes must lie within [-180, 180]")
-    return (west, south, east, north)
 
 
 def parse_geometry(value: Any) -> dict[str, Any] | None:

@@ -24,22 +24,10 @@ from catalogue import json_codec
 from catalogue.bbox import bbox_problem, geometry_bbox
 from catalogue.errors import InvalidBboxError, InvalidInputError
 from catalogue.ids import check_id
+from catalogue.times import parse_datetime
 
 STRUCTURAL_RELS = frozenset({"self", "parent", "collection", "root", "items"})
 STAC_VERSION = "1.1.0"
-
-
-def parse_datetime(value: Any, field: str) -> datetime:
-    """RFC 3339 timestamp with a time zone; naive timestamps are refused, not guessed."""
-    if not isinstance(value, str):
-        raise InvalidInputError(f"{field}: expected an RFC 3339 string, got {value!r}")
-    try:
-        parsed = datetime.fromisoformat(value.replace("z", "Z"))
-    except ValueError as error:
-        raise InvalidInputError(f"{field}: {value!r} is not an RFC 3339 timestamp") from error
-    if parsed.tzinfo is None:
-        raise InvalidInputError(f"{field}: {value!r} has no time zone (append Z for UTC)")
-    return parsed
 
 
 def _geometry(item: dict[str, Any]) -> tuple[str, BaseGeometry]:

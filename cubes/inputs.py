@@ -34,7 +34,7 @@ from catalogue.dataset_grid import (
     is_lat_lon,
     spatial_dims,
 )
-from catalogue.serializers import parse_datetime
+from catalogue.times import parse_datetime
 from cubes.assets import AssetFormat, AssetRef, pick_asset
 from cubes.errors import InputError
 from cubes.spec import InputSpec

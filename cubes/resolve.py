@@ -12,7 +12,8 @@ from catalogue.errors import InvalidInputError, NotFoundError
 from catalogue.filters import parse_filter
 from catalogue.repositories.collections import get_collection
 from catalogue.repositories.search import search_items
-from catalogue.search import Interval, ItemQuery, PageToken
+from catalogue.search import ItemQuery, PageToken
+from catalogue.times import Interval
 from cubes.errors import InputError, input_label
 from cubes.spec import CubeSpec, InputSpec
 

@@ -27,7 +27,7 @@ from pydantic import (
 
 from catalogue.errors import InvalidInputError
 from catalogue.filters import filter_clause, parse_filter
-from catalogue.ids import id_problem
+from catalogue.ids import check_unique, id_problem
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
 PROCESSING_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_]*$"
@@ -297,9 +297,5 @@ class CubesConfig(BaseModel):
     @field_validator("cubes")
     @classmethod
     def _unique_ids(cls, value: list[CubeSpec]) -> list[CubeSpec]:
-        seen: set[str] = set()
-        for cube in value:
-            if cube.id in seen:
-                raise ValueError(f"cube id {cube.id!r} is used twice")
-            seen.add(cube.id)
+        check_unique((cube.id for cube in value), "cube")
         return value

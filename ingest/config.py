@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
@@ -24,6 +24,11 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+from catalogue.bbox import parse_bbox
+from catalogue.errors import InvalidInputError
+from catalogue.ids import check_unique
+from catalogue.times import parse_interval
 
 SourceId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_-]+$", max_length=100)]
 CollectionId = Annotated[
@@ -122,42 +127,20 @@ def _rfc3339(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _parse_moment(text: str, end: bool) -> datetime | None:
-    text = text.strip()
-    if text in ("", ".."):
-        return None
-    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-        day = date.fromisoformat(text)
-        return datetime.combine(day, time.max if end else time.min, tzinfo=UTC)
-    try:
-        moment = datetime.fromisoformat(text.replace("z", "Z"))
-    except ValueError as error:
-        raise ValueError(f"{text!r} is not an RFC 3339 date or timestamp") from error
-    if moment.tzinfo is None:
-        raise ValueError(f"{text!r} has no time zone (append Z for UTC)")
-    return moment
-
-
 def parse_datetime_range(value: Any) -> DatetimeRange:
     """`2021-07-01/2021-07-10`, `2021-07-01T00:00:00Z/..`, `../2020-01-01` or one instant."""
     if isinstance(value, DatetimeRange):
         return value
     if isinstance(value, datetime | date):
         value = value.isoformat()
-    if not isinstance(value, str):
+    if not isinstance(value, str) or not value.strip():
         raise ValueError("expected a date, timestamp or interval `start/end`")
-    parts = value.split("/")
-    if len(parts) == 1:
-        start, end = _parse_moment(parts[0], False), _parse_moment(parts[0], True)
-        if start is None:
-            raise ValueError("`..` alone is not an interval")
-    elif len(parts) == 2:
-        start, end = _parse_moment(parts[0], False), _parse_moment(parts[1], True)
-    else:
-        raise ValueError(f"{value!r}: expected `start/end`")
-    if start and end and start > end:
-        raise ValueError(f"{value!r}: the start is after the end")
-    return DatetimeRange(start=start, end=end)
+    try:
+        interval = parse_interval(value.strip(), "datetime", dates=True)
+    except InvalidInputError as error:
+        raise ValueError(str(error)) from error
+    assert interval is not None  # only an empty value gives None
+    return DatetimeRange(start=interval.start, end=interval.end)
 
 
 class StacApiSource(SourceBase):
@@ -189,16 +172,10 @@ class StacApiSource(SourceBase):
     @field_validator("bbox")
     @classmethod
     def _bbox(cls, bbox: list[float] | None) -> list[float] | None:
-        if bbox is None:
-            return None
-        if len(bbox) not in (4, 6):
-            raise ValueError("a bbox has 4 numbers (or 6 with heights)")
-        half = len(bbox) // 2
-        south, north = bbox[1], bbox[half + 1]
-        if not (-90 <= south <= north <= 90):
-            raise ValueError("latitudes must satisfy -90 <= south <= north <= 90")
-        if not all(-180 <= lon <= 180 for lon in (bbox[0], bbox[half])):
-            raise ValueError("longitudes must be within -180..180")
+        try:
+            parse_bbox(bbox)
+        except InvalidInputError as error:
+            raise ValueError(str(error)) from error
         return bbox
 
     @field_validator("datetime", mode="before")
@@ -299,11 +276,7 @@ class SourcesSection(BaseModel):
     @field_validator("sources")
     @classmethod
     def _unique_ids(cls, sources: list[SourceBase]) -> list[SourceBase]:
-        seen: set[str] = set()
-        for source in sources:
-            if source.id in seen:
-                raise ValueError(f"source id {source.id!r} is used more than once")
-            seen.add(source.id)
+        check_unique((source.id for source in sources), "source")
         return sources
 
 

@@ -32,7 +32,7 @@ from catalogue.errors import InvalidInputError, UnknownPropertyError
 from catalogue.filters.parse import show
 from catalogue.models import ItemRow
 from catalogue.repositories.sorting import property_name, property_value
-from catalogue.serializers import parse_datetime
+from catalogue.times import parse_datetime
 
 items = ItemRow.__table__
 

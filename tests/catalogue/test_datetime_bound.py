@@ -23,8 +23,9 @@ from catalogue.repositories.items import upsert_items
 from catalogue.repositories.search import search_items, search_statement, where_clauses
 from catalogue.repositories.search_shape import SearchShape, search_parameters
 from catalogue.repositories.sorting import order_keys
-from catalogue.search import Interval, ItemQuery
+from catalogue.search import ItemQuery
 from catalogue.serializers import item_to_row
+from catalogue.times import Interval
 from tests.helpers import explain, make_collection, make_item
 
 ORIGIN = datetime(2020, 1, 1, tzinfo=UTC)

@@ -15,8 +15,9 @@ from catalogue.repositories import items as item_repo
 from catalogue.repositories import search_count
 from catalogue.repositories.search import search_items
 from catalogue.repositories.search_count import count_matched
-from catalogue.search import ItemQuery, parse_interval, parse_sortby
+from catalogue.search import ItemQuery, parse_sortby
 from catalogue.serializers import item_to_row
+from catalogue.times import parse_interval
 from tests.helpers import grid_items, make_collection, make_settings
 
 ITEMS = grid_items(300, "scenes")  # one hour apart from 2021-01-01, 40 per grid row

@@ -13,8 +13,9 @@ from catalogue.repositories import collections as collection_repo
 from catalogue.repositories.items import upsert_items
 from catalogue.repositories.search import prepared_search, search_item_texts, search_items
 from catalogue.repositories.search_shape import SearchShape, search_parameters
-from catalogue.search import Interval, ItemQuery, PageToken, SortKey
+from catalogue.search import ItemQuery, PageToken, SortKey
 from catalogue.serializers import item_to_row
+from catalogue.times import Interval
 from tests.helpers import make_collection, make_item
 
 JUNE = Interval(datetime(2021, 6, 1, tzinfo=UTC), datetime(2021, 6, 30, tzinfo=UTC))

@@ -20,8 +20,9 @@ from catalogue.repositories import collections as collection_repo
 from catalogue.repositories.items import upsert_items
 from catalogue.repositories.search import interval_clause, where_clauses
 from catalogue.repositories.search_shape import SearchShape, search_parameters
-from catalogue.search import Interval, ItemQuery, parse_geometry
+from catalogue.search import ItemQuery, parse_geometry
 from catalogue.serializers import item_to_row
+from catalogue.times import Interval
 from tests.helpers import explain, make_collection, make_item
 
 ORIGIN = datetime(2021, 1, 1, tzinfo=UTC)

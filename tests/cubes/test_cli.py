@@ -125,7 +125,7 @@ def test_load_cubes_rejects_duplicates_and_bad_filters(tmp_path) -> None:
     spec = cube(input={"filter": {"op": "~~", "args": [{"property": "x"}, 1]}})
     with pytest.raises(ConfigError, match=r"cubes\[0\]\.inputs\[0\]\.filter"):
         load_cubes(write_config(tmp_path, spec))
-    with pytest.raises(ConfigError, match="used twice"):
+    with pytest.raises(ConfigError, match="used more than once"):
         load_cubes(write_config(tmp_path, cube(), cube(), name="twice.yaml"))
 
 
