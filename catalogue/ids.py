@@ -26,6 +26,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from pydantic import AfterValidator
+
 from catalogue.errors import InvalidInputError
 
 MAX_ID_BYTES = 1024
@@ -71,8 +73,14 @@ def first_duplicate(ids: Iterable[str]) -> str | None:
     return None
 
 
-def check_unique(ids: Iterable[str], what: str) -> None:
-    """ValueError (what pydantic validators raise) naming the first repeated id."""
-    repeated = first_duplicate(ids)
-    if repeated is not None:
-        raise ValueError(f"{what} id {repeated!r} is used more than once")
+def unique_ids(what: str) -> AfterValidator:
+    """A pydantic validator of a list of things with an `id` (sources, cubes): a ValueError
+    naming the first repeated id, e.g. "cube id 'a' is used more than once"."""
+
+    def check(items: list[Any]) -> list[Any]:
+        repeated = first_duplicate(item.id for item in items)
+        if repeated is not None:
+            raise ValueError(f"{what} id {repeated!r} is used more than once")
+        return items
+
+    return AfterValidator(check)

@@ -27,7 +27,7 @@ from pydantic import (
 
 from catalogue.errors import InvalidInputError
 from catalogue.filters import filter_clause, parse_filter
-from catalogue.ids import check_unique, id_problem
+from catalogue.ids import id_problem, unique_ids
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
 PROCESSING_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_]*$"
@@ -292,10 +292,4 @@ class CubesConfig(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    cubes: list[CubeSpec] = Field(default_factory=list)
-
-    @field_validator("cubes")
-    @classmethod
-    def _unique_ids(cls, value: list[CubeSpec]) -> list[CubeSpec]:
-        check_unique((cube.id for cube in value), "cube")
-        return value
+    cubes: Annotated[list[CubeSpec], unique_ids("cube")] = Field(default_factory=list)

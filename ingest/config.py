@@ -27,7 +27,7 @@ from pydantic import (
 
 from catalogue.bbox import parse_bbox
 from catalogue.errors import InvalidInputError
-from catalogue.ids import check_unique
+from catalogue.ids import unique_ids
 from catalogue.times import parse_interval
 
 SourceId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_-]+$", max_length=100)]
@@ -271,13 +271,7 @@ class SourcesSection(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    sources: list[SourceConfig] = Field(default_factory=list)
-
-    @field_validator("sources")
-    @classmethod
-    def _unique_ids(cls, sources: list[SourceBase]) -> list[SourceBase]:
-        check_unique((source.id for source in sources), "source")
-        return sources
+    sources: Annotated[list[SourceConfig], unique_ids("source")] = Field(default_factory=list)
 
 
 SOURCE_ADAPTER: TypeAdapter[SourceConfig] = TypeAdapter(SourceConfig)

@@ -1,4 +1,5 @@
-"""The id rule (catalogue.ids) and the JSON codec for big integers (catalogue.json_codec)."""
+"""The id rules (catalogue.ids: one id; ids unique in a CONFIG section) and the JSON codec
+for big integers (catalogue.json_codec)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,14 @@ from urllib.parse import unquote
 
 import httpx
 import pytest
+from pydantic import ValidationError
 
 from catalogue import json_codec
 from catalogue.errors import InvalidInputError
 from catalogue.ids import MAX_ID_BYTES, check_id, id_problem
 from catalogue.serializers import item_links
+from cubes.spec import CubesConfig
+from ingest.config import parse_sources
 
 
 @pytest.mark.parametrize(
@@ -65,3 +69,26 @@ def test_a_deeply_nested_document_is_a_value_error_on_either_path() -> None:
 def test_big_integer_finds_one_anywhere() -> None:
     assert json_codec.big_integer({"a": [1, {"b": 2**64}]}) == 2**64
     assert json_codec.big_integer({"a": [1, 2**64 - 1, -(2**63), 1.0e30]}) is None
+
+
+SOURCE = {"kind": "stac-static", "url": "https://example.org/catalog.json"}
+CUBE = {
+    "collection": "c",
+    "grid": {"crs": "EPSG:3035", "bbox": [0, 0, 300, 300], "resolution": 30},
+    "inputs": [{"collection": "c"}],
+}
+
+
+@pytest.mark.parametrize(
+    ("validate", "section", "entry", "what"),
+    [
+        (lambda config: parse_sources(config), "sources", SOURCE, "source"),
+        (lambda config: CubesConfig.model_validate(config), "cubes", CUBE, "cube"),
+    ],
+    ids=["sources", "cubes"],
+)
+def test_config_sections_refuse_a_repeated_id_alike(validate, section, entry, what) -> None:
+    entries = [{**entry, "id": name} for name in ("a", "b", "b", "a")]
+    with pytest.raises(ValidationError, match=f"{what} id 'b' is used more than once"):
+        validate({section: entries})
+    validate({section: entries[:2]})  # distinct ids pass
