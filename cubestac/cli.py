@@ -142,9 +142,9 @@ def demo(
     ] = None,
 ) -> None:
     """The embedded default: PostGIS, a demo world harvested and built into cubes, the API."""
-    from cubestac.demo import DemoError, DemoOptions, default_folder, demo_session, summary
-    from cubestac.demo_files import check_free
     from cubestac.serve import serve
+    from demo.files import check_free
+    from demo.session import DemoError, DemoOptions, default_folder, demo_session, summary
 
     settings = Settings()
     options = DemoOptions(folder or default_folder(settings), files_port)

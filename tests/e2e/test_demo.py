@@ -28,9 +28,9 @@ from sqlalchemy import URL
 
 from api import create_app
 from catalogue.settings import Settings
-from cubestac.demo import CUBE_COLLECTION, CUBE_ID, DemoOptions, DemoRun, demo_session, snippet
-from cubestac.demo_files import serve_files
 from cubestac.run_commands import CubestacConfig, validate_config
+from demo.files import serve_files
+from demo.session import CUBE_COLLECTION, CUBE_ID, DemoOptions, DemoRun, demo_session, snippet
 from tests.conftest import clone_database
 from tests.helpers import free_port, live_server, make_settings
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from cubestac.demo_files import serve_files
+from demo.files import serve_files
 from tests.helpers import free_port
 
 ORIGIN = "https://radiantearth.github.io"

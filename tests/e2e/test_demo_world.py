@@ -15,7 +15,7 @@ import rasterio
 import xarray as xr
 from pyproj import CRS
 
-from cubestac.demo_world import ensure_world
+from demo.world import ensure_world
 from tests.stac_schemas import fresh_schema_caches, offline_schemas
 
 

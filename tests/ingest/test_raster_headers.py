@@ -18,7 +18,7 @@ from rasterio.transform import from_origin
 
 from catalogue.projection import PROJECTION_EXTENSION
 from catalogue.repositories.jobs import JobStatus
-from cubestac.demo_files import serve_files
+from demo.files import serve_files
 from tests.helpers import free_port
 from tests.ingest.conftest import rows, validate_items
 

@@ -26,7 +26,7 @@ from api import create_app
 from catalogue.extensions import RASTER_EXTENSION
 from catalogue.projection import PROJECTION_EXTENSION
 from catalogue.repositories.jobs import JobStatus
-from cubestac.demo_files import serve_files
+from demo.files import serve_files
 from ingest.config import parse_sources
 from ingest.progress import LogProgress
 from ingest.runner import run_ingest

@@ -1,7 +1,7 @@
 """`cubestac demo`: the README's main command, end to end on one machine.
 
-1. the demo world (`cubestac.demo_world`) under `<folder>/world`, written once;
-2. served on 127.0.0.1 by a child process (`cubestac.demo_files`), as an upstream would be;
+1. the demo world (`demo.world`) under `<folder>/world`, written once;
+2. served on 127.0.0.1 by a child process (`demo.files`), as an upstream would be;
 3. a CONFIG (`<folder>/cubestac.yaml`) and its user code (`<folder>/demo_processing.py`),
    which `cubestac ingest/cubes/run` accept as they are;
 4. harvested with the code of `cubestac ingest` (a `stac-static` and two `files` sources);
@@ -32,8 +32,8 @@ import yaml
 from catalogue.database import Database, create_engine
 from catalogue.repositories.jobs import JobStatus
 from catalogue.settings import Settings
-from cubestac.demo_files import serve_files
-from cubestac.demo_world import BBOX, GRID_CRS, RESOLUTION, TILE_SIZE, World, ensure_world
+from demo.files import serve_files
+from demo.world import BBOX, GRID_CRS, RESOLUTION, TILE_SIZE, World, ensure_world
 from ingest.progress import RichProgress, for_stream
 from ingest.report import SourceOutcome
 from ingest.runner import run_ingest
@@ -202,7 +202,7 @@ async def _cubes(run: DemoRun, options: DemoOptions) -> None:
     from cubes.compute import ComputePool
     from cubes.runner import RunContext, run_cubes
     from cubestac.cube_commands import load_cubes
-    from cubestac.demo_preview import add_quicklook
+    from demo.preview import add_quicklook
 
     specs = load_cubes(run.config)
     state = _read_state(options)

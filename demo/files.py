@@ -6,7 +6,7 @@ HTML directory listing. Starlette's StaticFiles gives ranges, ETag/Last-Modified
 confinement; directory listings are added here (Python's `http.server` lists folders but
 answers no ranges, which GDAL needs), and CORS headers, so that STAC Browser can draw the COGs.
 
-The server runs in a child process (`python -m cubestac.demo_files FOLDER PORT`): GDAL holds
+The server runs in a child process (`python -m demo.files FOLDER PORT`): GDAL holds
 the GIL while it opens a file over HTTP, so a server thread inside the reading process could
 never answer it.
 """
@@ -88,7 +88,7 @@ def serve_files(folder: Path, port: int, log: Path) -> Iterator[str]:
     """Serve `folder` on 127.0.0.1:`port` in a child process (its messages go to `log`);
     yields the base URL and stops the process on exit (also on Ctrl-C)."""
     check_free(port, "--files-port")  # else whoever holds the port would answer the wait
-    command = [sys.executable, "-m", "cubestac.demo_files", str(folder), str(port)]
+    command = [sys.executable, "-m", "demo.files", str(folder), str(port)]
     base = f"http://127.0.0.1:{port}"
     with log.open("wb") as output:
         process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
