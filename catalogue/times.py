@@ -43,6 +43,29 @@ def parse_datetime(value: Any, field: str) -> datetime:
     return parsed
 
 
+def as_utc(moment: datetime) -> datetime:
+    """`moment` in UTC; a naive one (what numpy, pandas and cftime give) is taken as UTC."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def rfc3339(moment: datetime, seconds: bool = False) -> str:
+    """`2021-07-01T00:00:00.5Z`-style text in UTC; to whole seconds with `seconds` (what
+    upstream APIs and cube items are given: the precision every reader parses)."""
+    utc = as_utc(moment)
+    if seconds:
+        return utc.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return utc.isoformat().replace("+00:00", "Z")
+
+
+def read_timestamp(text: str) -> datetime | None:
+    """A timestamp from a file's own metadata (ACDD attributes, an extent): leniently, a
+    naive one as UTC; None when it is not ISO 8601."""
+    try:
+        return as_utc(datetime.fromisoformat(text.strip().replace("z", "Z")))
+    except ValueError:
+        return None
+
+
 def _parse_end(text: str, field: str, end: bool, dates: bool) -> datetime | None:
     """One end of an interval: None when open; with `dates`, a date is its whole day."""
     text = text.strip()

@@ -13,7 +13,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -24,6 +24,7 @@ from catalogue.repositories.collections import get_collection, upsert_collection
 from catalogue.repositories.items import get_item, upsert_items
 from catalogue.repositories.jobs import target_lock
 from catalogue.serializers import item_to_row
+from catalogue.times import read_timestamp
 from cubes.errors import OutputError
 from cubes.spec import CubeSpec
 
@@ -135,5 +136,7 @@ def _union_interval(current: list[str | None] | None, new: list[str]) -> list[st
 
 
 def _instant(value: str) -> datetime:
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    moment = read_timestamp(value)
+    if moment is None:
+        raise ValueError(f"{value!r} is not an RFC 3339 timestamp")
+    return moment

@@ -28,6 +28,7 @@ from pydantic import (
 from catalogue.errors import InvalidInputError
 from catalogue.filters import filter_clause, parse_filter
 from catalogue.ids import id_problem, unique_ids
+from catalogue.times import as_utc
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
 PROCESSING_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_]*$"
@@ -138,7 +139,7 @@ def _as_utc(value: date | datetime | None, end: bool) -> datetime | None:
     if value is None:
         return None
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
+        return as_utc(value)
     moment = datetime.combine(value, time.max if end else time.min)
     return moment.replace(tzinfo=UTC)
 

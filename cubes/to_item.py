@@ -40,6 +40,7 @@ from catalogue.extensions import (
     stac_data_type,
 )
 from catalogue.projection import PROJECTION_V2_EXTENSION
+from catalogue.times import rfc3339
 from cubes.aggregate import iso_duration, period_end
 from cubes.build import BuiltCube
 from cubes.grid import wgs84_footprint
@@ -245,10 +246,8 @@ def _is_nan(value: float | int) -> bool:
 
 
 def _iso(moment: datetime | np.datetime64 | pd.Timestamp) -> str:
-    stamp = pd.Timestamp(moment)
-    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-    return stamp.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return rfc3339(pd.Timestamp(moment).to_pydatetime(warn=False), seconds=True)
 
 
 def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return rfc3339(datetime.now(UTC), seconds=True)

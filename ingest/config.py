@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
@@ -28,7 +28,7 @@ from pydantic import (
 from catalogue.bbox import parse_bbox
 from catalogue.errors import InvalidInputError
 from catalogue.ids import unique_ids
-from catalogue.times import parse_interval
+from catalogue.times import parse_interval, rfc3339
 
 SourceId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_-]+$", max_length=100)]
 CollectionId = Annotated[
@@ -120,11 +120,9 @@ class DatetimeRange(BaseModel):
 
     def as_parameter(self) -> str:
         """The STAC API `datetime` parameter."""
-        return "/".join(_rfc3339(moment) if moment else ".." for moment in (self.start, self.end))
-
-
-def _rfc3339(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return "/".join(
+            rfc3339(moment, seconds=True) if moment else ".." for moment in (self.start, self.end)
+        )
 
 
 def parse_datetime_range(value: Any) -> DatetimeRange:

@@ -39,6 +39,7 @@ from catalogue.repositories import sources as source_repo
 from catalogue.repositories.jobs import JobStatus
 from catalogue.repositories.sources import SourceItem
 from catalogue.serializers import collection_to_row
+from catalogue.times import rfc3339
 from ingest.config import SourceConfig
 from ingest.errors import IngestError, RecordError
 from ingest.progress import Progress
@@ -386,7 +387,7 @@ class SourceRun:
                 stored = await collection_repo.get_collection(conn, collection_id)
                 derived = {
                     "spatial": {"bbox": [list(extent.bbox)]},
-                    "temporal": {"interval": [[_rfc3339(extent.start), _rfc3339(extent.end)]]},
+                    "temporal": {"interval": [[rfc3339(extent.start), rfc3339(extent.end)]]},
                 }
                 if stored.get("extent") != derived:
                     await collection_repo.upsert_collection(conn, {**stored, "extent": derived})
@@ -440,7 +441,3 @@ async def _hand_over(
         put.cancel()
         writer.result()
         raise IngestError("the catalogue writer stopped")
-
-
-def _rfc3339(moment: Any) -> str:
-    return moment.isoformat().replace("+00:00", "Z")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import threading
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -27,6 +27,7 @@ from catalogue import dataset_grid
 from catalogue.dataset_grid import SPATIAL_HELP, WGS84, SpatialDims, file_crs, is_lat_lon
 from catalogue.extensions import stac_data_type
 from catalogue.projection import crs_fields
+from catalogue.times import as_utc
 
 TEMPLATE: dict[str, Any] = {
     "type": "Feature",
@@ -157,13 +158,9 @@ def _time_range(dataset: xr.Dataset, time_dim: str | None) -> tuple[datetime, da
         return None
     if np.issubdtype(values.dtype, np.datetime64):
         stamps = pd.to_datetime(values)
-        return (_aware(stamps.min().to_pydatetime()), _aware(stamps.max().to_pydatetime()))
+        return (as_utc(stamps.min().to_pydatetime()), as_utc(stamps.max().to_pydatetime()))
     moments = sorted(datetime.fromisoformat(value.isoformat()) for value in values.flat)
-    return _aware(moments[0]), _aware(moments[-1])
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return as_utc(moments[0]), as_utc(moments[-1])
 
 
 def _projection(crs: CRS, grid: xr.Dataset, bounds: tuple[float, ...]) -> dict[str, Any]:

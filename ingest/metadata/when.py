@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from catalogue.times import read_timestamp, rfc3339
+
 FINEST_FIRST = ("second", "minute", "hour", "day", "month", "year")
 
 
@@ -22,16 +24,12 @@ class When:
     def properties(self) -> dict[str, Any]:
         """STAC `datetime` (an instant) or `start_datetime`/`end_datetime` with a null one."""
         if self.start == self.end:
-            return {"datetime": _rfc3339(self.start)}
+            return {"datetime": rfc3339(self.start)}
         return {
             "datetime": None,
-            "start_datetime": _rfc3339(self.start),
-            "end_datetime": _rfc3339(self.end),
+            "start_datetime": rfc3339(self.start),
+            "end_datetime": rfc3339(self.end),
         }
-
-
-def _rfc3339(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def from_pattern(pattern: str, name: str) -> When | None:
@@ -84,10 +82,4 @@ def from_attributes(attributes: dict[str, str]) -> When | None:
 
 
 def _parse(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.strip().replace("z", "Z"))
-    except ValueError:
-        return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+    return read_timestamp(value) if value else None

@@ -3,13 +3,13 @@ and a CONFIG source's `datetime:`; the CONFIG also takes dates, as whole days.""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 from pydantic import ValidationError
 
 from catalogue.errors import InvalidInputError
-from catalogue.times import Interval, parse_datetime, parse_interval
+from catalogue.times import Interval, parse_datetime, parse_interval, read_timestamp, rfc3339
 from ingest.config import parse_datetime_range, parse_sources
 
 T0 = datetime(2021, 7, 1, tzinfo=UTC)
@@ -70,3 +70,24 @@ def test_a_timestamp_is_refused_with_the_field_that_holds_it() -> None:
         parse_datetime(20210701, "properties.datetime")
     with pytest.raises(InvalidInputError, match="datetime end: 'soon' is not an RFC 3339"):
         parse_interval("2021-07-01T00:00:00Z/soon")
+
+
+def test_timestamps_are_written_in_utc_with_a_z() -> None:
+    moment = datetime(2021, 7, 1, 2, 0, 0, 500000, tzinfo=timezone(timedelta(hours=2)))
+    assert rfc3339(moment) == "2021-07-01T00:00:00.500000Z"
+    assert rfc3339(moment, seconds=True) == "2021-07-01T00:00:00Z"
+    assert rfc3339(datetime(2021, 7, 1)) == "2021-07-01T00:00:00Z"  # naive: taken as UTC
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2021-07-01T00:00:00Z", T0),
+        (" 2021-07-01t02:00:00+02:00 ", T0),
+        ("2021-07-01T00:00:00", T0),  # a file's naive timestamp: UTC
+        ("2021-07-01", T0),
+        ("July 2021", None),
+    ],
+)
+def test_a_files_own_timestamps_are_read_leniently(text: str, expected: datetime | None) -> None:
+    assert read_timestamp(text) == expected
