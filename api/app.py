@@ -68,6 +68,7 @@ from api.routing import AwaitedRequestModelRoute
 from api.search_guard import SearchBodyGuardMiddleware
 from api.sortables import SortablesClient
 from api.stac_documents import NormalisedBodyRoute
+from api.state import AppState, attach_state
 from api.transactions import BulkTransactionsClient, TransactionsClient
 from catalogue.database import Database, create_engine
 from catalogue.schema import ensure_migrated
@@ -335,11 +336,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     # request models built on the event loop (api.routing), for routes that extensions add
     # to the app's router as well as for stac-fastapi's own router below
     app.router.route_class = AwaitedRequestModelRoute
-    app.state.database = db
+    attach_state(app, AppState(db, settings.public_url, cube_hrefs(settings)))
     add_docs_page(app, "/api", settings.api.title)
-    app.state.public_url = settings.public_url
     cube_root = local_cube_root(settings)
-    app.state.cube_hrefs = cube_hrefs(settings)
     if cube_root is not None:
         app.mount("/cubes", CubeFiles(directory=cube_root, check_dir=False), name="cubes")
     route_dependencies: list[tuple[list[Scope], list[params.Depends]]] = []

@@ -29,8 +29,10 @@ from api.known_properties import KnownPropertiesCache, search_with_known_propert
 from api.limits import check_q, check_search, filter_limits, page_limit
 from api.links import GEOJSON, OPENAPI, base_url, link, next_get_link, next_post_link, self_href
 from api.responses import ORJSONResponse
+from api.state import app_state
 from catalogue import json_codec
 from catalogue.bbox import parse_bbox
+from catalogue.database import Database
 from catalogue.errors import InvalidInputError
 from catalogue.filters import FilterLimits, parse_filter
 from catalogue.filters.parse import CQL2_JSON
@@ -65,8 +67,8 @@ LANDING_TTL_S = 2.0
 LANDING_CACHE_URLS = 16
 
 
-def _database(request: Request) -> Any:
-    return request.app.state.database
+def _database(request: Request) -> Database:
+    return app_state(request).database
 
 
 def _datetime_text(value: DateTimeType | str | None) -> str | None:
@@ -271,7 +273,7 @@ class CoreClient(AsyncBaseCoreClient, AsyncBaseCollectionSearchClient):
         request: Request = kwargs["request"]
         async with _database(request).read() as conn:
             stored = await item_repo.get_item_text(conn, collection_id, item_id)
-        body = item_json_text(stored, base_url(request), request.app.state.cube_hrefs)
+        body = item_json_text(stored, base_url(request), app_state(request).cube_hrefs)
         return Response(body.encode(), media_type=GEOJSON)  # type: ignore[return-value]  # see get_collection
 
     async def item_collection(
@@ -400,7 +402,7 @@ class CoreClient(AsyncBaseCoreClient, AsyncBaseCollectionSearchClient):
         """What of each item a Fields selection has the database select (None: whole
         items). Whole items when assets are asked for and cube hrefs may need rewriting."""
         paths = fields.database_paths() if fields is not None else None
-        rewritten = request.app.state.cube_hrefs is not None
+        rewritten = app_state(request).cube_hrefs is not None
         if paths and rewritten and any(path[0] == "assets" for path in paths):
             return None
         return paths
@@ -463,7 +465,7 @@ class CoreClient(AsyncBaseCoreClient, AsyncBaseCollectionSearchClient):
         if paths is not None:
             features = [stored.body for stored in page.items]
         else:
-            hrefs = request.app.state.cube_hrefs
+            hrefs = app_state(request).cube_hrefs
             links_text = ItemLinksText(root)
             features = [item_json_text(stored, root, hrefs, links_text) for stored in page.items]
         if fields is not None and not (paths is not None and fields.exact_in_database):

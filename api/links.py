@@ -7,6 +7,8 @@ from urllib.parse import quote, urlencode
 
 from starlette.requests import Request
 
+from api.state import app_state
+
 GEOJSON = "application/geo+json"
 OPENAPI = "application/vnd.oai.openapi+json;version=3.1"  # what FastAPI writes
 
@@ -17,7 +19,7 @@ def link(rel: str, href: str, media_type: str = "application/json", **extra: Any
 
 def base_url(request: Request) -> str:
     """The API's root URL, always ending in '/'."""
-    public = request.app.state.public_url
+    public = app_state(request).public_url
     root = public or str(request.base_url)
     return root if root.endswith("/") else root + "/"
 

@@ -15,6 +15,7 @@ from stac_fastapi.extensions.filter.client import AsyncBaseFiltersClient
 
 from api.links import base_url
 from api.responses import ORJSONResponse
+from api.state import app_state
 from catalogue.repositories import collections as collection_repo
 from catalogue.repositories.queryables import list_queryables
 
@@ -44,7 +45,7 @@ class QueryablesClient(AsyncBaseFiltersClient):
     ) -> dict[str, Any]:
         request: Request = kwargs["request"]
         root = base_url(request)
-        async with request.app.state.database.read() as conn:
+        async with app_state(request).database.read() as conn:
             if collection_id is not None:
                 await collection_repo.get_collection(conn, collection_id)  # 404 when unknown
             found = await list_queryables(conn, collection_id)

@@ -20,6 +20,7 @@ from stac_fastapi.extensions.sort.client import AsyncBaseSortablesClient
 from api.links import base_url
 from api.queryables import COLUMN_SCHEMAS, JSON_SCHEMA, property_schema
 from api.responses import ORJSONResponse
+from api.state import app_state
 from catalogue.repositories import collections as collection_repo
 from catalogue.repositories.collection_search import SORTABLE_JSON_TYPES, sortable_fields
 from catalogue.repositories.queryables import list_queryables
@@ -76,7 +77,7 @@ class SortablesClient(AsyncBaseSortablesClient):
     ) -> dict[str, Any]:
         """Sort keys for collection search: the top-level scalar fields collections hold."""
         request = _given(request)
-        async with request.app.state.database.read() as conn:
+        async with app_state(request).database.read() as conn:
             found = await sortable_fields(conn)
         properties = dict(COLLECTION_COLUMNS)
         for name, types in sorted(found.items()):
@@ -86,7 +87,7 @@ class SortablesClient(AsyncBaseSortablesClient):
 
     async def _item_sortables(self, request: Request, collection_id: str | None) -> ORJSONResponse:
         root = base_url(request)
-        async with request.app.state.database.read() as conn:
+        async with app_state(request).database.read() as conn:
             if collection_id is not None:
                 await collection_repo.get_collection(conn, collection_id)  # 404 when unknown
             found = await list_queryables(conn, collection_id)

@@ -32,14 +32,16 @@ from api.stac_documents import (
     warning_texts,
     with_warnings,
 )
+from api.state import app_state
+from catalogue.database import Database
 from catalogue.errors import CollectionNotEmptyError, ConflictError, InvalidInputError
 from catalogue.repositories import collections as collection_repo
 from catalogue.repositories import items as item_repo
 from catalogue.serializers import item_to_row, row_to_collection, row_to_item
 
 
-def _database(request: Request) -> Any:
-    return request.app.state.database
+def _database(request: Request) -> Database:
+    return app_state(request).database
 
 
 def _json(model: Any) -> dict[str, Any]:
@@ -222,5 +224,5 @@ class BulkTransactionsClient(AsyncBaseBulkTransactionsClient):
 def _item_response(request: Request, content: dict[str, Any], status_code: int = 200) -> Response:
     """The written item as reads return it: links under this base URL and cube asset hrefs
     rewritten the same way (a `/cubes` URL or the public base, never the stored local path)."""
-    item = row_to_item(content, base_url(request), request.app.state.cube_hrefs)
+    item = row_to_item(content, base_url(request), app_state(request).cube_hrefs)
     return GeoJSONResponse(item, status_code=status_code)

@@ -13,6 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from api import create_app
+from api.state import state_of
 from catalogue.embedded import EmbeddedCluster
 from catalogue.schema import upgrade
 from catalogue.settings import DatabasePoolSettings
@@ -64,7 +65,7 @@ async def test_a_statement_over_the_timeout_answers_504(fresh_db_url) -> None:
     finally:
         release.set()
         await locker
-        await app.state.database.dispose()
+        await state_of(app).database.dispose()
 
 
 async def test_an_exhausted_pool_answers_503(fresh_db_url) -> None:
@@ -92,7 +93,7 @@ async def test_an_exhausted_pool_answers_503(fresh_db_url) -> None:
     finally:
         release.set()
         await locker
-        await app.state.database.dispose()
+        await state_of(app).database.dispose()
 
 
 def test_the_api_recovers_after_a_database_restart(own_cluster: EmbeddedCluster) -> None:
