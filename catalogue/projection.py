@@ -33,6 +33,16 @@ def crs_fields(epsg: int | None, wkt2: str | None) -> dict[str, Any]:
     return {"proj:epsg": None, "proj:code": None, "proj:wkt2": wkt2}
 
 
+def stated_crs(fields: dict[str, Any]) -> Any:
+    """The CRS that an item's or asset's `proj:` fields state, as PROJ takes it: `proj:code`,
+    `proj:wkt2`, `proj:projjson` (a dict), else `proj:epsg` as `EPSG:n`; None when none."""
+    for name in ("proj:code", "proj:wkt2", "proj:projjson"):
+        if fields.get(name):
+            return fields[name]
+    epsg = fields.get("proj:epsg")
+    return f"EPSG:{epsg}" if epsg else None
+
+
 def declared_projection(extensions: list[str]) -> str | None:
     """The projection extension URI an item declares, if any."""
     return next((uri for uri in extensions if uri.startswith(PROJECTION_PREFIX)), None)

@@ -34,6 +34,7 @@ from catalogue.dataset_grid import (
     is_lat_lon,
     spatial_dims,
 )
+from catalogue.projection import stated_crs
 from catalogue.times import parse_datetime
 from cubes.assets import AssetFormat, AssetRef, pick_asset
 from cubes.errors import InputError
@@ -47,7 +48,6 @@ KEEP_ATTRS = frozenset({
     "flag_values", "flag_meanings", "flag_masks", "valid_min", "valid_max", "valid_range",
     "scale_factor", "add_offset", "source",
 })  # fmt: skip
-PROJ_FIELDS = ("proj:code", "proj:wkt2", "proj:projjson", "proj:epsg")
 
 
 @dataclass(frozen=True)
@@ -203,7 +203,9 @@ def _crs(
 ) -> CRS:
     """The file's own CRS, else the asset's or item's `proj:` fields, else CF lat/lon."""
     candidate = (
-        file_crs(dataset, names) or _stac_crs(ref.fields) or _stac_crs(item.get("properties") or {})
+        file_crs(dataset, names)
+        or stated_crs(ref.fields)
+        or stated_crs(item.get("properties") or {})
     )
     if candidate is None and is_lat_lon(dataset, spatial):
         candidate = WGS84
@@ -219,14 +221,6 @@ def _crs(
     except (CRSError, ValueError, TypeError) as error:
         shown = str(candidate)[:80]
         raise InputError(f"unknown CRS {shown!r}: {error}", cube=cube, where=label) from error
-
-
-def _stac_crs(fields: dict[str, Any]) -> Any:
-    for key in PROJ_FIELDS:
-        value = fields.get(key)
-        if value:
-            return f"EPSG:{value}" if key == "proj:epsg" else value
-    return None
 
 
 def _nodata(variable: xr.DataArray, spec: InputSpec) -> Nodata:

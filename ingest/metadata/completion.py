@@ -23,7 +23,12 @@ from urllib.parse import unquote, urlsplit
 import rasterio
 from pystac.utils import make_absolute_href
 
-from catalogue.projection import CRS_NAMES, PROJECTION_V2_PREFIX, declared_projection
+from catalogue.projection import (
+    CRS_NAMES,
+    PROJECTION_V2_PREFIX,
+    declared_projection,
+    stated_crs,
+)
 from catalogue.projection import PROJECTION_EXTENSION as PROJECTION_V1_2
 from ingest.metadata.geotiff import GridInfo, read_grid
 
@@ -113,12 +118,8 @@ def _complete_projection(
 
 def _same_crs(known: dict[str, Any], fields: dict[str, Any]) -> bool:
     """True when the item names no CRS, or the same EPSG code as the file."""
-    if not any(known.get(name) for name in CRS_NAMES):
-        return True
-    code = known.get("proj:code") or (
-        f"EPSG:{known['proj:epsg']}" if known.get("proj:epsg") else None
-    )
-    return code is not None and code == fields.get("proj:code")
+    stated = stated_crs(known)
+    return stated is None or stated == fields.get("proj:code")
 
 
 def _complete_bands(asset: dict[str, Any], bands: list[dict[str, Any]]) -> list[str]:
