@@ -54,7 +54,7 @@ from api.collection_delete import CascadingTransactionExtension
 from api.core import CoreClient
 from api.cube_files import CubeFiles, cube_hrefs, local_cube_root
 from api.docs_page import add_docs_page
-from api.errors import STATUS_BY_ERROR, add_database_error_handlers
+from api.errors import add_error_handlers
 from api.filter_extension import CollectionSearchFilter, SearchFilter
 from api.health import health_endpoint
 from api.metrics import ApiMetrics, add_metrics_route
@@ -270,12 +270,7 @@ def _error_response(code: str, description: str, status_code: int) -> ORJSONResp
 
 def _add_error_handlers(app: FastAPI) -> None:
     """STAC-shaped errors: `{"code", "description"}` for every status we answer."""
-    for error_class, status_code in STATUS_BY_ERROR.items():
-
-        def handler(_: Request, error: Exception, status_code: int = status_code) -> ORJSONResponse:
-            return _error_response(type(error).__name__, str(error), status_code)
-
-        app.add_exception_handler(error_class, handler)
+    add_error_handlers(app)
 
     def validation_handler(_: Request, error: RequestValidationError) -> ORJSONResponse:
         problems = []
@@ -291,7 +286,6 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     app.add_exception_handler(RequestValidationError, validation_handler)  # type: ignore[arg-type]  # Starlette's handler type is narrower than its runtime contract
     app.add_exception_handler(HTTPException, http_handler)  # type: ignore[arg-type]  # as above
-    add_database_error_handlers(app)
 
 
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:

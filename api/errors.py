@@ -1,105 +1,97 @@
-"""Errors to HTTP statuses, in one table, with STAC-shaped bodies (`code`, `description`)."""
+"""Our errors to HTTP statuses, in one table, with STAC-shaped bodies (`code`, `description`).
+
+Driver errors never get here: `catalogue.database.Database` translates them into catalogue
+errors (`catalogue.driver_errors`), so this module knows nothing of asyncpg or SQLAlchemy.
+Starlette picks the handler of the most specific class in an error's MRO, so a subclass
+listed here (StatementTimeoutError) wins over its base (DatabaseUnavailableError).
+"""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
-import asyncpg
 from fastapi import FastAPI
-from sqlalchemy import exc as sa_exc
 from starlette import status
 from starlette.requests import Request
 
 from api.responses import ORJSONResponse
 from catalogue.errors import (
     ConflictError,
+    DatabaseError,
     DatabaseUnavailableError,
     InvalidInputError,
     NotFoundError,
     NotMigratedError,
-    refused_value,
+    StatementTimeoutError,
 )
 
 logger = logging.getLogger(__name__)
 
-STATUS_BY_ERROR: dict[type[Exception], int] = {
-    NotFoundError: status.HTTP_404_NOT_FOUND,
-    ConflictError: status.HTTP_409_CONFLICT,
-    InvalidInputError: status.HTTP_400_BAD_REQUEST,
-    DatabaseUnavailableError: status.HTTP_503_SERVICE_UNAVAILABLE,
-    NotMigratedError: status.HTTP_503_SERVICE_UNAVAILABLE,
+
+@dataclass(frozen=True)
+class Answer:
+    """How an error is answered: its status, the body's `code` (the error's class name when
+    None), whether the client is told to retry (`Retry-After`), and a fixed `description`
+    where the error's own text is not for users (None: the error's message)."""
+
+    status: int
+    code: str | None = None
+    retry_after: bool = False
+    description: str | None = None
+
+
+UNAVAILABLE = Answer(status.HTTP_503_SERVICE_UNAVAILABLE, "DatabaseUnavailable", True)
+# A raw connection error's text names hosts and ports: answered in our words.
+CONNECTION_BROKE = Answer(
+    status.HTTP_503_SERVICE_UNAVAILABLE,
+    "DatabaseUnavailable",
+    True,
+    "the catalogue database is unavailable; retry shortly",
+)
+
+ANSWERS: dict[type[Exception], Answer] = {
+    NotFoundError: Answer(status.HTTP_404_NOT_FOUND),
+    ConflictError: Answer(status.HTTP_409_CONFLICT),
+    InvalidInputError: Answer(status.HTTP_400_BAD_REQUEST),
+    DatabaseUnavailableError: UNAVAILABLE,  # TransactionConflictError too: retry shortly
+    StatementTimeoutError: Answer(status.HTTP_504_GATEWAY_TIMEOUT, "DatabaseUnavailable", True),
+    NotMigratedError: Answer(status.HTTP_503_SERVICE_UNAVAILABLE),
+    DatabaseError: Answer(
+        status.HTTP_500_INTERNAL_SERVER_ERROR,
+        "InternalError",
+        False,
+        "internal error; it has been logged",
+    ),
+    # a connection this process depends on broke outside the catalogue's own translation
+    ConnectionError: CONNECTION_BROKE,
+    TimeoutError: CONNECTION_BROKE,
 }
 
 
-CONNECTION_PROBLEMS = (
-    asyncpg.PostgresConnectionError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.ConnectionDoesNotExistError,
-    asyncpg.AdminShutdownError,
-    asyncpg.InterfaceError,
-    ConnectionError,
-    OSError,
-)
-
-
-def _root_cause(error: BaseException) -> BaseException:
-    seen = error
-    while seen.__cause__ is not None and seen.__cause__ is not seen:
-        seen = seen.__cause__
-    return seen
-
-
-def _database_unavailable(request: Request, error: Exception) -> ORJSONResponse:
-    """Connection loss, pool exhaustion or a statement timeout: retryable (503/504), details
-    logged only. Any other database error is a bug: logged with its traceback, a plain 500."""
-    cause = _root_cause(error)
-    if isinstance(cause, asyncpg.DataError):
-        # SQLSTATE class 22: a value PostgreSQL cannot hold (a \u0000 in JSON text, a number
-        # out of range) that got past the checks before SQL: the client's input, a 400
-        # (PostgreSQL's own text names its internals: logged, not answered)
-        sqlstate = getattr(cause, "sqlstate", None)
-        logger.info(
-            "database refused a value on %s %s: %s (%s; %s)",
-            request.method,
-            request.url.path,
-            cause,
-            sqlstate,
-            getattr(cause, "detail", None),
-        )
-        return ORJSONResponse(
-            {"code": "InvalidInputError", "description": refused_value(sqlstate)},
-            status_code=status.HTTP_400_BAD_REQUEST,
-        )
-    if isinstance(cause, asyncpg.QueryCanceledError):
-        description = "the query took longer than the server's statement timeout; narrow it"
-        code = status.HTTP_504_GATEWAY_TIMEOUT
-    elif (
-        isinstance(error, sa_exc.TimeoutError | sa_exc.DisconnectionError)
-        or isinstance(cause, CONNECTION_PROBLEMS)
-        or getattr(error, "connection_invalidated", False)
-    ):
-        description = "the catalogue database is unavailable; retry shortly"
-        code = status.HTTP_503_SERVICE_UNAVAILABLE
-    else:
-        logger.error("database error on %s %s", request.method, request.url.path, exc_info=error)
-        return ORJSONResponse(
-            {"code": "InternalError", "description": "internal error; it has been logged"},
-            status_code=status.HTTP_500_INTERNAL_SERVER_ERROR,
-        )
-    logger.warning("database unavailable for %s %s: %s", request.method, request.url.path, cause)
+def _answer(request: Request, error: Exception, answer: Answer) -> ORJSONResponse:
+    """The error's answer; a 500 is logged with its traceback, other 5xx with their cause
+    (PostgreSQL's own text, which the body leaves out)."""
+    where = f"{request.method} {request.url.path}"
+    if answer.status == status.HTTP_500_INTERNAL_SERVER_ERROR:
+        logger.error("database error on %s", where, exc_info=error)
+    elif answer.status >= status.HTTP_500_INTERNAL_SERVER_ERROR:
+        logger.warning("%s for %s: %s", type(error).__name__, where, error.__cause__ or error)
     return ORJSONResponse(
-        {"code": "DatabaseUnavailable", "description": description},
-        status_code=code,
-        headers={"Retry-After": "1"},
+        {
+            "code": answer.code or type(error).__name__,
+            "description": answer.description or str(error),
+        },
+        status_code=answer.status,
+        headers={"Retry-After": "1"} if answer.retry_after else None,
     )
 
 
-def add_database_error_handlers(app: FastAPI) -> None:
-    for error in (
-        sa_exc.DBAPIError,
-        sa_exc.TimeoutError,
-        sa_exc.DisconnectionError,
-        ConnectionError,
-        TimeoutError,
-    ):
-        app.add_exception_handler(error, _database_unavailable)
+def add_error_handlers(app: FastAPI) -> None:
+    """One handler per row of `ANSWERS`."""
+    for error_class, answer in ANSWERS.items():
+
+        def handler(request: Request, error: Exception, answer: Answer = answer) -> ORJSONResponse:
+            return _answer(request, error, answer)
+
+        app.add_exception_handler(error_class, handler)

@@ -2,21 +2,35 @@
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import URL, event, exc, literal, make_url, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import QueuePool
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
 
 from catalogue import json_codec
+from catalogue.driver_errors import translated
 from catalogue.embedded import EmbeddedCluster
+from catalogue.errors import TransactionConflictError
 from catalogue.settings import Settings
 
 ASYNC_DRIVER = "postgresql+asyncpg"
+TRANSACTION_ATTEMPTS = 4  # a deadlock or serialization failure: the first try and 3 more
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def database_url(settings: Settings, driver: str = ASYNC_DRIVER) -> URL:
@@ -89,6 +103,11 @@ def create_engine(settings: Settings, url: URL | None = None) -> AsyncEngine:
     return engine
 
 
+def _log_conflict(state: RetryCallState) -> None:
+    error = state.outcome.exception() if state.outcome else None
+    logger.info("transaction retried (attempt %d): %s", state.attempt_number, error)
+
+
 @dataclass(frozen=True)
 class PoolUse:
     """Connections of this process's pool: `size` kept open, `checked_out` in use now."""
@@ -98,7 +117,14 @@ class PoolUse:
 
 
 class Database:
-    """Hands out connections; tests substitute one that nests each use in a savepoint."""
+    """Hands out connections; tests substitute one that nests each use in a savepoint.
+
+    Every connection comes wrapped in the one driver-error translator
+    (`catalogue.driver_errors`): callers see catalogue errors only. Writers go through
+    `transaction`, which also retries deadlocks and serialization failures. Subclasses
+    change where connections come from by overriding the `_reading`, `_writing` and
+    `_reading_in_transaction` hooks, and keep the translation and the retries.
+    """
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
@@ -108,19 +134,61 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
-        async with self.read_engine.connect() as connection:
-            yield connection
+        """An autocommit connection for reads."""
+        with translated():
+            async with self._reading() as connection:
+                yield connection
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
-        async with self.engine.begin() as connection:
-            yield connection
+        """A connection in one transaction, committed when the block ends; not retried
+        (writers use `transaction`, which is)."""
+        with translated():
+            async with self._writing() as connection:
+                yield connection
 
     @asynccontextmanager
     async def read_in_transaction(self) -> AsyncIterator[AsyncConnection]:
         """A connection in a transaction of its own, always rolled back: for a read that
         sets transaction-local settings (the count's `statement_timeout`), which an
         autocommit connection from `read` cannot hold."""
+        with translated():
+            async with self._reading_in_transaction() as connection:
+                yield connection
+
+    async def transaction(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        """`work(connection)` in one transaction, committed when it returns.
+
+        PostgreSQL aborts one of two transactions that deadlock (40P01) or that cannot be
+        serialized (40001); run again, the same work normally passes. So `work` is run in
+        a fresh transaction up to `TRANSACTION_ATTEMPTS` times, with jittered exponential
+        back-off; `work` must therefore do nothing but database work. Any other error, and
+        the last conflict, is raised (as a catalogue error).
+        """
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type(TransactionConflictError),
+            stop=stop_after_attempt(TRANSACTION_ATTEMPTS),
+            wait=wait_exponential_jitter(initial=0.05, max=1.0),
+            before_sleep=_log_conflict,
+            reraise=True,
+        ):
+            with attempt:
+                async with self.write() as connection:
+                    return await work(connection)
+        raise AssertionError("unreachable: tenacity re-raises the last error")
+
+    @asynccontextmanager
+    async def _reading(self) -> AsyncIterator[AsyncConnection]:
+        async with self.read_engine.connect() as connection:
+            yield connection
+
+    @asynccontextmanager
+    async def _writing(self) -> AsyncIterator[AsyncConnection]:
+        async with self.engine.begin() as connection:
+            yield connection
+
+    @asynccontextmanager
+    async def _reading_in_transaction(self) -> AsyncIterator[AsyncConnection]:
         async with self.engine.connect() as connection:
             transaction = await connection.begin()
             try:
@@ -135,14 +203,15 @@ class Database:
         one fails and makes SQLAlchemy discard the whole pool, so one retry on a fresh
         connection tells a restarted database (up) from a stopped one (down).
         """
-        for attempt in (1, 2):
-            try:
-                async with self.read() as connection:
-                    await connection.execute(select(literal(1)))
-                return
-            except exc.DBAPIError as error:
-                if attempt == 2 or not error.connection_invalidated:
-                    raise
+        with translated():
+            for attempt in (1, 2):
+                try:
+                    async with self._reading() as connection:
+                        await connection.execute(select(literal(1)))
+                    return
+                except exc.DBAPIError as error:
+                    if attempt == 2 or not error.connection_invalidated:
+                        raise
 
     def pool_use(self) -> PoolUse:
         pool = self.engine.pool

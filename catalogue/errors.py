@@ -45,7 +45,21 @@ class UnknownPropertyError(InvalidInputError):
 
 
 class DatabaseUnavailableError(CatalogueError):
-    """The database cannot be reached or timed out; the caller may retry later."""
+    """The database cannot be reached, has no free connection or timed out; the caller may
+    retry later."""
+
+
+class StatementTimeoutError(DatabaseUnavailableError):
+    """A statement ran past the server's `statement_timeout`; a narrower request may pass."""
+
+
+class TransactionConflictError(DatabaseUnavailableError):
+    """PostgreSQL aborted a transaction to resolve a deadlock or a serialization failure
+    between concurrent writers; the same transaction run again normally succeeds."""
+
+
+class DatabaseError(CatalogueError):
+    """A database error that names no fault of the caller's: a bug, logged with its cause."""
 
 
 class NotMigratedError(CatalogueError):

@@ -118,24 +118,25 @@ def fresh_db_url(server_url: URL, template_url: URL) -> URL:
 
 class SavepointDatabase(Database):
     """Every read and write nests in a savepoint of one connection whose transaction the
-    test rolls back, so no test sees another's data and nothing is cleaned with DELETE."""
+    test rolls back, so no test sees another's data and nothing is cleaned with DELETE.
+    Only where connections come from changes: errors are translated as in production."""
 
     def __init__(self, connection: AsyncConnection) -> None:
         super().__init__(connection.engine)
         self.connection = connection
 
     @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncConnection]:
+    async def _reading(self) -> AsyncIterator[AsyncConnection]:
         async with self.connection.begin_nested():
             yield self.connection
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncConnection]:
+    async def _writing(self) -> AsyncIterator[AsyncConnection]:
         async with self.connection.begin_nested():
             yield self.connection
 
     @asynccontextmanager
-    async def read_in_transaction(self) -> AsyncIterator[AsyncConnection]:
+    async def _reading_in_transaction(self) -> AsyncIterator[AsyncConnection]:
         savepoint = await self.connection.begin_nested()
         try:
             yield self.connection

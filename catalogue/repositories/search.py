@@ -36,10 +36,8 @@ from sqlalchemy import (
     or_,
     select,
 )
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from catalogue.errors import InvalidInputError
 from catalogue.filters import filter_clause
 from catalogue.models import TEXT_SEARCH_CONFIG, CollectionRow, ItemRow, item_text_document
 from catalogue.repositories.item_text import item_text_columns, stored_item_text
@@ -412,12 +410,9 @@ async def _search_rows(
     statement, keys = prepared(SearchShape.of(query, as_text, paths), query, known_properties)
     if query.token is not None:
         check_token(keys, query.token)
-    try:
-        rows = (await conn.execute(statement, search_parameters(query))).all()
-    except DBAPIError as error:  # class 22, data exception: a filter's arithmetic overflowed ...
-        if not str(getattr(error.orig, "sqlstate", "")).startswith("22"):
-            raise
-        raise InvalidInputError(f"search: the database refused a value: {error.orig}") from error
+    # a value PostgreSQL refuses (class 22: a filter's arithmetic overflowed ...) becomes an
+    # InvalidInputError in `Database`'s one translator (catalogue.driver_errors)
+    rows = (await conn.execute(statement, search_parameters(query))).all()
     return _paged(rows, query, keys)
 
 
