@@ -7,6 +7,7 @@ from typing import Any
 import attr
 from fastapi import Request
 from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncConnection
 from stac_fastapi.extensions.bulk_transactions import (
     AsyncBaseBulkTransactionsClient,
     BulkTransactionMethod,
@@ -41,6 +42,8 @@ from catalogue.serializers import item_to_row, row_to_collection, row_to_item
 
 
 def _database(request: Request) -> Database:
+    """The catalogue; every write goes through `Database.transaction` (retried on a
+    deadlock or serialization failure)."""
     return app_state(request).database
 
 
@@ -88,15 +91,15 @@ class TransactionsClient(AsyncBaseTransactionsClient):
         request: Request = kwargs["request"]
         if isinstance(item, ItemCollection):
             rows = [_checked_item(_json(feature), collection_id) for feature in item.features]
-            async with _database(request).write() as conn:
-                inserted = await item_repo.insert_items(conn, rows)
+            inserted = await _database(request).transaction(
+                lambda conn: item_repo.insert_items(conn, rows)
+            )
             counts = {"received": len(rows), "success": inserted, "skipped": 0, "errors": []}
             return ORJSONResponse(  # a JSON body, as the route documents (not an empty 201)
                 {**counts, "message": f"inserted {inserted} items"}, status_code=201
             )
         row = _checked_item(_json(item), collection_id)
-        async with _database(request).write() as conn:
-            await item_repo.create_item(conn, row)
+        await _database(request).transaction(lambda conn: item_repo.create_item(conn, row))
         return _item_response(request, row["content"], status_code=201)
 
     async def update_item(
@@ -104,8 +107,7 @@ class TransactionsClient(AsyncBaseTransactionsClient):
     ) -> stac.Item | Response | None:
         request: Request = kwargs["request"]
         row = _checked_item(_json(item), collection_id, item_id)
-        async with _database(request).write() as conn:
-            await item_repo.replace_item(conn, row)
+        await _database(request).transaction(lambda conn: item_repo.replace_item(conn, row))
         return _item_response(request, row["content"])
 
     async def patch_item(
@@ -117,28 +119,36 @@ class TransactionsClient(AsyncBaseTransactionsClient):
     ) -> stac.Item | Response | None:
         request: Request = kwargs["request"]
         warned: list[Warned] = []
-        async with _database(request).write() as conn:
+
+        async def patched_item(conn: AsyncConnection) -> dict[str, Any]:
+            warned.clear()  # a retried transaction patches again
             current = await item_repo.get_item(conn, collection_id, item_id)
             patched = normalised_item(apply_patch(current, patch), warned)
             _validate(Item, patched, "the patched item is not a valid STAC item")
             row = _checked_item(patched, collection_id, item_id)
             await item_repo.replace_item(conn, row)
+            return row
+
+        row = await _database(request).transaction(patched_item)
         return with_warnings(_item_response(request, row["content"]), warned)
 
     async def delete_item(
         self, item_id: str, collection_id: str, **kwargs: Any
     ) -> stac.Item | Response | None:
         request: Request = kwargs["request"]
-        async with _database(request).write() as conn:
-            await item_repo.delete_item(conn, collection_id, item_id)
+        await _database(request).transaction(
+            lambda conn: item_repo.delete_item(conn, collection_id, item_id)
+        )
         return Response(status_code=204)
 
     async def create_collection(
         self, collection: Collection, **kwargs: Any
     ) -> stac.Collection | Response | None:
         request: Request = kwargs["request"]
-        async with _database(request).write() as conn:
-            content = await collection_repo.create_collection(conn, _json(collection))
+        body = _json(collection)
+        content = await _database(request).transaction(
+            lambda conn: collection_repo.create_collection(conn, body)
+        )
         return ORJSONResponse(row_to_collection(content, base_url(request)), status_code=201)
 
     async def update_collection(
@@ -150,8 +160,9 @@ class TransactionsClient(AsyncBaseTransactionsClient):
             raise InvalidInputError(
                 f"collection id {body.get('id')!r} does not match the URL's {collection_id!r}"
             )
-        async with _database(request).write() as conn:
-            content = await collection_repo.replace_collection(conn, collection_id, body)
+        content = await _database(request).transaction(
+            lambda conn: collection_repo.replace_collection(conn, collection_id, body)
+        )
         return ORJSONResponse(row_to_collection(content, base_url(request)))
 
     async def patch_collection(
@@ -162,13 +173,17 @@ class TransactionsClient(AsyncBaseTransactionsClient):
     ) -> stac.Collection | Response | None:
         request: Request = kwargs["request"]
         warned: list[Warned] = []
-        async with _database(request).write() as conn:
+
+        async def patched_collection(conn: AsyncConnection) -> dict[str, Any]:
+            warned.clear()  # a retried transaction patches again
             current = await collection_repo.get_collection(conn, collection_id)
             patched = normalised_collection(apply_patch(current, patch), warned)
             if patched.get("id") != collection_id:
                 raise InvalidInputError("a patch may not change the collection id")
             _validate(Collection, patched, "the patched collection is not a valid STAC collection")
-            content = await collection_repo.replace_collection(conn, collection_id, patched)
+            return await collection_repo.replace_collection(conn, collection_id, patched)
+
+        content = await _database(request).transaction(patched_collection)
         return with_warnings(ORJSONResponse(row_to_collection(content, base_url(request))), warned)
 
     async def delete_collection(
@@ -176,10 +191,11 @@ class TransactionsClient(AsyncBaseTransactionsClient):
     ) -> stac.Collection | Response | None:
         request: Request = kwargs["request"]
         try:
-            async with _database(request).write() as conn:
-                await collection_repo.delete_collection(
+            await _database(request).transaction(
+                lambda conn: collection_repo.delete_collection(
                     conn, collection_id, cascade=kwargs.get("cascade", False)
                 )
+            )
         except CollectionNotEmptyError as error:
             raise ConflictError(
                 f"{error}: delete the items first, or send DELETE {request.url.path}"
@@ -203,16 +219,19 @@ class BulkTransactionsClient(AsyncBaseBulkTransactionsClient):
             current = normalised_item(item, warned)  # made current STAC before validation
             _validate_stac_item(key, current)
             rows.append(_checked_item(current, collection_id))
-        async with _database(request).write() as conn:
-            if items.method == BulkTransactionMethod.UPSERT:
-                counts = await item_repo.upsert_items(conn, rows)
-                message = (
-                    f"upserted {len(rows)} items: {counts.inserted} new, {counts.updated} "
-                    f"changed, {counts.unchanged} unchanged"
-                )
-            else:
-                inserted = await item_repo.insert_items(conn, rows)
-                message = f"inserted {inserted} items"
+        if items.method == BulkTransactionMethod.UPSERT:
+            counts = await _database(request).transaction(
+                lambda conn: item_repo.upsert_items(conn, rows)
+            )
+            message = (
+                f"upserted {len(rows)} items: {counts.inserted} new, {counts.updated} "
+                f"changed, {counts.unchanged} unchanged"
+            )
+        else:
+            inserted = await _database(request).transaction(
+                lambda conn: item_repo.insert_items(conn, rows)
+            )
+            message = f"inserted {inserted} items"
         # the fields of stac-fastapi's BulkTransactionModel (the documented response); all
         # or nothing, so every received item succeeded
         body = {"received": len(rows), "success": len(rows), "skipped": 0, "errors": []}

@@ -41,6 +41,7 @@ from typing import Any, ClassVar
 import orjson
 from sqlalchemy import URL, create_engine, text
 
+from catalogue.database import Database
 from catalogue.database import create_engine as create_async_engine
 from catalogue.schema import upgrade
 from catalogue.settings import Settings
@@ -159,7 +160,7 @@ async def _ours_once(
     try:
         started = time.perf_counter()
         outcome = await harvest_source(
-            engine, config, LogProgress(), NdjsonHarvester(data_dir, prefix)
+            Database(engine), config, LogProgress(), NdjsonHarvester(data_dir, prefix)
         )
         seconds = time.perf_counter() - started
     finally:

@@ -17,7 +17,7 @@ from tenacity import (
     RetryCallState,
     retry_if_exception_type,
     stop_after_attempt,
-    wait_exponential_jitter,
+    wait_random_exponential,
 )
 
 from catalogue import json_codec
@@ -160,15 +160,16 @@ class Database:
         """`work(connection)` in one transaction, committed when it returns.
 
         PostgreSQL aborts one of two transactions that deadlock (40P01) or that cannot be
-        serialized (40001); run again, the same work normally passes. So `work` is run in
-        a fresh transaction up to `TRANSACTION_ATTEMPTS` times, with jittered exponential
-        back-off; `work` must therefore do nothing but database work. Any other error, and
-        the last conflict, is raised (as a catalogue error).
+        serialized (40001); run again, the same work normally passes. So `work` is run in a
+        fresh transaction up to `TRANSACTION_ATTEMPTS` times, after a random wait that grows
+        exponentially (two retried writers do not collide again); `work` must therefore do
+        nothing but database work. Any other error, and the last conflict, is raised (as a
+        catalogue error).
         """
         async for attempt in AsyncRetrying(
             retry=retry_if_exception_type(TransactionConflictError),
             stop=stop_after_attempt(TRANSACTION_ATTEMPTS),
-            wait=wait_exponential_jitter(initial=0.05, max=1.0),
+            wait=wait_random_exponential(multiplier=0.05, max=1.0),
             before_sleep=_log_conflict,
             reraise=True,
         ):

@@ -16,7 +16,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from catalogue.database import Database
 from catalogue.errors import CatalogueError, NotFoundError
@@ -46,15 +46,19 @@ async def current_href(database: Database, cube: CubeSpec) -> str | None:
 async def publish(database: Database, cube: CubeSpec, item: dict[str, Any]) -> None:
     try:
         async with _collection_lock(database.engine, cube.collection, cube.id):
-            async with database.write() as conn:
-                try:
-                    collection = await get_collection(conn, cube.collection)
-                except NotFoundError:
-                    collection = new_collection(cube.collection)
-                await upsert_collection(conn, grown_collection(collection, item))
-                await upsert_items(conn, [item_to_row(item)])
+            await database.transaction(lambda conn: _publish_in(conn, cube, item))
     except CatalogueError as error:
         raise OutputError(f"cannot publish the item: {error}", cube=cube.id) from error
+
+
+async def _publish_in(conn: AsyncConnection, cube: CubeSpec, item: dict[str, Any]) -> None:
+    """The collection grown to cover the item, and the item, in the caller's transaction."""
+    try:
+        collection = await get_collection(conn, cube.collection)
+    except NotFoundError:
+        collection = new_collection(cube.collection)
+    await upsert_collection(conn, grown_collection(collection, item))
+    await upsert_items(conn, [item_to_row(item)])
 
 
 @asynccontextmanager

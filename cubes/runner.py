@@ -117,11 +117,12 @@ async def run_cube(spec: CubeSpec, context: RunContext) -> CubeResult:
     async with target_lock(database.engine, JOB_KIND, spec.id) as acquired:
         if not acquired:
             message = "skipped: another run is building this cube"
-            async with database.write() as conn:
-                await record_skipped(conn, JOB_KIND, spec.id, message)
+            await database.transaction(
+                lambda conn: record_skipped(conn, JOB_KIND, spec.id, message)
+            )
             return CubeResult(spec.id, JobStatus.SKIPPED, 0.0, message=message)
-        async with database.write() as conn:
-            job = await start_job(conn, JOB_KIND, spec.id, acquired.pid)
+        pid = acquired.pid
+        job = await database.transaction(lambda conn: start_job(conn, JOB_KIND, spec.id, pid))
         context.reporter.started(spec.id)
         try:
             written = await _build_and_publish(spec, context)
@@ -129,8 +130,9 @@ async def run_cube(spec: CubeSpec, context: RunContext) -> CubeResult:
             return await _failed(spec, job, error, started, context)
         elapsed = time.monotonic() - started
         message = f"published {written.url}"
-        async with database.write() as conn:
-            await finish_job(conn, job, JobStatus.SUCCEEDED, written.counts, [], message)
+        await database.transaction(
+            lambda conn: finish_job(conn, job, JobStatus.SUCCEEDED, written.counts, [], message)
+        )
         logger.info("cube %s: %s in %.1f s", spec.id, message, elapsed)
         return CubeResult(
             spec.id, JobStatus.SUCCEEDED, elapsed, written.size, message, written.url,
@@ -154,8 +156,9 @@ async def _failed(
         message = f"cube {spec.id!r}: {type(error).__name__}: {error}"
         logger.error("%s", message, exc_info=error)
     detail = {"cube": spec.id, "where": getattr(error, "where", None), "message": message}
-    async with context.database.write() as conn:
-        await finish_job(conn, job, JobStatus.FAILED, {}, [detail], message)
+    await context.database.transaction(
+        lambda conn: finish_job(conn, job, JobStatus.FAILED, {}, [detail], message)
+    )
     return CubeResult(spec.id, JobStatus.FAILED, time.monotonic() - started, message=message)
 
 

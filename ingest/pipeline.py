@@ -21,16 +21,15 @@ How a run goes (DESIGN.md "Command-line contract", issue "Harvesting"):
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from catalogue.database import Database
 from catalogue.errors import CatalogueError, NotFoundError
 from catalogue.repositories import collections as collection_repo
 from catalogue.repositories import items as item_repo
@@ -55,7 +54,6 @@ JOB_KIND = "ingest"
 QUEUED_BATCHES = 2
 WRITERS = 2  # batches written at once, each by its own transaction: PostgreSQL maintains the
 # item indexes of two batches in parallel (measured in bench/ingest.py)
-DEADLOCK = "40P01"
 YIELD_EVERY = 20  # records between yields to the event loop, so the writer keeps the
 # database busy while this batch is prepared (two cores: Python on one, PostgreSQL on the other)
 PLACEHOLDER_EXTENT = {
@@ -65,7 +63,7 @@ PLACEHOLDER_EXTENT = {
 
 
 async def harvest_source(
-    engine: AsyncEngine,
+    database: Database,
     config: SourceConfig,
     progress: Progress,
     harvester: Harvester | None = None,
@@ -74,13 +72,15 @@ async def harvest_source(
     anything the source does (the outcome says it), so the other sources still run.
     `harvester` defaults to the registry's for `config.kind` (bench/ingest.py brings its own)."""
     started = time.monotonic()
-    async with job_repo.target_lock(engine, JOB_KIND, config.id) as acquired:
+    async with job_repo.target_lock(database.engine, JOB_KIND, config.id) as acquired:
         if not acquired:
-            return await _skipped(engine, config, progress)
-        async with engine.begin() as conn:
-            job_id = await job_repo.start_job(conn, JOB_KIND, config.id, acquired.pid)
+            return await _skipped(database, config, progress)
+        pid = acquired.pid
+        job_id = await database.transaction(
+            lambda conn: job_repo.start_job(conn, JOB_KIND, config.id, pid)
+        )
         progress.started(config.id, config.kind)
-        run = SourceRun(engine, config, progress, harvester)
+        run = SourceRun(database, config, progress, harvester)
         status, message = JobStatus.SUCCEEDED, None
         try:
             message = await run.execute()
@@ -91,10 +91,10 @@ async def harvest_source(
             status, message = JobStatus.FAILED, f"unexpected error: {error!r}"
         report = run.report
         message = "; ".join(note for note in (message, report.warnings_note()) if note) or None
-        async with engine.begin() as conn:
-            await job_repo.finish_job(
-                conn, job_id, status, report.counts.as_dict(), report.problem_records(), message
-            )
+        counts, problems = report.counts.as_dict(), report.problem_records()
+        await database.transaction(
+            lambda conn: job_repo.finish_job(conn, job_id, status, counts, problems, message)
+        )
     outcome = SourceOutcome(
         config.id,
         status,
@@ -108,10 +108,11 @@ async def harvest_source(
     return outcome
 
 
-async def _skipped(engine: AsyncEngine, config: SourceConfig, progress: Progress) -> SourceOutcome:
+async def _skipped(database: Database, config: SourceConfig, progress: Progress) -> SourceOutcome:
     message = "skipped: another run is harvesting this source right now"
-    async with engine.begin() as conn:
-        await job_repo.record_skipped(conn, JOB_KIND, config.id, message)
+    await database.transaction(
+        lambda conn: job_repo.record_skipped(conn, JOB_KIND, config.id, message)
+    )
     report = SourceReport(config.id)
     outcome = SourceOutcome(config.id, JobStatus.SKIPPED, report.counts, [], message, 0.0)
     progress.finished(outcome)
@@ -133,17 +134,17 @@ class SourceRun:
 
     def __init__(
         self,
-        engine: AsyncEngine,
+        database: Database,
         config: SourceConfig,
         progress: Progress,
         harvester: Harvester | None = None,
     ) -> None:
         self.harvester = harvester or create_harvester(config)
-        self.engine = engine
+        self.database = database
         self.config = config
         self.progress = progress
         self.report = SourceReport(config.id)
-        self.state = RunState(engine, config.id, config.mirror)
+        self.state = RunState(database, config.id, config.mirror)
         self._collections: dict[str, dict[str, Any] | None] = {}  # None: could not be read
         self._unreadable: dict[str, str] = {}
         self._derived_extents: set[str] = set()
@@ -156,21 +157,21 @@ class SourceRun:
         """Run the harvest; returns a note for the job record (None when all went well)."""
         harvester = self.harvester
         async with harvester:
-            async with self.engine.begin() as conn:
-                stored = await source_repo.open_source(
-                    conn,
-                    self.config.id,
-                    self.config.kind,
-                    self.config.url,
-                    self.config.content_hash(harvester.version),
+            config, content_hash = self.config, self.config.content_hash(harvester.version)
+            stored = await self.database.transaction(
+                lambda conn: source_repo.open_source(
+                    conn, config.id, config.kind, config.url, content_hash
                 )
+            )
             await self._harvest(harvester, stored.cursor)
             note = await self._remove_gone() if self.config.mirror else None
             await self._update_extents()
             if self.report.problems:
                 return note  # keep the cursor: the next run tries the failed records again
-            async with self.engine.begin() as conn:
-                await source_repo.close_source(conn, self.config.id, harvester.next_cursor())
+            cursor = harvester.next_cursor()
+            await self.database.transaction(
+                lambda conn: source_repo.close_source(conn, self.config.id, cursor)
+            )
         return note
 
     async def _harvest(self, harvester: Harvester, cursor: dict[str, Any]) -> None:
@@ -344,23 +345,22 @@ class SourceRun:
         async with self._collections_lock:
             new = [doc for cid, doc in batch.collections.items() if cid not in self._written]
             if new:
-                async with self.engine.begin() as conn:
-                    for document in new:
-                        await self._write_collection(conn, document)
+                await self.database.transaction(lambda conn: self._write_collections(conn, new))
                 self._written.update(document["id"] for document in new)
-        for attempt in itertools.count(1):
-            try:
-                async with self.engine.begin() as conn:
-                    counts = await item_repo.upsert_items(conn, batch.rows)
-                    await source_repo.save_source_items(conn, self.config.id, batch.records)
-                return counts
-            except DBAPIError as error:
-                # Two writers may still lock the same collection rows (the time-span
-                # bounds) in different orders; PostgreSQL then aborts one of them.
-                if getattr(error.orig, "sqlstate", None) != DEADLOCK or attempt == 3:
-                    raise
-                logger.info("source %s: deadlock between writers, batch retried", self.config.id)
-        raise AssertionError("unreachable")
+        # Two writers may still lock the same collection rows (the time-span bounds) in
+        # different orders; PostgreSQL then aborts one of them and `transaction` retries it.
+        return await self.database.transaction(lambda conn: self._write_items(conn, batch))
+
+    async def _write_items(self, conn: AsyncConnection, batch: Batch) -> item_repo.UpsertCounts:
+        counts = await item_repo.upsert_items(conn, batch.rows)
+        await source_repo.save_source_items(conn, self.config.id, batch.records)
+        return counts
+
+    async def _write_collections(
+        self, conn: AsyncConnection, documents: list[dict[str, Any]]
+    ) -> None:
+        for document in documents:
+            await self._write_collection(conn, document)
 
     async def _write_collection(self, conn: AsyncConnection, document: dict[str, Any]) -> None:
         """Store a collection only when it differs from the stored one (an unchanged rerun
@@ -380,17 +380,9 @@ class SourceRun:
 
     async def _update_extents(self) -> None:
         for collection_id in sorted(self._derived_extents):
-            async with self.engine.begin() as conn:
-                extent = await item_repo.item_extent(conn, collection_id)
-                if extent is None:
-                    continue
-                stored = await collection_repo.get_collection(conn, collection_id)
-                derived = {
-                    "spatial": {"bbox": [list(extent.bbox)]},
-                    "temporal": {"interval": [[rfc3339(extent.start), rfc3339(extent.end)]]},
-                }
-                if stored.get("extent") != derived:
-                    await collection_repo.upsert_collection(conn, {**stored, "extent": derived})
+            await self.database.transaction(
+                lambda conn, collection_id=collection_id: _update_extent(conn, collection_id)
+            )
 
     async def _remove_gone(self) -> str | None:
         if not self._listing_complete:
@@ -441,3 +433,17 @@ async def _hand_over(
         put.cancel()
         writer.result()
         raise IngestError("the catalogue writer stopped")
+
+
+async def _update_extent(conn: AsyncConnection, collection_id: str) -> None:
+    """The collection's extent, derived from its items (when it has any)."""
+    extent = await item_repo.item_extent(conn, collection_id)
+    if extent is None:
+        return
+    stored = await collection_repo.get_collection(conn, collection_id)
+    derived = {
+        "spatial": {"bbox": [list(extent.bbox)]},
+        "temporal": {"interval": [[rfc3339(extent.start), rfc3339(extent.end)]]},
+    }
+    if stored.get("extent") != derived:
+        await collection_repo.upsert_collection(conn, {**stored, "extent": derived})

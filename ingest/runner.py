@@ -10,7 +10,7 @@ from __future__ import annotations
 import gc
 from collections.abc import Sequence
 
-from catalogue.database import create_engine
+from catalogue.database import Database, create_engine
 from catalogue.repositories.jobs import JobStatus
 from catalogue.schema import ensure_migrated
 from catalogue.settings import Settings
@@ -28,7 +28,8 @@ async def run_ingest(
     engine = create_engine(settings)
     try:
         await ensure_migrated(engine)
-        return [await harvest_source(engine, source, progress) for source in sources]
+        database = Database(engine)
+        return [await harvest_source(database, source, progress) for source in sources]
     finally:
         await engine.dispose()
 

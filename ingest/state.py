@@ -15,8 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
+from catalogue.database import Database
 from catalogue.repositories import sources as source_repo
 from catalogue.repositories.sources import SourceItem
 from ingest.sources.base import Record
@@ -28,8 +27,8 @@ Key = tuple[str, str]
 class RunState:
     """Stored fingerprints, looked up per batch, and the items this run saw."""
 
-    def __init__(self, engine: AsyncEngine, source_id: str, mirror: bool) -> None:
-        self.engine = engine
+    def __init__(self, database: Database, source_id: str, mirror: bool) -> None:
+        self.database = database
         self.source_id = source_id
         self.seen: set[Key] | None = set() if mirror else None
 
@@ -37,7 +36,7 @@ class RunState:
         """The stored record of each record (None for new ones), in order."""
         hrefs = [record.href for record in records if record.href]
         keys = [record.key for record in records if not record.href and record.key]
-        async with self.engine.connect() as conn:
+        async with self.database.read() as conn:
             by_href = await source_repo.known_by_href(conn, self.source_id, hrefs)
             by_key = await source_repo.known_by_item(conn, self.source_id, keys)
         found: list[SourceItem | None] = []
@@ -56,7 +55,7 @@ class RunState:
         """Release every item the source held and this run did not see; how many items
         were deleted (an item another source still holds stays)."""
         assert self.seen is not None, "only mirror runs remember what they saw"
-        async with self.engine.connect() as conn:
+        async with self.database.read_in_transaction() as conn:  # a cursor needs one
             gone = [
                 key
                 async for key in source_repo.held_items(conn, self.source_id)
@@ -64,7 +63,8 @@ class RunState:
             ]
         removed = 0
         for start in range(0, len(gone), REMOVE_BATCH):
-            async with self.engine.begin() as conn:
-                chunk = gone[start : start + REMOVE_BATCH]
-                removed += await source_repo.release_items(conn, self.source_id, chunk)
+            chunk = gone[start : start + REMOVE_BATCH]
+            removed += await self.database.transaction(
+                lambda conn, chunk=chunk: source_repo.release_items(conn, self.source_id, chunk)
+            )
         return removed

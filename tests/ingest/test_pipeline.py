@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from catalogue.database import Database
 from catalogue.repositories.jobs import JobStatus
 from catalogue.repositories.queryables import list_queryables
 from ingest import pipeline
@@ -54,7 +55,7 @@ def config(batch_size: int) -> StacApiSource:
 
 async def run(engine: AsyncEngine, items: list[dict[str, Any]], batch_size: int = 10) -> Any:
     outcome = await pipeline.harvest_source(
-        engine, config(batch_size), LogProgress(), ListHarvester(items)
+        Database(engine), config(batch_size), LogProgress(), ListHarvester(items)
     )
     assert outcome.status is JobStatus.SUCCEEDED, outcome.message
     return outcome
