@@ -70,13 +70,13 @@ ANSWERS: dict[type[Exception], Answer] = {
 
 
 def _answer(request: Request, error: Exception, answer: Answer) -> ORJSONResponse:
-    """The error's answer; a 500 is logged with its traceback, other 5xx with their cause
-    (PostgreSQL's own text, which the body leaves out)."""
+    """The error's answer; a 500 is logged with its traceback, an unavailable database with
+    the driver's cause (its text names hosts, so the body leaves it out)."""
     where = f"{request.method} {request.url.path}"
     if answer.status == status.HTTP_500_INTERNAL_SERVER_ERROR:
         logger.error("database error on %s", where, exc_info=error)
-    elif answer.status >= status.HTTP_500_INTERNAL_SERVER_ERROR:
-        logger.warning("%s for %s: %s", type(error).__name__, where, error.__cause__ or error)
+    elif answer.code == "DatabaseUnavailable":
+        logger.warning("database unavailable for %s: %s", where, error.__cause__ or error)
     return ORJSONResponse(
         {
             "code": answer.code or type(error).__name__,
