@@ -25,6 +25,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -380,9 +381,7 @@ class SourceRun:
 
     async def _update_extents(self) -> None:
         for collection_id in sorted(self._derived_extents):
-            await self.database.transaction(
-                lambda conn, collection_id=collection_id: _update_extent(conn, collection_id)
-            )
+            await self.database.transaction(partial(_update_extent, collection_id=collection_id))
 
     async def _remove_gone(self) -> str | None:
         if not self._listing_complete:

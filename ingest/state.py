@@ -14,6 +14,7 @@ anything: a broken link or a failed page leaves every item in place.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 
 from catalogue.database import Database
 from catalogue.repositories import sources as source_repo
@@ -64,7 +65,6 @@ class RunState:
         removed = 0
         for start in range(0, len(gone), REMOVE_BATCH):
             chunk = gone[start : start + REMOVE_BATCH]
-            removed += await self.database.transaction(
-                lambda conn, chunk=chunk: source_repo.release_items(conn, self.source_id, chunk)
-            )
+            release = partial(source_repo.release_items, source_id=self.source_id, keys=chunk)
+            removed += await self.database.transaction(release)
         return removed

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -26,21 +27,21 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-async def real_database(session_db_url: URL):
+async def real_database(session_db_url: URL) -> AsyncIterator[Database]:
     """Connections of their own (the savepoint fixture has only one): a deadlock needs two."""
     database = Database(create_engine(make_settings(session_db_url)))
     yield database
     await database.dispose()
 
 
-async def test_a_refused_value_is_invalid_input_in_our_words(database) -> None:
+async def test_a_refused_value_is_invalid_input_in_our_words(database: Database) -> None:
     with pytest.raises(InvalidInputError, match="divides by zero") as raised:
         async with database.read() as conn:
             await conn.execute(select(literal(1) / literal(0)))
     assert "22012" not in str(raised.value)  # PostgreSQL's own text stays in the log
 
 
-async def test_an_unknown_database_error_is_a_database_error(database) -> None:
+async def test_an_unknown_database_error_is_a_database_error(database: Database) -> None:
     with pytest.raises(DatabaseError):
         async with database.write() as conn:
             await conn.execute(select(func.no_such_function()))
@@ -92,7 +93,7 @@ async def test_a_deadlock_is_retried_and_both_writers_commit(real_database: Data
     assert len(runs) == 3  # the aborted one ran twice
 
 
-async def test_a_conflict_is_raised_after_the_last_attempt(database) -> None:
+async def test_a_conflict_is_raised_after_the_last_attempt(database: Database) -> None:
     calls = 0
 
     async def always_conflicts(conn: AsyncConnection) -> None:
@@ -105,7 +106,7 @@ async def test_a_conflict_is_raised_after_the_last_attempt(database) -> None:
     assert calls == TRANSACTION_ATTEMPTS
 
 
-async def test_other_errors_are_not_retried(database) -> None:
+async def test_other_errors_are_not_retried(database: Database) -> None:
     calls = 0
 
     async def not_found(conn: AsyncConnection) -> None:
