@@ -7,6 +7,7 @@ COPY api ./api
 COPY ingest ./ingest
 COPY cubes ./cubes
 COPY cubestac ./cubestac
+COPY demo ./demo
 COPY migrations ./migrations
 RUN pip install -c requirements.lock . && useradd --system --create-home cubestac
 USER cubestac
