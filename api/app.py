@@ -72,6 +72,7 @@ from api.state import AppState, attach_state
 from api.transactions import BulkTransactionsClient, TransactionsClient
 from catalogue.database import Database, create_engine
 from catalogue.schema import ensure_migrated
+from catalogue.search.service import ItemSearch
 from catalogue.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -330,7 +331,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     # request models built on the event loop (api.routing), for routes that extensions add
     # to the app's router as well as for stac-fastapi's own router below
     app.router.route_class = AwaitedRequestModelRoute
-    attach_state(app, AppState(db, settings.public_url, cube_hrefs(settings)))
+    # the item search and its caches, one per app (catalogue.search.service)
+    search = ItemSearch(count_budget_ms=settings.api.count_timeout_ms)
+    attach_state(app, AppState(db, settings.public_url, cube_hrefs(settings), search))
     add_docs_page(app, "/api", settings.api.title)
     cube_root = local_cube_root(settings)
     if cube_root is not None:

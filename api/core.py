@@ -7,8 +7,7 @@ are sent as text with their links spliced in (`catalogue.serializers.item_json_t
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import replace
+from collections.abc import Awaitable, Callable
 from time import monotonic
 from typing import Any
 from urllib.parse import quote
@@ -25,7 +24,6 @@ from stac_fastapi.types.search import BaseSearchPostRequest
 from stac_pydantic.shared import BBox
 
 from api.fields import FieldSelection
-from api.known_properties import KnownPropertiesCache, search_with_known_properties
 from api.limits import check_q, check_search, filter_limits, page_limit
 from api.links import GEOJSON, OPENAPI, base_url, link, next_get_link, next_post_link, self_href
 from api.responses import ORJSONResponse
@@ -40,8 +38,6 @@ from catalogue.query_extension import query_to_cql2
 from catalogue.repositories import collections as collection_repo
 from catalogue.repositories import items as item_repo
 from catalogue.repositories.collection_search import search_collections
-from catalogue.repositories.search import ItemTextPage
-from catalogue.repositories.search_count import count_matched
 from catalogue.search import (
     CollectionQuery,
     ItemQuery,
@@ -51,6 +47,7 @@ from catalogue.search import (
     parse_geometry,
     parse_sortby,
 )
+from catalogue.search.service import ItemTextPage, SearchRequest
 from catalogue.serializers import (
     STAC_VERSION,
     ItemLinksText,
@@ -69,6 +66,13 @@ LANDING_CACHE_URLS = 16
 
 def _database(request: Request) -> Database:
     return app_state(request).database
+
+
+def _search(request: Request, search: SearchRequest) -> Awaitable[ItemTextPage]:
+    """The one call into the catalogue's item search (`create_app` made its `ItemSearch`).
+    Not a coroutine of its own: its caller awaits the service's directly."""
+    state = app_state(request)
+    return state.search.page(state.database, search)
 
 
 def _datetime_text(value: DateTimeType | str | None) -> str | None:
@@ -127,7 +131,6 @@ class CoreClient(AsyncBaseCoreClient, AsyncBaseCollectionSearchClient):
     api_settings: ApiSettings = attr.ib(factory=ApiSettings)
     # The landing page's JSON per base URL, with its expiry (monotonic clock).
     _landing: dict[str, tuple[float, bytes]] = attr.ib(factory=dict, init=False)
-    _known_properties: KnownPropertiesCache = attr.ib(factory=KnownPropertiesCache, init=False)
 
     # -- landing page and collections -------------------------------------------------------
     async def landing_page(self, **kwargs: Any) -> stac.LandingPage:
@@ -295,10 +298,7 @@ class CoreClient(AsyncBaseCoreClient, AsyncBaseCollectionSearchClient):
             sortby=parse_sortby(kwargs.get("sortby")),
             filter_tree=_get_filter(kwargs, filter_limits(self.api_settings)),
         )
-        async with _database(request).read() as conn:
-            await collection_repo.get_collection(conn, collection_id)  # 404 for unknown ids
-            page = await search_with_known_properties(conn, query, self._known_properties)
-        page = await self._counted(request, query, page)
+        page = await _search(request, SearchRequest(query, collection=collection_id))
         root = base_url(request)
         collection_url = f"{root}collections/{quote(collection_id, safe='')}"
         extra_links = [
@@ -335,9 +335,7 @@ class CoreClient(AsyncBaseCoreClient, AsyncBaseCollectionSearchClient):
         )
         fields = FieldSelection.from_get(kwargs.get("fields"), "fields" in request.query_params)
         paths = self._database_paths(request, fields)
-        async with _database(request).read() as conn:
-            page = await search_with_known_properties(conn, query, self._known_properties, paths)
-        page = await self._counted(request, query, page)
+        page = await _search(request, SearchRequest(query, paths))
         self_link = link("self", self_href(request), GEOJSON)
         return self._page_response(  # type: ignore[return-value]  # see get_collection
             request, page, _get_page_link(request), [self_link], fields, paths
@@ -370,9 +368,7 @@ class CoreClient(AsyncBaseCoreClient, AsyncBaseCollectionSearchClient):
             getattr(search_request, "fields", None), "fields" in search_request.model_fields_set
         )
         paths = self._database_paths(request, fields)
-        async with _database(request).read() as conn:
-            page = await search_with_known_properties(conn, query, self._known_properties, paths)
-        page = await self._counted(request, query, page)
+        page = await _search(request, SearchRequest(query, paths))
         body = search_request.model_dump(mode="json", exclude_unset=True, by_alias=True)
 
         def page_link(rel: str, token: str) -> dict[str, Any]:
@@ -381,20 +377,6 @@ class CoreClient(AsyncBaseCoreClient, AsyncBaseCollectionSearchClient):
         return self._page_response(request, page, page_link, fields=fields, paths=paths)  # type: ignore[return-value]  # see get_collection
 
     # -- helpers ----------------------------------------------------------------------------
-    async def _counted(
-        self, request: Request, query: ItemQuery, page: ItemTextPage
-    ) -> ItemTextPage:
-        """The page with `numberMatched` when it is not known already (a later page, or a
-        first page with a next one) and the exact count ends within `count_timeout_ms`
-        (0: never count). It runs after the page, on a connection in a transaction of its
-        own (the timeout is transaction-local), so it adds at most the budget to a page."""
-        budget = self.api_settings.count_timeout_ms
-        if page.number_matched is not None or budget == 0:
-            return page
-        async with _database(request).read_in_transaction() as conn:
-            matched = await count_matched(conn, query, budget)
-        return page if matched is None else replace(page, number_matched=matched)
-
     @staticmethod
     def _database_paths(
         request: Request, fields: FieldSelection | None

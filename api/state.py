@@ -14,6 +14,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 
 from catalogue.database import Database
+from catalogue.search.service import ItemSearch
 from catalogue.serializers import CubeHrefs
 
 _KEY = "cubestac"
@@ -21,12 +22,14 @@ _KEY = "cubestac"
 
 @dataclass(frozen=True, slots=True)
 class AppState:
-    """The catalogue, the public base URL of links (None: the request's own) and how cube
-    asset hrefs are rewritten in responses (None: handed out as stored)."""
+    """The catalogue, the public base URL of links (None: the request's own), how cube
+    asset hrefs are rewritten in responses (None: handed out as stored), and the item
+    search with its caches."""
 
     database: Database
     public_url: str | None
     cube_hrefs: CubeHrefs | None
+    search: ItemSearch
 
 
 def attach_state(app: Starlette, state: AppState) -> None:

@@ -11,8 +11,8 @@ from catalogue.database import Database
 from catalogue.errors import InvalidInputError, NotFoundError
 from catalogue.filters import parse_filter
 from catalogue.repositories.collections import get_collection
-from catalogue.repositories.search import search_items
 from catalogue.search import ItemQuery, PageToken
+from catalogue.search.service import ItemSearch
 from catalogue.times import Interval
 from cubes.errors import InputError, input_label
 from cubes.spec import CubeSpec, InputSpec
@@ -89,8 +89,9 @@ async def _input_items(
 async def _all_pages(conn: Any, query: ItemQuery, cube: str, where: str) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     token: PageToken | None = None
+    search = ItemSearch()  # any property name: a filter on one no item has finds nothing
     while True:
-        page = await search_items(conn, replace(query, token=token))
+        page = await search.items(conn, replace(query, token=token))
         items.extend(page.items)
         if len(items) > MAX_ITEMS:
             raise InputError(

@@ -24,7 +24,7 @@ from catalogue.filters import filter_clause
 from catalogue.filters.operands import Fields, Kind
 from catalogue.models import TEXT_SEARCH_CONFIG, CollectionRow
 from catalogue.repositories.sorting import OrderKey, after_clause, token_after
-from catalogue.search import CollectionQuery, PageToken, SortKey
+from catalogue.search.query import CollectionQuery, PageToken, SortKey
 
 collections = CollectionRow.__table__
 COLLECTION_TEXT_SQL = (

@@ -7,16 +7,15 @@ a row-value comparison that PostgreSQL answers from the (datetime, id, collectio
 Other orders (`sortby`) are built in `catalogue.repositories.sorting`. A `prev` token (the
 first row of a page, `backward`) reads the rows before it: the same statement in the reversed
 order, its rows turned back to front. The count of every match (`numberMatched`) is a
-separate, time-bounded statement (`catalogue.repositories.search_count`).
+separate, time-bounded statement (`count_within`). Statements are built once per search
+shape and kept by `catalogue.search.service`, the one caller.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
+import logging
 from collections.abc import Sequence
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
@@ -36,55 +35,31 @@ from sqlalchemy import (
     or_,
     select,
 )
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from catalogue.filters import filter_clause
 from catalogue.models import TEXT_SEARCH_CONFIG, CollectionRow, ItemRow, item_text_document
-from catalogue.repositories.item_text import item_text_columns, stored_item_text
+from catalogue.repositories.item_text import item_text_columns
 from catalogue.repositories.search_shape import (
     ONE,
     PLAIN_BBOX,
     SearchShape,
-    search_parameters,
 )
 from catalogue.repositories.sorting import (
     OrderKey,
     after_placeholders,
-    check_sort_fields,
     check_token,
     order_keys,
     reversed_keys,
     token_after,
 )
-from catalogue.search import ItemQuery, PageToken
-from catalogue.serializers import StoredItemText
+from catalogue.search.query import ItemQuery, PageToken
+
+logger = logging.getLogger(__name__)
 
 items = ItemRow.__table__
 collections = CollectionRow.__table__
-# Distinct search shapes kept built (`prepared_search`); a few hundred bytes of SQLAlchemy
-# objects each, and SQLAlchemy's own compiled cache holds 500 by default.
-STATEMENT_CACHE_SIZE = 256
-
-
-@dataclass(frozen=True)
-class ItemPage:
-    """One page of results; `number_matched` only when it was free to know (a first page
-    that holds every match). `prev_token` is None on the first page."""
-
-    items: list[dict[str, Any]]
-    next_token: PageToken | None
-    number_matched: int | None
-    prev_token: PageToken | None = None
-
-
-@dataclass(frozen=True)
-class ItemTextPage:
-    """One page as the database prints its items (for the API, see `item_json_text`)."""
-
-    items: list[StoredItemText]
-    next_token: PageToken | None
-    number_matched: int | None
-    prev_token: PageToken | None = None
 
 
 def _envelope(west: Any, south: Any, east: Any, north: Any) -> Any:
@@ -309,66 +284,20 @@ class PreparedSearch(NamedTuple):
     keys: list[OrderKey]
 
 
-# Filters up to this long (as Python's repr of their CQL2-JSON) have their statement kept.
-MAX_CACHED_FILTER_CHARS = 8_192
-
-
-# Filtered statements kept: (shape, repr of the filter, queryables) -> PreparedSearch, least
-# recently used first. An OrderedDict, because `lru_cache` keys on every argument and the
-# filter itself (nested dicts) is not hashable.
-_FILTERED: OrderedDict[tuple[Any, ...], PreparedSearch] = OrderedDict()
-
-
-def _filtered_statement(
-    shape: SearchShape, tree: Any, known_properties: AbstractSet[str] | None
+def build_statement(
+    shape: SearchShape, tree: Any = None, names: AbstractSet[str] | None = None
 ) -> PreparedSearch:
-    """The statement of a filtered search, built once per shape, filter and queryables.
-
-    A filter's SQL holds its values, so the filter is part of the key, as its repr: exact
-    for CQL2-JSON values (1 and 1.0, inf and null, True and 1 all differ), where a JSON
-    encoding would merge some. The queryables are part of it too: a cached statement has
-    passed the unknown-property check against those names, and a 400 is never cached.
-    Translating a filter took a fifth of a filtered search's API time.
-    """
-    filter_repr = repr(tree)
-    known = None if known_properties is None else frozenset(known_properties)
-    key = (shape, filter_repr, known)
-    prepared = _FILTERED.get(key)
-    if prepared is not None:
-        _FILTERED.move_to_end(key)
-        return prepared
-    prepared = _built(shape, filter_clause(tree, known_properties))
-    if len(filter_repr) <= MAX_CACHED_FILTER_CHARS:
-        _FILTERED[key] = prepared
-        if len(_FILTERED) > STATEMENT_CACHE_SIZE:
-            _FILTERED.popitem(last=False)
-    return prepared
-
-
-@lru_cache(maxsize=STATEMENT_CACHE_SIZE)
-def prepared_search(shape: SearchShape) -> PreparedSearch:
-    """Built once per shape (the cache is bounded: `sortby` and Fields paths come from
-    requests). Sort fields are checked against the queryables before this is called."""
-    return _built(shape)
-
-
-def _built(shape: SearchShape, condition: ColumnElement[bool] | None = None) -> PreparedSearch:
-    """The statement of the shape; `keys` are always the search's own order (the one its
-    tokens are signed with), also when a `prev` token has the statement read it reversed."""
+    """The statement of the shape, with the CQL2 filter `tree` when given (a filter naming
+    a property outside `names` is refused; None accepts any name). Sort fields are checked
+    before (`check_sort_fields`): a built statement serves any names. `keys` are always the
+    search's own order (the one its tokens are signed with), also when a `prev` token has
+    the statement read it reversed. Kept built by `catalogue.search.service.Statements`."""
+    condition = None if tree is None else filter_clause(tree, names)
     keys = order_keys(shape.sortby)
     if shape.count:
         return PreparedSearch(count_statement(shape, condition), keys)
     ordered = reversed_keys(keys) if shape.backward else keys
     return PreparedSearch(search_statement(shape, ordered, condition), keys)
-
-
-def prepared(
-    shape: SearchShape, query: ItemQuery, known_properties: AbstractSet[str] | None
-) -> PreparedSearch:
-    """The cached statement of `shape` with the query's filter (if any)."""
-    if query.filter is None:
-        return prepared_search(shape)
-    return _filtered_statement(shape, query.filter, known_properties)
 
 
 class Rows(NamedTuple):
@@ -398,42 +327,43 @@ def _paged(rows: Sequence[Any], query: ItemQuery, keys: list[OrderKey]) -> Rows:
     return Rows(page, next_token, prev_token, matched)
 
 
-async def _search_rows(
-    conn: AsyncConnection,
-    query: ItemQuery,
-    known_properties: AbstractSet[str] | None,
-    as_text: bool,
-    paths: tuple[tuple[str, ...], ...] | None = None,
+async def read_rows(
+    conn: AsyncConnection, prepared: PreparedSearch, query: ItemQuery, parameters: dict[str, Any]
 ) -> Rows:
-    """One page of rows in the query's order, its tokens and, when free, the count."""
-    check_sort_fields(query.sortby, known_properties)
-    statement, keys = prepared(SearchShape.of(query, as_text, paths), query, known_properties)
+    """One page of rows of `query` (whose shape `prepared` is built for, with its
+    `search_parameters`) in its order, its tokens and, when free, the count."""
+    statement, keys = prepared
     if query.token is not None:
         check_token(keys, query.token)
     # a value PostgreSQL refuses (class 22: a filter's arithmetic overflowed ...) becomes an
     # InvalidInputError in `Database`'s one translator (catalogue.driver_errors)
-    rows = (await conn.execute(statement, search_parameters(query))).all()
+    rows = (await conn.execute(statement, parameters)).all()
     return _paged(rows, query, keys)
 
 
-async def search_items(
-    conn: AsyncConnection, query: ItemQuery, known_properties: AbstractSet[str] | None = None
-) -> ItemPage:
-    """One page in the query's order, items as dicts; `known_properties` (the queryables)
-    guards sortby."""
-    rows = await _search_rows(conn, query, known_properties, as_text=False)
-    contents = [row.content for row in rows.page]
-    return ItemPage(contents, rows.next_token, rows.number_matched, rows.prev_token)
+QUERY_CANCELED = "57014"  # what PostgreSQL raises when statement_timeout fires
 
 
-async def search_item_texts(
-    conn: AsyncConnection,
-    query: ItemQuery,
-    known_properties: AbstractSet[str] | None = None,
-    paths: tuple[tuple[str, ...], ...] | None = None,
-) -> ItemTextPage:
-    """The same page as `search_items`, items as the database prints them (the API's path);
-    only what a Fields selection's include `paths` select, and no links, when those are given."""
-    rows = await _search_rows(conn, query, known_properties, as_text=True, paths=paths)
-    texts = [stored_item_text(row) for row in rows.page]
-    return ItemTextPage(texts, rows.next_token, rows.number_matched, rows.prev_token)
+async def count_within(
+    conn: AsyncConnection, statement: Any, parameters: dict[str, Any], timeout_ms: int
+) -> int | None:
+    """The count `statement` (of a counted shape) gives, or None when it takes over
+    `timeout_ms`.
+
+    A page never needs the count: keyset paging reads `limit + 1` rows whatever the size of
+    the result, while counting every match of a broad search at a million items is a full
+    index scan. So the count runs under a transaction-local `statement_timeout`
+    (`set_config(..., true)`, a bound parameter): exact when it ends within the budget,
+    None when PostgreSQL cancels it. `conn` must be in a transaction of its own that the
+    caller rolls back after this (a cancelled statement aborts the transaction).
+    """
+    await conn.exec_driver_sql(
+        "SELECT set_config('statement_timeout', $1, true)", (str(timeout_ms),)
+    )
+    try:
+        return int((await conn.execute(statement, parameters)).scalar_one())
+    except DBAPIError as error:
+        if str(getattr(error.orig, "sqlstate", "")) != QUERY_CANCELED:
+            raise
+        logger.debug("count over %d ms, numberMatched left out", timeout_ms)
+        return None

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from catalogue.repositories.sorting import token_parameters
-from catalogue.search import ItemQuery, SortKey
+from catalogue.search.query import ItemQuery, SortKey
 
 NONE, ONE, SEVERAL = 0, 1, 2
 PLAIN_BBOX, ANTIMERIDIAN_BBOX = 1, 2

@@ -26,7 +26,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 from catalogue.errors import InvalidInputError, UnknownPropertyError
 from catalogue.models import ItemRow
-from catalogue.search import DEFAULT_SORT, PageToken, SortKey
+from catalogue.search.query import DEFAULT_SORT, PageToken, SortKey
 
 items = ItemRow.__table__
 COLUMN_FIELDS = {
@@ -93,19 +93,17 @@ def check_sort_fields(sortby: Sequence[SortKey], known_properties: AbstractSet[s
             raise UnknownPropertyError(f"sortby: unknown property {key.field!r} (see /queryables)")
 
 
-def resolve(key: SortKey, known_properties: AbstractSet[str] | None) -> OrderKey:
-    check_sort_fields((key,), known_properties)
+def resolve(key: SortKey) -> OrderKey:
     name = property_name(key.field)
     if name in COLUMN_FIELDS:
         return OrderKey(name, COLUMN_FIELDS[name], key.descending, is_property=False)
     return OrderKey(name, property_value(name), key.descending, is_property=True)
 
 
-def order_keys(
-    sortby: Sequence[SortKey], known_properties: AbstractSet[str] | None = None
-) -> list[OrderKey]:
-    """The user's keys (or the default order) made total with the tie-breakers."""
-    keys = [resolve(key, known_properties) for key in (sortby or DEFAULT_SORT)]
+def order_keys(sortby: Sequence[SortKey]) -> list[OrderKey]:
+    """The user's keys (or the default order) made total with the tie-breakers. Their
+    names are checked before (`check_sort_fields`): an order serves any queryables."""
+    keys = [resolve(key) for key in (sortby or DEFAULT_SORT)]
     named = {key.field for key in keys}
     last_descending = keys[-1].descending
     for field in TIE_BREAKERS:

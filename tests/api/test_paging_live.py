@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -12,19 +13,25 @@ from pystac_client import Client
 from sqlalchemy import URL, text
 
 from api import create_app
+from api.state import state_of
 from catalogue.database import Database, create_engine
-from catalogue.repositories import search_count
-from catalogue.repositories.search_count import count_matched
 from catalogue.search import ItemQuery
+from catalogue.search.service import ItemSearch
 from tests.helpers import TEST_API_KEY, grid_items, live_server, make_collection, make_settings
 
 pytestmark = pytest.mark.slow
 
 
+@dataclass
+class LiveApi:
+    base: str
+    search: ItemSearch  # the app's own: its memory of slow counts
+
+
 @pytest.fixture
-def live_api(fresh_db_url: URL) -> Iterator[str]:
-    search_count._SLOW.clear()
-    with live_server(create_app(make_settings(fresh_db_url))) as base:
+def live(fresh_db_url: URL) -> Iterator[LiveApi]:
+    app = create_app(make_settings(fresh_db_url))
+    with live_server(app) as base:
         headers = {"Authorization": f"Bearer {TEST_API_KEY}"}
         with httpx.Client(base_url=base, headers=headers) as http:
             assert http.post("/collections", json=make_collection("scenes")).status_code == 201
@@ -33,8 +40,12 @@ def live_api(fresh_db_url: URL) -> Iterator[str]:
                 "/collections/scenes/bulk_items", json={"items": items, "method": "insert"}
             )
             assert response.status_code == 200, response.text
-        yield base
-    search_count._SLOW.clear()
+        yield LiveApi(base, state_of(app).search)
+
+
+@pytest.fixture
+def live_api(live: LiveApi) -> str:
+    return live.base
 
 
 def test_pystac_client_matched_and_pages(live_api: str) -> None:
@@ -77,7 +88,7 @@ def test_stac_browser_previous_button(live_api: str) -> None:
     assert {page["numberMatched"] for page in [*pages, back, first]} == {120}
 
 
-async def _count_under_lock(url: URL, query: ItemQuery) -> int | None:
+async def _count_under_lock(url: URL, search: ItemSearch, query: ItemQuery) -> int | None:
     """The count of `query` while another transaction holds an ACCESS EXCLUSIVE lock on the
     items: it cannot end within any budget, so PostgreSQL cancels it (deterministically)."""
     database = Database(create_engine(make_settings(url)))
@@ -85,18 +96,19 @@ async def _count_under_lock(url: URL, query: ItemQuery) -> int | None:
         async with database.engine.connect() as locker:
             await locker.execute(text("LOCK TABLE items IN ACCESS EXCLUSIVE MODE"))
             async with database.read_in_transaction() as conn:
-                return await count_matched(conn, query, timeout_ms=100)
+                return await search.count(conn, query, budget_ms=100)
     finally:
         await database.dispose()
 
 
 def test_number_matched_is_left_out_when_the_count_ran_over(
-    live_api: str, fresh_db_url: URL
+    live: LiveApi, fresh_db_url: URL
 ) -> None:
     """A count cancelled at the budget leaves `numberMatched` out of that search's pages
     (paging still works, pystac-client's `matched()` says None); other searches count."""
-    assert asyncio.run(_count_under_lock(fresh_db_url, ItemQuery(collections=("scenes",)))) is None
-    client = Client.open(live_api)
+    scenes = ItemQuery(collections=("scenes",))
+    assert asyncio.run(_count_under_lock(fresh_db_url, live.search, scenes)) is None
+    client = Client.open(live.base)
     search = client.search(collections=["scenes"], limit=50)
     with pytest.warns(UserWarning, match="numberMatched"):
         assert search.matched() is None

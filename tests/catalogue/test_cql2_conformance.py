@@ -30,11 +30,14 @@ from catalogue.filters import parse_filter
 from catalogue.repositories import collections as collection_repo
 from catalogue.repositories import items as item_repo
 from catalogue.repositories.queryables import property_names
-from catalogue.repositories.search import search_items
 from catalogue.search import ItemQuery
+from catalogue.search.service import ItemSearch
 from catalogue.serializers import item_to_row
 from tests.catalogue.cql2_catalogue import COLLECTIONS, ITEMS, oracle_item
 from tests.helpers import make_collection
+
+# one search service for the module, as an app has one: its statements stay cached
+SEARCH = ItemSearch()
 
 Filter = str | dict[str, Any]
 ORACLE_ITEMS = [oracle_item(item) for item in ITEMS]
@@ -411,7 +414,7 @@ async def seeded(session_engine: AsyncEngine) -> AsyncIterator[Seeded]:
 async def run(seeded: Seeded, tree: Any) -> set[str]:
     query = ItemQuery(collections=COLLECTIONS, filter=tree, limit=len(ITEMS) + 1)
     async with seeded.conn.begin_nested():
-        page = await search_items(seeded.conn, query, seeded.known)
+        page = await SEARCH.items(seeded.conn, query, seeded.known)
     return {item["id"] for item in page.items}
 
 

@@ -20,13 +20,17 @@ from sqlalchemy import text, update
 from catalogue.models import CollectionRow
 from catalogue.repositories import collections as collection_repo
 from catalogue.repositories.items import upsert_items
-from catalogue.repositories.search import search_items, search_statement, where_clauses
+from catalogue.repositories.search import search_statement, where_clauses
 from catalogue.repositories.search_shape import SearchShape, search_parameters
 from catalogue.repositories.sorting import order_keys
 from catalogue.search import ItemQuery
+from catalogue.search.service import ItemSearch
 from catalogue.serializers import item_to_row
 from catalogue.times import Interval
 from tests.helpers import explain, make_collection, make_item
+
+# one search service for the module, as an app has one: its statements stay cached
+SEARCH = ItemSearch()
 
 ORIGIN = datetime(2020, 1, 1, tzinfo=UTC)
 
@@ -103,7 +107,7 @@ def _intervals() -> list[Interval]:
 
 async def _ids(database, query: ItemQuery) -> set[str]:
     async with database.read() as conn:
-        page = await search_items(conn, query)
+        page = await SEARCH.items(conn, query)
     assert page.next_token is None
     return {item["id"] for item in page.items}
 

@@ -11,9 +11,9 @@ import pytest
 from catalogue.errors import UnknownPropertyError
 from catalogue.repositories import collections as collection_repo
 from catalogue.repositories.items import upsert_items
-from catalogue.repositories.search import prepared_search, search_item_texts, search_items
 from catalogue.repositories.search_shape import SearchShape, search_parameters
 from catalogue.search import ItemQuery, PageToken, SortKey
+from catalogue.search.service import ItemSearch, SearchRequest
 from catalogue.serializers import item_to_row
 from catalogue.times import Interval
 from tests.helpers import make_collection, make_item
@@ -55,6 +55,7 @@ def test_what_changes_the_sql_changes_the_shape() -> None:
 
 
 async def test_one_statement_serves_searches_with_other_values(database) -> None:
+    search = ItemSearch()
     async with database.write() as conn:
         for name in ("north", "south"):
             await collection_repo.create_collection(conn, make_collection(name))
@@ -74,9 +75,9 @@ async def test_one_statement_serves_searches_with_other_values(database) -> None
         }
         for (name, interval), expected in queries.items():
             query = ItemQuery(collections=(name,), bbox=(-20, -60, 40, 80), interval=interval)
-            page = await search_items(conn, query)
+            page = await search.items(conn, query)
             assert [item["id"] for item in page.items] == expected
-            text_page = await search_item_texts(conn, query)
+            text_page = await search.page(database, SearchRequest(query))
             assert [item.id for item in text_page.items] == expected
         shapes = {
             SearchShape.of(ItemQuery(collections=(n,), bbox=(-20, -60, 40, 80), interval=i))
@@ -84,13 +85,15 @@ async def test_one_statement_serves_searches_with_other_values(database) -> None
         }
         assert len(shapes) == 1
         [shape] = shapes
-        assert prepared_search(shape) is prepared_search(shape)
+        statements = search.statements
+        assert statements.get(shape, None, None) is statements.get(shape, None, None)
 
 
 async def test_a_cached_filter_statement_keeps_values_and_the_queryables_check(database) -> None:
     """Filtered statements are kept per filter and queryables: another value is another
     statement, and a filter that passed the check for one collection's names is still
     refused where those names are unknown."""
+    search = ItemSearch()
     async with database.write() as conn:
         for name in ("optical", "radar"):
             await collection_repo.create_collection(conn, make_collection(name))
@@ -107,10 +110,10 @@ async def test_a_cached_filter_statement_keeps_values_and_the_queryables_check(d
         optical = {"eo:cloud_cover", "datetime"}
         for limit, expected in ((10, ["o-5"]), (50, ["o-30", "o-5"]), (10, ["o-5"])):
             query = ItemQuery(collections=("optical",), filter=below(limit), limit=10)
-            page = await search_items(conn, query, optical)
+            page = await search.items(conn, query, optical)
             assert sorted(item["id"] for item in page.items) == expected, limit
         radar_query = ItemQuery(collections=("radar",), filter=below(10))
         with pytest.raises(UnknownPropertyError, match="eo:cloud_cover"):
-            await search_items(conn, radar_query, {"polarization", "datetime"})
+            await search.items(conn, radar_query, {"polarization", "datetime"})
         with pytest.raises(UnknownPropertyError):  # and again: a 400 is not cached
-            await search_items(conn, radar_query, {"polarization", "datetime"})
+            await search.items(conn, radar_query, {"polarization", "datetime"})

@@ -16,10 +16,13 @@ from catalogue.errors import InvalidInputError
 from catalogue.filters import parse_filter
 from catalogue.repositories import collections as collection_repo
 from catalogue.repositories import items as item_repo
-from catalogue.repositories.search import ItemPage, search_items
 from catalogue.search import ItemQuery, PageToken, SortKey, parse_sortby
+from catalogue.search.service import ItemPage, ItemSearch
 from catalogue.serializers import item_to_row
 from tests.helpers import make_collection, make_item
+
+# one search service for the module, as an app has one: its statements stay cached
+SEARCH = ItemSearch()
 
 MISSING = object()
 
@@ -115,7 +118,7 @@ async def test_paging_a_sorted_search_visits_every_item_once_in_order(
     token = None
     async with database.read() as conn:
         for _ in range(100):
-            page = await search_items(conn, ItemQuery(limit=37, sortby=tuple(keys), token=token))
+            page = await SEARCH.items(conn, ItemQuery(limit=37, sortby=tuple(keys), token=token))
             seen += [(item["collection"], item["id"]) for item in page.items]
             token = page.next_token
             if token is None:
@@ -126,23 +129,21 @@ async def test_paging_a_sorted_search_visits_every_item_once_in_order(
 
 async def test_a_token_from_another_sort_is_refused(database, sorted_catalogue) -> None:
     async with database.read() as conn:
-        page = await search_items(conn, ItemQuery(limit=5, sortby=(SortKey("gsd"),)))
+        page = await SEARCH.items(conn, ItemQuery(limit=5, sortby=(SortKey("gsd"),)))
         with pytest.raises(InvalidInputError, match="sortby"):
-            await search_items(conn, ItemQuery(limit=5, token=page.next_token))
+            await SEARCH.items(conn, ItemQuery(limit=5, token=page.next_token))
 
 
 async def test_unknown_sort_property_is_refused_when_queryables_are_known(database) -> None:
     async with database.read() as conn:
         with pytest.raises(InvalidInputError, match="nope"):
-            await search_items(
-                conn, ItemQuery(sortby=(SortKey("properties.nope"),)), known_properties={"gsd"}
-            )
+            await SEARCH.items(conn, ItemQuery(sortby=(SortKey("properties.nope"),)), names={"gsd"})
 
 
 async def _walk_forward(conn: Any, query: ItemQuery) -> list[ItemPage]:
-    pages = [await search_items(conn, query)]
+    pages = [await SEARCH.items(conn, query)]
     while pages[-1].next_token is not None:
-        pages.append(await search_items(conn, replace(query, token=pages[-1].next_token)))
+        pages.append(await SEARCH.items(conn, replace(query, token=pages[-1].next_token)))
         assert len(pages) < 100
     return pages
 
@@ -172,7 +173,7 @@ async def test_prev_walks_back_through_exactly_the_pages_next_gave(
         backward = [forward[-1]]
         while backward[-1].prev_token is not None:
             token = backward[-1].prev_token
-            backward.append(await search_items(conn, replace(query, token=token)))
+            backward.append(await SEARCH.items(conn, replace(query, token=token)))
             assert len(backward) <= len(forward)
     assert [_ids(page) for page in reversed(backward)] == [_ids(page) for page in forward]
     # a page reached backwards links onwards exactly like the one reached forwards
@@ -187,20 +188,20 @@ async def test_prev_of_a_page_after_an_uneven_start_gives_the_rows_just_before(
     a `prev` link only while rows remain before those."""
     keys = parse_sortby(["-gsd"])
     async with database.read() as conn:
-        first = await search_items(conn, ItemQuery(limit=5, sortby=keys))
-        second = await search_items(conn, ItemQuery(limit=20, sortby=keys, token=first.next_token))
-        back = await search_items(conn, ItemQuery(limit=20, sortby=keys, token=second.prev_token))
+        first = await SEARCH.items(conn, ItemQuery(limit=5, sortby=keys))
+        second = await SEARCH.items(conn, ItemQuery(limit=20, sortby=keys, token=first.next_token))
+        back = await SEARCH.items(conn, ItemQuery(limit=20, sortby=keys, token=second.prev_token))
     assert _ids(back) == _ids(first) and back.prev_token is None
     assert back.next_token == first.next_token
 
 
 async def test_a_prev_token_from_another_sort_is_refused(database, sorted_catalogue) -> None:
     async with database.read() as conn:
-        first = await search_items(conn, ItemQuery(limit=5))
-        second = await search_items(conn, ItemQuery(limit=5, token=first.next_token))
+        first = await SEARCH.items(conn, ItemQuery(limit=5))
+        second = await SEARCH.items(conn, ItemQuery(limit=5, token=first.next_token))
         assert second.prev_token is not None and second.prev_token.backward
         with pytest.raises(InvalidInputError, match="sortby"):
-            await search_items(
+            await SEARCH.items(
                 conn, ItemQuery(limit=5, sortby=(SortKey("gsd"),), token=second.prev_token)
             )
 
