@@ -96,7 +96,6 @@ async def _timed(client: httpx.AsyncClient, request: Request) -> tuple[float, bo
 
 async def measure(url: Any, repeat: int, seed: int) -> dict[str, dict[str, Any]]:
     from api import create_app
-    from catalogue.repositories import search_count
     from catalogue.settings import ApiSettings, Settings
 
     settings = Settings(database_url=url.render_as_string(hide_password=False))
@@ -121,7 +120,7 @@ async def measure(url: Any, repeat: int, seed: int) -> dict[str, dict[str, Any]]
             for round_ in range(repeat + 3):  # 3 warm-up rounds
                 request = build(rng)
                 for name, client in clients.items():
-                    search_count._SLOW.clear()
+                    apps[name].state.search.slow.clear()
                     elapsed, has_count = await _timed(client, request)
                     if round_ >= 3:
                         times[name].append(elapsed)
