@@ -96,6 +96,7 @@ async def _timed(client: httpx.AsyncClient, request: Request) -> tuple[float, bo
 
 async def measure(url: Any, repeat: int, seed: int) -> dict[str, dict[str, Any]]:
     from api import create_app
+    from api.state import state_of
     from catalogue.settings import ApiSettings, Settings
 
     settings = Settings(database_url=url.render_as_string(hide_password=False))
@@ -120,7 +121,7 @@ async def measure(url: Any, repeat: int, seed: int) -> dict[str, dict[str, Any]]
             for round_ in range(repeat + 3):  # 3 warm-up rounds
                 request = build(rng)
                 for name, client in clients.items():
-                    apps[name].state.search.slow.clear()
+                    state_of(apps[name]).search.slow.clear()
                     elapsed, has_count = await _timed(client, request)
                     if round_ >= 3:
                         times[name].append(elapsed)
