@@ -101,11 +101,11 @@ def main() -> int:
     args = parser.parse_args()
     sys.path.insert(0, str(args.harness))
     import loadgen  # the harness's request builders
+    from search_common import free_port  # a sibling module (bench/ is on sys.path)
 
     from catalogue.embedded import EmbeddedCluster
     from catalogue.schema import upgrade
     from catalogue.settings import EmbeddedDatabaseSettings
-    from tests.helpers import free_port
 
     manifest = json.loads((args.data_dir / "manifest.json").read_text())
     wanted = args.queries.split(",")
