@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import dask
 import psutil
 from dask.utils import parse_bytes
 from distributed import Client, LocalCluster, WorkerPlugin
@@ -114,17 +115,18 @@ class ComputePool:
     def _start(self, size: ClusterSize) -> tuple[LocalCluster, Client]:
         configure_gdal_s3()  # before worker processes start: they inherit the environment
         logger.info("starting a dask LocalCluster: %s", size.describe())
-        cluster = LocalCluster(
-            n_workers=size.workers,
-            threads_per_worker=size.threads,
-            memory_limit=size.memory_per_worker,
-            processes=size.processes,
-            dashboard_address=None,
-            # not `silence_logs`: it sets the level of the root logger's handlers for the
-            # cluster's life, which silenced cubestac's own progress logs (cron); the CLI
-            # sets the `distributed` logger's level instead
-            silence_logs=False,
-        )
+        with dask.config.set(_memory_policy(size.processes)):
+            cluster = LocalCluster(
+                n_workers=size.workers,
+                threads_per_worker=size.threads,
+                memory_limit=size.memory_per_worker,
+                processes=size.processes,
+                dashboard_address=None,
+                # not `silence_logs`: it sets the level of the root logger's handlers for
+                # the cluster's life, which silenced cubestac's own progress logs (cron);
+                # the CLI sets the `distributed` logger's level instead
+                silence_logs=False,
+            )
         client = Client(cluster, set_as_default=False)
         client.register_plugin(_GdalThreads(), name="cubestac-gdal-threads")
         return cluster, client
@@ -151,6 +153,24 @@ def _quiet_shutdown() -> Iterator[None]:
         yield
     finally:
         log.setLevel(level)
+
+
+def _memory_policy(processes: bool) -> dict[str, Any]:
+    """Worker memory thresholds that make sense for the kind of worker.
+
+    A worker measures its memory as its process's resident size. A worker in a process of
+    its own measures itself; an in-process worker (the default) measures the whole host
+    process: the CLI with its catalogue connections, or an API or test process that has
+    grown past the limit for reasons of its own. distributed then pauses the worker at 80 %
+    of `memory_limit` and never resumes it, since nothing it could free brings the host
+    below the line, and the build waits forever with no error. So an in-process worker is
+    never paused and never spills on the process measure; it still spills by the size of
+    the results it holds (`target`), which is its own. (distributed reads these from its
+    configuration when a worker starts; the Worker keywords its docstring lists are gone.)
+    """
+    if processes:
+        return {}
+    return {"distributed.worker.memory.pause": False, "distributed.worker.memory.spill": False}
 
 
 class TaskEnded(Exception):  # noqa: N818 - says what happened to the task

@@ -45,3 +45,21 @@ async def test_dask_scheduler_address_uses_that_scheduler(database, tmp_path, mo
             assert result.status is JobStatus.SUCCEEDED, result.message
             assert pool.client(ComputeSpec()).scheduler.address == cluster.scheduler_address
             assert "reproject-store-map" in cluster.scheduler.task_prefixes  # it ran there
+
+
+def test_an_in_process_worker_computes_in_a_host_process_bigger_than_its_limit() -> None:
+    """An in-process worker measures the whole host process. One whose host already holds
+    more than the worker's limit (here: 300 MB of ballast over a 200 MB limit) was paused
+    by distributed and never resumed, so the build waited forever; it must compute."""
+    import dask.array as da
+    import numpy as np
+
+    ballast = np.ones(300 * 2**20 // 8)  # noqa: F841 - held so the process is past the limit
+    assert psutil.Process().memory_info().rss > 200 * 2**20
+    work = da.ones((256, 256), chunks=32).sum()
+    with ComputePool() as pool:
+        client = pool.client(ComputeSpec(workers=1, threads=1, memory_limit="200MB"))
+        [worker] = client.cluster.workers.values()  # type: ignore[union-attr]
+        future = client.compute(work)
+        assert future.result(timeout=60) == 256 * 256
+        assert worker.status.name == "running"
