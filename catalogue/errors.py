@@ -82,6 +82,7 @@ REFUSED_VALUES = {
     "22008": "a date or time is beyond the range the catalogue can store",
     "22007": "a date or time is not in a form the catalogue can read",
     "22012": "the filter divides by zero",
+    "2201F": "the filter raises zero to a negative power",
     "2201B": "a pattern is not a valid regular expression",
     "22023": "a geometry or other value is not acceptable to the database",
     "22001": "a text value is longer than the catalogue can store",

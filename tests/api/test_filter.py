@@ -178,7 +178,7 @@ BAD_TEXT = [
     ("LOWER(platform) = 'x'", ["LOWER"]),
     ("(" * 5000 + "id = 'x'" + ")" * 5000, ["parentheses nested 5000 deep"]),
     ("NOT " * 15000 + "id = 'x'", ["nested more than"]),
-    ("eo:cloud_cover ^ -1 > 1 AND eo:cloud_cover = 0", ["zero raised to a negative power"]),
+    ("eo:cloud_cover ^ -1 > 1 AND eo:cloud_cover = 0", ["raises zero to a negative power"]),
 ]
 
 
