@@ -22,7 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from catalogue.filters import filter_clause
 from catalogue.filters.operands import Fields, Kind
-from catalogue.models import TEXT_SEARCH_CONFIG, CollectionRow
+from catalogue.models import CollectionRow
+from catalogue.repositories.free_text import matches_any
 from catalogue.repositories.sorting import OrderKey, after_clause, token_after
 from catalogue.search.query import CollectionQuery, PageToken, SortKey
 
@@ -111,14 +112,7 @@ def _where(query: CollectionQuery) -> list[ColumnElement[bool]]:
                 )
             )
     if query.text:
-        config: ColumnElement[Any] = literal_column(f"'{TEXT_SEARCH_CONFIG}'::regconfig")
-        terms: list[ColumnElement[Any]] = [
-            func.websearch_to_tsquery(config, term) for term in query.text
-        ]
-        combined = terms[0]
-        for term in terms[1:]:
-            combined = combined.op("||")(term)
-        clauses.append(literal_column(COLLECTION_TEXT_SQL).op("@@")(combined))
+        clauses.append(matches_any(literal_column(COLLECTION_TEXT_SQL), query.text))
     if query.filter is not None:
         clauses.append(filter_clause(query.filter, None, COLLECTION_FIELDS))
     return clauses

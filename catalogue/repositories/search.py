@@ -39,7 +39,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from catalogue.filters import filter_clause
-from catalogue.models import TEXT_SEARCH_CONFIG, CollectionRow, ItemRow, item_text_document
+from catalogue.models import CollectionRow, ItemRow, item_text_document
+from catalogue.repositories.free_text import matches_any
 from catalogue.repositories.item_text import item_text_columns
 from catalogue.repositories.search_shape import (
     ONE,
@@ -148,15 +149,10 @@ def datetime_bound(shape: SearchShape, collection_ids: Any | None) -> list[Any]:
 def text_clause(terms: int) -> ColumnElement[bool]:
     """Any of the terms `text_0 ..` (each may be a quoted phrase) in title, description or
     keywords."""
-    config: ColumnElement[Any] = literal_column(f"'{TEXT_SEARCH_CONFIG}'::regconfig")
-    queries: list[ColumnElement[Any]] = [
-        func.websearch_to_tsquery(config, bindparam(f"text_{index}", type_=String))
-        for index in range(terms)
-    ]
-    combined = queries[0]
-    for extra in queries[1:]:
-        combined = combined.op("||")(extra)
-    return item_text_document().op("@@")(combined)
+    return matches_any(
+        item_text_document(),
+        [bindparam(f"text_{index}", type_=String) for index in range(terms)],
+    )
 
 
 def _one_of(column: Any, name: str, how_many: int) -> ColumnElement[bool]:
