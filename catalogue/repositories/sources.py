@@ -64,6 +64,15 @@ class SourceItem(NamedTuple):
     fingerprint: str
 
 
+# The columns a `SourceItem` is made from, in its field order.
+_RECORD_COLUMNS = (
+    source_items.c.collection,
+    source_items.c.item_id,
+    source_items.c.href,
+    source_items.c.fingerprint,
+)
+
+
 async def open_source(
     conn: AsyncConnection, source_id: str, kind: str, url: str, config_hash: str
 ) -> SourceState:
@@ -109,12 +118,7 @@ async def known_by_href(
     if not hrefs:
         return {}
     rows = await conn.execute(
-        select(
-            source_items.c.collection,
-            source_items.c.item_id,
-            source_items.c.href,
-            source_items.c.fingerprint,
-        ).where(
+        select(*_RECORD_COLUMNS).where(
             source_items.c.source == source_id,
             source_items.c.href == any_(_text_array("hrefs", list(hrefs))),
             _item_exists(),
@@ -140,12 +144,7 @@ async def known_by_item(
         .render_derived(with_types=False)
     )
     rows = await conn.execute(
-        select(
-            source_items.c.collection,
-            source_items.c.item_id,
-            source_items.c.href,
-            source_items.c.fingerprint,
-        )
+        select(*_RECORD_COLUMNS)
         .join(
             wanted,
             and_(
