@@ -30,6 +30,16 @@ STRUCTURAL_RELS = frozenset({"self", "parent", "collection", "root", "items"})
 STAC_VERSION = "1.1.0"
 
 
+def _own_links(document: dict[str, Any]) -> list[Any]:
+    """The document's links but the structural ones, which the catalogue writes itself
+    when it serves the document (a stored `self` would point at wherever it came from)."""
+    return [
+        link
+        for link in document.get("links") or []
+        if isinstance(link, dict) and link.get("rel") not in STRUCTURAL_RELS
+    ]
+
+
 def _geometry(item: dict[str, Any]) -> tuple[str, BaseGeometry]:
     """The item's geometry as GeoJSON text (what PostGIS parses) and as a shapely geometry."""
     geometry = item.get("geometry")
@@ -108,11 +118,7 @@ def item_to_row(item: dict[str, Any], collection_id: str | None = None) -> dict[
     content = dict(item)
     content["collection"] = collection
     content.setdefault("stac_version", STAC_VERSION)
-    content["links"] = [
-        link
-        for link in item.get("links") or []
-        if isinstance(link, dict) and link.get("rel") not in STRUCTURAL_RELS
-    ]
+    content["links"] = _own_links(item)
     geometry_text, geometry = _geometry(item)
     _check_bbox(item, geometry)
     return {
@@ -292,11 +298,7 @@ def collection_to_row(collection: dict[str, Any]) -> dict[str, Any]:
     content = dict(collection)
     content["type"] = "Collection"
     content.setdefault("stac_version", STAC_VERSION)
-    content["links"] = [
-        link
-        for link in collection.get("links") or []
-        if isinstance(link, dict) and link.get("rel") not in STRUCTURAL_RELS
-    ]
+    content["links"] = _own_links(collection)
     start, end = _extent_interval(content)
     return {
         "id": collection_id,
