@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 import orjson
@@ -109,6 +110,21 @@ def absolute_hrefs(document: dict[str, Any], base: str) -> dict[str, Any]:
         }
     if isinstance(document.get("links"), list):
         resolved["links"] = [_resolved(link, base) for link in document["links"]]
+    return resolved
+
+
+def collection_document(
+    document: dict[str, Any], base: str, dropped_rels: AbstractSet[str]
+) -> dict[str, Any]:
+    """A harvested collection as the catalogue keeps it: hrefs absolute (`absolute_hrefs`)
+    and no links of `dropped_rels`, which lead into the upstream tree or its paging and
+    would send a client back there instead of to the catalogue."""
+    resolved = absolute_hrefs(document, base)
+    resolved["links"] = [
+        link
+        for link in resolved.get("links") or []
+        if isinstance(link, dict) and link.get("rel") not in dropped_rels
+    ]
     return resolved
 
 

@@ -35,7 +35,7 @@ from ingest.errors import RecordError, SourceError
 from ingest.raw_items import item_head, page_with_raw_features, raw_fingerprint
 from ingest.retry import RetryPolicy
 from ingest.sources.base import Fetched, HarvesterBase, Problem, Record
-from ingest.stac import absolute_hrefs, item_fingerprint
+from ingest.stac import collection_document, item_fingerprint
 
 logger = logging.getLogger(__name__)
 DROPPED_COLLECTION_RELS = frozenset({"child", "item", "items", "next", "prev", "previous"})
@@ -245,13 +245,7 @@ class StacApiHarvester(HarvesterBase):
             raise RecordError(url, f"the collection cannot be read: {error}") from error
         if not isinstance(document, dict) or document.get("id") != collection_id:
             raise RecordError(url, "not the STAC collection the items name")
-        resolved = absolute_hrefs(document, url)
-        resolved["links"] = [
-            link
-            for link in resolved.get("links") or []
-            if isinstance(link, dict) and link.get("rel") not in DROPPED_COLLECTION_RELS
-        ]
-        return resolved
+        return collection_document(document, url, DROPPED_COLLECTION_RELS)
 
     def _collections_url(self) -> str:
         assert self._client is not None

@@ -30,7 +30,7 @@ from ingest.errors import RecordError, SourceError
 from ingest.metadata.completion import HeaderReader, complete_item
 from ingest.retry import RetryPolicy, describe, is_transient
 from ingest.sources.base import Fetched, HarvesterBase, Problem, Record
-from ingest.stac import absolute_hrefs
+from ingest.stac import absolute_hrefs, collection_document
 from ingest.upstream import Upstream
 
 NODE_TYPES = frozenset({"Catalog", "Collection"})
@@ -197,10 +197,4 @@ def _links(document: dict[str, Any], url: str) -> list[tuple[str, str]]:
 def _collection_document(document: dict[str, Any], url: str) -> dict[str, Any]:
     """The collection as the catalogue keeps it: no links into the upstream tree, every
     other href absolute."""
-    resolved = absolute_hrefs(document, url)
-    resolved["links"] = [
-        link
-        for link in resolved.get("links") or []
-        if isinstance(link, dict) and link.get("rel") not in WALK_RELS
-    ]
-    return resolved
+    return collection_document(document, url, WALK_RELS)
