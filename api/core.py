@@ -92,6 +92,17 @@ def _get_filter(params: dict[str, Any], limits: FilterLimits) -> dict[str, Any] 
     )
 
 
+def _post_filter(body: Any, limits: FilterLimits) -> dict[str, Any] | bool | None:
+    """The Filter extension's POST fields (`filter`, `filter-lang`, `filter-crs`), parsed;
+    a body model without the extension has none of them."""
+    return parse_filter(
+        getattr(body, "filter_expr", None),
+        getattr(body, "filter_lang", None),
+        getattr(body, "filter_crs", None),
+        limits,
+    )
+
+
 def _with_legacy_query(
     filter_tree: dict[str, Any] | bool | None,
     query: dict[str, Any] | str | None,
@@ -207,12 +218,7 @@ class CoreClient(AsyncBaseCoreClient, AsyncBaseCollectionSearchClient):
             name: getattr(search_request, name, None)
             for name in ("bbox", "datetime", "limit", "q", "sortby", "token")
         }
-        filter_tree = parse_filter(
-            getattr(search_request, "filter_expr", None),
-            getattr(search_request, "filter_lang", None),
-            getattr(search_request, "filter_crs", None),
-            filter_limits(self.api_settings),
-        )
+        filter_tree = _post_filter(search_request, filter_limits(self.api_settings))
         fields = FieldSelection.from_post(
             getattr(search_request, "fields", None), "fields" in search_request.model_fields_set
         )
@@ -357,12 +363,7 @@ class CoreClient(AsyncBaseCoreClient, AsyncBaseCollectionSearchClient):
             sortby=parse_sortby(getattr(search_request, "sortby", None)),
             q=getattr(search_request, "q", None),
             legacy_query=getattr(search_request, "query", None),
-            filter_tree=parse_filter(
-                getattr(search_request, "filter_expr", None),
-                getattr(search_request, "filter_lang", None),
-                getattr(search_request, "filter_crs", None),
-                filter_limits(self.api_settings),
-            ),
+            filter_tree=_post_filter(search_request, filter_limits(self.api_settings)),
         )
         fields = FieldSelection.from_post(
             getattr(search_request, "fields", None), "fields" in search_request.model_fields_set
