@@ -38,6 +38,18 @@ def property_schema(types: set[str], values: set[Any] | None) -> dict[str, Any]:
     return schema
 
 
+async def found_properties(
+    request: Request, collection_id: str | None
+) -> dict[str, tuple[set[str], set[Any] | None]]:
+    """The properties the items hold (of one collection, or all), with their JSON types and
+    enum values: what queryables and item sortables are derived from. An unknown
+    collection is a 404, not an empty schema."""
+    async with app_state(request).database.read() as conn:
+        if collection_id is not None:
+            await collection_repo.get_collection(conn, collection_id)
+        return await list_queryables(conn, collection_id)
+
+
 @attr.s
 class QueryablesClient(AsyncBaseFiltersClient):
     async def get_queryables(
@@ -45,10 +57,7 @@ class QueryablesClient(AsyncBaseFiltersClient):
     ) -> dict[str, Any]:
         request: Request = kwargs["request"]
         root = base_url(request)
-        async with app_state(request).database.read() as conn:
-            if collection_id is not None:
-                await collection_repo.get_collection(conn, collection_id)  # 404 when unknown
-            found = await list_queryables(conn, collection_id)
+        found = await found_properties(request, collection_id)
         properties = dict(COLUMN_SCHEMAS)
         for name, (types, values) in found.items():
             if name not in properties:

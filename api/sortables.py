@@ -18,12 +18,10 @@ from fastapi import Request
 from stac_fastapi.extensions.sort.client import AsyncBaseSortablesClient
 
 from api.links import base_url
-from api.queryables import COLUMN_SCHEMAS, JSON_SCHEMA, property_schema
+from api.queryables import COLUMN_SCHEMAS, JSON_SCHEMA, found_properties, property_schema
 from api.responses import ORJSONResponse
 from api.state import app_state
-from catalogue.repositories import collections as collection_repo
 from catalogue.repositories.collection_search import SORTABLE_JSON_TYPES, sortable_fields
-from catalogue.repositories.queryables import list_queryables
 from catalogue.repositories.sorting import COLUMN_FIELDS
 
 SORTABLE_COLUMNS = {name: COLUMN_SCHEMAS[name] for name in COLUMN_FIELDS}
@@ -87,10 +85,7 @@ class SortablesClient(AsyncBaseSortablesClient):
 
     async def _item_sortables(self, request: Request, collection_id: str | None) -> ORJSONResponse:
         root = base_url(request)
-        async with app_state(request).database.read() as conn:
-            if collection_id is not None:
-                await collection_repo.get_collection(conn, collection_id)  # 404 when unknown
-            found = await list_queryables(conn, collection_id)
+        found = await found_properties(request, collection_id)
         properties = dict(SORTABLE_COLUMNS)
         for name, schema in _scalar_properties(found).items():
             properties.setdefault(name, schema)
