@@ -11,14 +11,13 @@ https://docs.ogc.org/is/21-065r2/21-065r2.html#temporal-functions
 
 from __future__ import annotations
 
-import operator
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, DateTime, Text, and_, cast, literal, or_
 
 from catalogue.errors import InvalidInputError
+from catalogue.filters.comparisons import OPERATORS
 from catalogue.filters.operands import (
     Kind,
     Operand,
@@ -30,14 +29,7 @@ from catalogue.filters.parse import show
 from catalogue.filters.values import Resolver
 
 Bound = ColumnElement[Any]
-COMPARE: dict[str, Callable[[Any, Any], Any]] = {
-    "<": operator.lt,
-    ">": operator.gt,
-    "=": operator.eq,
-    "<=": operator.le,
-    ">=": operator.ge,
-}
-# (bound of a, comparison, bound of b), AND-ed; "s"/"e" are the start and the end.
+# (bound of a, comparison (an `OPERATORS` key), bound of b), AND-ed; "s"/"e": start, end.
 RELATIONS: dict[str, tuple[tuple[str, str, str], ...]] = {
     "t_after": (("s", ">", "e"),),
     "t_before": (("e", "<", "s"),),
@@ -76,7 +68,7 @@ class Temporal:
         bounds = {"a": self.bounds(op, a), "b": self.bounds(op, b)}
         pick = {"s": 0, "e": 1}
         terms = [
-            COMPARE[compare](bounds["a"][pick[left]], bounds["b"][pick[right]])
+            OPERATORS[compare](bounds["a"][pick[left]], bounds["b"][pick[right]])
             for left, compare, right in (DISJOINT if op == "t_disjoint" else RELATIONS[op])
         ]
         return or_(*terms) if op == "t_disjoint" else and_(*terms)
