@@ -56,6 +56,21 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def wait_until_up(base: str, api: subprocess.Popen, log_path: Path, what: str) -> None:
+    """Poll `/_mgmt/ping` until the server answers 200, so the timed part starts against a
+    ready server; stop with its log when it exits or a minute passes."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{base}/_mgmt/ping", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if api.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"{what} did not start: {log_path.read_text()}")
+        time.sleep(0.2)
+
+
 def generate(count: int, seed: int) -> list[dict[str, Any]]:
     """Items over Europe, hourly through 2023, with queryable properties (deterministic)."""
     from documents import item
@@ -309,16 +324,7 @@ def main() -> int:
             start_new_session=True,
         )  # fmt: skip
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/_mgmt/ping", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if api.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"the API did not start: {(work / 'api.log').read_text()}")
-            time.sleep(0.2)
+        wait_until_up(base, api, work / "api.log", "the API")
         load_before = os.getloadavg()
         log(f"soak: {args.duration} s at concurrency {args.concurrency} against {base}")
         result = asyncio.run(measure(base, api.pid, args, [item["id"] for item in items]))

@@ -48,17 +48,13 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
+from soak import free_port, generate, load, wait_until_up  # noqa: E402 - the soak benchmark, beside this file
+
 PARTIAL_HEAD = b"GET /search HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "
 
 
 def log(message: str) -> None:
     print(f"[stalls {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @contextmanager
@@ -75,16 +71,7 @@ def cubestac_serve(db_url: str, tree: Path, work: Path, name: str) -> Iterator[s
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/_mgmt/ping", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if api.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"{name} did not start: {(work / f'{name}.log').read_text()}")
-            time.sleep(0.2)
+        wait_until_up(base, api, work / f"{name}.log", name)
         yield base
     finally:
         os.killpg(api.pid, signal.SIGTERM)
@@ -257,8 +244,6 @@ def main() -> int:
     parser.add_argument("--peer-tree", type=Path, help="an older source tree to compare with")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "stalls.md")
     args = parser.parse_args()
-
-    from soak import generate, load
 
     from catalogue.embedded import EmbeddedCluster
     from catalogue.schema import upgrade
