@@ -27,12 +27,15 @@ bearer = HTTPBearer(auto_error=False, description="CUBESTAC_API_KEY, for write e
 UNAUTHORIZED = "this endpoint requires Authorization: Bearer <CUBESTAC_API_KEY>"
 
 
+def is_key(given: str, expected: bytes) -> bool:
+    """Whether `given` is the key (constant-time comparison)."""
+    return hmac.compare_digest(given.encode(), expected)
+
+
 def key_matches(authorization: str | None, expected: bytes) -> bool:
     """Whether an Authorization header value is `Bearer <key>` (scheme case-insensitive)."""
     scheme, _, given = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer":
-        given = ""
-    return hmac.compare_digest(given.strip().encode(), expected)
+    return scheme.lower() == "bearer" and is_key(given.strip(), expected)
 
 
 def require_api_key(key: str) -> params.Depends:
@@ -43,8 +46,7 @@ def require_api_key(key: str) -> params.Depends:
         request: Request,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     ) -> None:
-        given = credentials.credentials.encode() if credentials else b""
-        if not hmac.compare_digest(given, expected):
+        if not is_key(credentials.credentials if credentials else "", expected):
             raise HTTPException(
                 status_code=401, detail=UNAUTHORIZED, headers={"WWW-Authenticate": "Bearer"}
             )
