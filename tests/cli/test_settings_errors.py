@@ -14,6 +14,13 @@ import pytest
     [
         ("CUBESTAC_CUBE_PUBLIC_BASE", "bucket.example.org", "valid URL"),
         ("CUBESTAC_CUBE_ANON", "maybe", "valid boolean"),
+        # settings added for issues 13 and 14: out of range or not a value of their type
+        ("CUBESTAC_API__COUNT_TIMEOUT_MS", "-1", "greater than or equal to 0"),
+        ("CUBESTAC_API__COUNT_TIMEOUT_MS", "600000", "less than or equal to 60000"),
+        ("CUBESTAC_API__MAX_LIMIT", "20000", "less than or equal to 10000"),
+        ("CUBESTAC_SERVER__HEADER_TIMEOUT_S", "0", "greater than 0"),
+        ("CUBESTAC_MONITORING__METRICS", "maybe", "valid boolean"),
+        ("CUBESTAC_CUBES__MAX_GRID_PIXELS", "lots", "valid integer"),
     ],
 )
 def test_a_bad_setting_is_named(name: str, value: str, says: str) -> None:
