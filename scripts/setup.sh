@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 need_apt=()
 dpkg -s postgresql-15-postgis-3 >/dev/null 2>&1 || need_apt+=(postgresql-15 postgresql-15-postgis-3)
 dpkg -s gdal-bin >/dev/null 2>&1 || need_apt+=(gdal-bin)  # gdalinfo: the GDAL check on cubes
+dpkg -s chromium >/dev/null 2>&1 || need_apt+=(chromium)  # the viewer's browser test (Playwright)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" -ne 0 ] && SUDO="sudo"
