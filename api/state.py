@@ -8,11 +8,12 @@ use. (stac-fastapi's own entries, such as `router_prefix`, stay where it puts th
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 
+from api.cube_datasets import CubeDatasets
 from catalogue.database import Database
 from catalogue.search.service import ItemSearch
 from catalogue.serializers import CubeHrefs
@@ -23,13 +24,14 @@ _KEY = "cubestac"
 @dataclass(frozen=True, slots=True)
 class AppState:
     """The catalogue, the public base URL of links (None: the request's own), how cube
-    asset hrefs are rewritten in responses (None: handed out as stored), and the item
-    search with its caches."""
+    asset hrefs are rewritten in responses (None: handed out as stored), the item
+    search with its caches, and the opened cube stores that tiles and EDR queries read."""
 
     database: Database
     public_url: str | None
     cube_hrefs: CubeHrefs | None
     search: ItemSearch
+    cube_datasets: CubeDatasets = field(default_factory=CubeDatasets)
 
 
 def attach_state(app: Starlette, state: AppState) -> None:
