@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -20,6 +21,8 @@ from odc.geo.geobox import GeoBox
 from odc.geo.xr import assign_crs
 
 from cubes.aggregate import aggregate, select_range
+from cubes.assets import pick_asset
+from cubes.classes import flag_classes, item_classes
 from cubes.errors import InputError, UserCodeError
 from cubes.inputs import Nodata, OpenedItem, clean_attrs, normalise_nodata, open_item
 from cubes.regrid import fill_value, mosaic, regrid, tile_chunks
@@ -39,6 +42,7 @@ class Layer:
     nodata: Nodata
     source: str
     resampling: str = "nearest"
+    classes: list[dict[str, Any]] | None = None  # classification objects, when known
 
 
 @dataclass
@@ -90,8 +94,21 @@ def _build_input(
         nodata = opened[0].nodata[name]
         data = _mosaic_items(per_item, nodata)
         data, nodata = _time(data, nodata, cube, label, name)
-        layers[name] = Layer(data, nodata, label, resolved.spec.resampling)
+        attrs = opened[0].dataset[name].attrs
+        classes = _classes(resolved, attrs, name, cube.id) if data.dtype.kind in "iu" else None
+        layers[name] = Layer(data, nodata, label, resolved.spec.resampling, classes)
     return layers, [item.when for item in opened]
+
+
+def _classes(
+    resolved: ResolvedInput, attrs: dict[Any, Any], name: str, cube: str
+) -> list[dict[str, Any]] | None:
+    """What the input says about the variable's classes: its (newest) item's
+    classification extension, else the file's CF flags (`cubes.classes`)."""
+    item = resolved.items[0]
+    ref = pick_asset(item, resolved.spec.asset, cube, resolved.label)
+    original = next((k for k, v in (resolved.spec.rename or {}).items() if v == name), name)
+    return item_classes(item, ref.fields, original) or flag_classes(attrs)
 
 
 def _apply_hook(hook: Hook, resolved: ResolvedInput, item: OpenedItem, cube: str) -> OpenedItem:

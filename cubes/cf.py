@@ -21,6 +21,7 @@ from odc.geo.xr import xr_crs_coord
 from pyproj.enums import WktVersion
 
 from cubes.build import BuiltCube
+from cubes.classes import flag_attrs
 from cubes.spec import CompressorSpec, CubeSpec
 
 GRID_MAPPING = "spatial_ref"
@@ -32,6 +33,8 @@ def cf_dataset(built: BuiltCube, cube: CubeSpec, geobox: GeoBox) -> xr.Dataset:
     for name, layer in built.layers.items():
         data = layer.data.drop_vars([c for c in layer.data.coords if c not in layer.data.dims])
         data.attrs = {**data.attrs, "grid_mapping": GRID_MAPPING, "_CRS": gdal_crs(geobox)}
+        if layer.classes:
+            data.attrs.update(flag_attrs(layer.classes, data.dtype))
         data.attrs.setdefault("long_name", name)
         data.encoding = {}
         variables[name] = data

@@ -18,6 +18,7 @@ from typing import Any
 
 from distributed import KilledWorker
 
+from catalogue.cube_layout import DATA_ASSET, FULL_RESOLUTION_GROUP, group_url, store_url
 from catalogue.cube_root import normalise_root
 from catalogue.database import Database
 from catalogue.repositories.jobs import (
@@ -36,9 +37,10 @@ from cubes.errors import CubeError, OutputError, UserCodeError
 from cubes.estimate import estimate
 from cubes.grid import target_geobox, wgs84_footprint
 from cubes.publish import current_href, publish
+from cubes.pyramid import PyramidPlan, build_pyramid, full_resolution_attrs
 from cubes.resolve import ResolvedInput, resolve_inputs
 from cubes.spec import CubeSpec
-from cubes.to_item import cube_item
+from cubes.to_item import categorical_variables, cube_item
 from cubes.write import (
     CubeStore,
     check_writable,
@@ -129,13 +131,14 @@ async def run_cube(spec: CubeSpec, context: RunContext) -> CubeResult:
         except Exception as error:  # noqa: BLE001 - one cube's failure must not stop the run
             return await _failed(spec, job, error, started, context)
         elapsed = time.monotonic() - started
-        message = f"published {written.url}"
+        href = written.item["assets"][DATA_ASSET]["href"]  # `<store>/0`, what readers open
+        message = f"published {href}"
         await database.transaction(
             lambda conn: finish_job(conn, job, JobStatus.SUCCEEDED, written.counts, [], message)
         )
         logger.info("cube %s: %s in %.1f s", spec.id, message, elapsed)
         return CubeResult(
-            spec.id, JobStatus.SUCCEEDED, elapsed, written.size, message, written.url,
+            spec.id, JobStatus.SUCCEEDED, elapsed, written.size, message, href,
             written.counts,
         )  # fmt: skip
 
@@ -170,7 +173,7 @@ async def _build_and_publish(spec: CubeSpec, context: RunContext) -> _Written:
     previous = await current_href(context.database, spec)
     written = await asyncio.to_thread(_guarded_write, spec, resolved, geobox, store, context)
     try:
-        if previous and previous != written.url:
+        if previous and store_url(previous) != written.url:
             await asyncio.to_thread(mark_retired, previous)
         await publish(context.database, spec, written.item)
     except BaseException:
@@ -223,24 +226,48 @@ def _write(
     context.reporter.planned(spec.id, planned.describe(threads, context.values_per_thread_s))
     url = store.new_version()
     counts = _counts(built, resolved)
+    done_before = [0]  # tasks of earlier computations: progress runs on across them
 
     def on_progress(done: int, total: int) -> None:
-        context.reporter.progress(spec.id, done, total)
+        context.reporter.progress(spec.id, done_before[0] + done, done_before[0] + total)
 
     def run(work: Any) -> None:
-        counts["tasks"] = len(work.__dask_graph__())
+        tasks = len(work.__dask_graph__())
+        counts["tasks"] = counts.get("tasks", 0) + tasks
         compute.run(client, work, on_progress)
+        done_before[0] += tasks
 
+    plan = _pyramid_plan(dataset, built, spec, geobox)
+    dataset.attrs.update(full_resolution_attrs(plan, (dataset.sizes["y"], dataset.sizes["x"])))
     try:
-        write_version(dataset, encoding(dataset, built, spec), url, spec.zarr_format, run)
-        _verify(url, spec, built, store.reader_options)
+        write_version(dataset, dict(plan.encoding), url, spec.zarr_format, run)
+        pyramid = build_pyramid(url, spec.zarr_format, plan, run)
+        _verify(group_url(url, FULL_RESOLUTION_GROUP), spec, built, store.reader_options)
         size = store_bytes(url)
     except BaseException:
         remove_version(url)
         raise
     counts["bytes"] = size
-    item = cube_item(dataset, built, spec, geobox, url, store.reader_options)
+    counts["levels"] = len(pyramid.levels)
+    item = cube_item(dataset, built, spec, geobox, url, store.reader_options, pyramid)
     return _Written(url, item, size, counts)
+
+
+def _pyramid_plan(dataset: Any, built: BuiltCube, spec: CubeSpec, geobox: Any) -> PyramidPlan:
+    """How the levels resample each variable (mode for classes, else average), with level
+    0's nodata and encoding; and the time-series layout when the cube asks for it."""
+    categorical = set(categorical_variables(dataset, built))
+    layout = spec.timeseries_layout
+    return PyramidPlan(
+        resampling={name: "mode" if name in categorical else "average" for name in built.layers},
+        nodata={name: layer.nodata for name, layer in built.layers.items()},
+        encoding=encoding(dataset, built, spec),
+        tile=spec.grid.tile_size,
+        crs=geobox.crs.proj,
+        transform=tuple(geobox.transform)[:6],
+        timeseries=layout is not None,
+        timeseries_chunk=layout.chunk if layout is not None else None,
+    )
 
 
 def _counts(built: BuiltCube, resolved: list[ResolvedInput]) -> dict[str, int]:

@@ -263,6 +263,20 @@ def parse_memory(value: str) -> int:
     return size
 
 
+class TimeseriesSpec(_Strict):
+    """The time-series layout (issue 15): a second copy of the full resolution in the same
+    store (group `timeseries/`, asset `zarr-timeseries`), each chunk holding the whole time
+    axis of a small square of pixels, so a point's time series is one chunk read."""
+
+    chunk: int | None = Field(
+        None,
+        ge=1,
+        le=16384,
+        description="Side of a chunk in pixels (at most the grid's tile_size); default: the "
+        "largest power of two that keeps a chunk of the whole time axis under 4 MiB.",
+    )
+
+
 class CubeSpec(_Strict):
     """One cube: inputs regridded onto one grid, written as one Zarr, published as one item."""
 
@@ -276,6 +290,11 @@ class CubeSpec(_Strict):
     zarr_format: Literal[2, 3] = 2
     compressor: CompressorSpec = Field(default_factory=CompressorSpec)
     compute: ComputeSpec = Field(default_factory=ComputeSpec)
+    timeseries: bool | TimeseriesSpec = Field(
+        False,
+        description="Also publish the time-series layout (true, or {chunk: N} to choose its "
+        "chunk side); variables without time keep the map layout's chunks there.",
+    )
     grace_period: timedelta = Field(
         timedelta(hours=1),
         description="How long a replaced version stays readable for readers that hold its "
@@ -286,6 +305,23 @@ class CubeSpec(_Strict):
     @classmethod
     def _compressor_shorthand(cls, value: Any) -> Any:
         return {"name": value} if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _timeseries_chunk(self) -> CubeSpec:
+        layout = self.timeseries_layout
+        if layout is not None and layout.chunk is not None and layout.chunk > self.grid.tile_size:
+            raise ValueError(
+                f"timeseries.chunk ({layout.chunk}) is larger than grid.tile_size "
+                f"({self.grid.tile_size}): the time-series layout is chunked smaller in space"
+            )
+        return self
+
+    @property
+    def timeseries_layout(self) -> TimeseriesSpec | None:
+        """The time-series layout asked for, or None."""
+        if isinstance(self.timeseries, TimeseriesSpec):
+            return self.timeseries
+        return TimeseriesSpec() if self.timeseries else None
 
 
 class CubesConfig(BaseModel):

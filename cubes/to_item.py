@@ -33,6 +33,14 @@ import xarray as xr
 import xstac
 from odc.geo.geobox import GeoBox
 
+from catalogue.cube_layout import (
+    DATA_ASSET,
+    FULL_RESOLUTION_GROUP,
+    PYRAMID_ASSET,
+    TIMESERIES_ASSET,
+    TIMESERIES_GROUP,
+    group_url,
+)
 from catalogue.extensions import (
     DATACUBE_EXTENSION,
     XARRAY_EXTENSION,
@@ -44,12 +52,14 @@ from catalogue.times import rfc3339
 from cubes.aggregate import iso_duration, period_end
 from cubes.build import BuiltCube
 from cubes.grid import wgs84_footprint
+from cubes.pyramid import Pyramid
 from cubes.spec import CubeSpec
 
 MEDIA_TYPE = "application/vnd.zarr"
 EXTENSIONS = [DATACUBE_EXTENSION, PROJECTION_V2_EXTENSION, ZARR_EXTENSION, XARRAY_EXTENSION]
 MAX_TIME_VALUES = 10_000
 CF_FLAGS = ("flag_values", "flag_meanings", "flag_masks")
+CLASSIFICATION_EXTENSION = "https://stac-extensions.github.io/classification/v2.0.0/schema.json"
 
 
 def cube_item(
@@ -57,10 +67,11 @@ def cube_item(
     built: BuiltCube,
     cube: CubeSpec,
     geobox: GeoBox,
-    href: str,
+    store: str,
     storage_options: dict[str, Any],
+    pyramid: Pyramid,
 ) -> dict[str, Any]:
-    """A STAC 1.1 item (dict) for the cube written at `href`."""
+    """A STAC 1.1 item (dict) for the cube written at `store` (a store with levels)."""
     geometry, bbox = wgs84_footprint(geobox)
     template = {
         "type": "Feature",
@@ -96,9 +107,65 @@ def cube_item(
     properties.update(_projection(geobox))
     item["stac_extensions"] = list(EXTENSIONS)
     categorical = categorical_variables(dataset, built)
-    item["assets"] = {"zarr": zarr_asset(cube, href, storage_options, categorical)}
+    item["assets"] = cube_assets(cube, store, storage_options, categorical, pyramid, built)
+    if any(layer.classes for layer in built.layers.values()):
+        item["stac_extensions"].append(CLASSIFICATION_EXTENSION)
     item["links"] = []
     return item
+
+
+def cube_assets(
+    cube: CubeSpec,
+    store: str,
+    storage_options: dict[str, Any],
+    categorical: list[str],
+    pyramid: Pyramid,
+    built: BuiltCube,
+) -> dict[str, dict[str, Any]]:
+    """`zarr` (the full resolution, as before levels existed), `zarr-multiscales` (the store
+    root: every level) and, with the time-series layout, `zarr-timeseries`."""
+    title = cube.title or cube.id
+    full = zarr_asset(cube, group_url(store, FULL_RESOLUTION_GROUP), storage_options, categorical)
+    pyramid_asset = {
+        **zarr_asset(cube, store, storage_options, categorical),
+        "title": f"{title}: every resolution level (Zarr format {cube.zarr_format})",
+        "description": "The whole store, a GeoZarr `multiscales` group: level k (group "
+        "`k/`) is the full resolution (`0/`) downsampled by 2**k, down to one tile "
+        "(categorical variables by mode, the others by average of valid pixels). Open all "
+        "levels with `xarray.open_datatree(href, engine='zarr', **xarray:open_kwargs)`, one "
+        "with `xarray.open_zarr(href + '/<k>', ...)`; GDAL >= 3.13 lists them as overviews.",
+        "roles": ["data", "overview"],
+        "multiscales": _levels(pyramid, built, categorical),
+    }
+    assets = {DATA_ASSET: full, PYRAMID_ASSET: pyramid_asset}
+    if pyramid.timeseries_chunk is not None:
+        href = group_url(store, TIMESERIES_GROUP)
+        assets[TIMESERIES_ASSET] = {
+            **zarr_asset(cube, href, storage_options, categorical),
+            "title": f"{title}: time-series layout (Zarr format {cube.zarr_format})",
+            "description": "The full resolution again, each chunk holding the whole time "
+            f"axis of {pyramid.timeseries_chunk} x {pyramid.timeseries_chunk} pixels: read "
+            "a pixel's time series from here (one chunk per variable), maps from `zarr`.",
+            "roles": ["data", "timeseries"],
+        }
+    return assets
+
+
+def _levels(pyramid: Pyramid, built: BuiltCube, categorical: list[str]) -> dict[str, Any]:
+    """The levels as the item states them: group path, scale, shape and transform of each,
+    and each variable's resampling."""
+    return {
+        "levels": [
+            {
+                "path": level.path,
+                "scale": level.scale,
+                "shape": list(level.shape or ()),
+                "transform": list(level.transform or ()),
+            }
+            for level in pyramid.levels
+        ],
+        "resampling": {name: "mode" if name in categorical else "average" for name in built.layers},
+    }
 
 
 def categorical_variables(dataset: xr.Dataset, built: BuiltCube) -> list[str]:
@@ -219,6 +286,8 @@ def _variables(
             entry["unit"] = str(base["unit"])
         if layer.nodata is not None:
             entry["nodata"] = "nan" if _is_nan(layer.nodata) else layer.nodata
+        if layer.classes:
+            entry["classification:classes"] = [dict(c) for c in layer.classes]
         result[name] = entry
     return result
 

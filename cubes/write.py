@@ -30,6 +30,7 @@ import fsspec
 import xarray as xr
 from fsspec import AbstractFileSystem
 
+from catalogue.cube_layout import FULL_RESOLUTION_GROUP, store_url
 from cubes.assets import storage_options_for
 from cubes.errors import OutputError
 
@@ -124,19 +125,22 @@ def remove_version(url: str) -> None:
 
 
 def mark_retired(url: str, when: datetime | None = None) -> None:
-    """Stamp a version as no longer current (overwrites an older stamp)."""
+    """Stamp a version (given by its store URL or any asset href inside it) as no longer
+    current (overwrites an older stamp)."""
+    url = store_url(url)
     fs, path = fsspec.core.url_to_fs(url, **storage_options_for(url))
     moment = (when or datetime.now(UTC)).isoformat()
     fs.pipe_file(_marker(path), moment.encode())
 
 
 def sweep(store: CubeStore, current: str | None, grace: timedelta) -> list[str]:
-    """Delete versions past their grace period and unpublished leftovers; never `current`.
+    """Delete versions past their grace period and unpublished leftovers; never the store
+    of `current` (a store URL or any asset href inside it, e.g. the item's `<store>/0`).
     Returns the paths removed."""
     fs, folder = store.filesystem()
     if not fs.exists(folder):
         return []
-    current_path = _path_of(current) if current else None
+    current_path = _path_of(store_url(current)) if current else None
     names = {entry.rstrip("/").rsplit("/", 1)[-1] for entry in fs.ls(folder, detail=False)}
     removed = []
     now = datetime.now(UTC)
@@ -197,13 +201,15 @@ def write_version(
     zarr_format: int,
     compute: Callable[[object], None],
 ) -> None:
-    """Metadata (consolidated) and coordinates now, the data through `compute`; the store
-    is complete when this returns, and unknown to readers until the href switch."""
+    """The full resolution into group `0/` of a new store: metadata and coordinates now,
+    the data through `compute`. `cubes.pyramid` then adds the other groups and the
+    consolidated metadata; the store is unknown to readers until the href switch."""
     delayed = dataset.to_zarr(
         url,
+        group=FULL_RESOLUTION_GROUP,
         mode="w-",
         zarr_format=zarr_format,
-        consolidated=True,
+        consolidated=False,
         compute=False,
         encoding=encoding,
         storage_options=storage_options_for(url) or None,

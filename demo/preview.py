@@ -49,9 +49,10 @@ async def add_quicklook(database: Database, spec: Any, href: str, settings: Sett
 
 def render(href: str, zarr_format: int) -> tuple[bytes, str]:
     """PNG bytes of the quicklook and the name of the variable it shows."""
+    from catalogue.cube_layout import FULL_RESOLUTION_GROUP, group_url, store_url
     from cubes.write import open_written
 
-    dataset = open_written(href, zarr_format)
+    dataset = open_written(group_url(store_url(href), FULL_RESOLUTION_GROUP), zarr_format)
     names = [name for name in dataset.data_vars if {"y", "x"} <= set(dataset[name].dims)]
     timed = [name for name in names if "time" in dataset[name].dims]
     name = (timed or names)[0]

@@ -259,6 +259,7 @@ def _fingerprint(spec: Any, run: DemoRun) -> str:
 
 
 async def _reusable(database: Database, spec: Any, run: DemoRun, state: dict[str, Any]) -> bool:
+    from catalogue.cube_layout import FULL_RESOLUTION_GROUP, group_url, store_url
     from cubes.publish import current_href
     from cubes.write import CubeStore
 
@@ -266,10 +267,14 @@ async def _reusable(database: Database, spec: Any, run: DemoRun, state: dict[str
     if known.get("fingerprint") != _fingerprint(spec, run):
         return False
     href = await current_href(database, spec)
-    if href is None or href != known.get("href"):
+    if href is None or store_url(href) != store_url(str(known.get("href") or "")):
         return False
+    store = store_url(href)
     filesystem, _ = CubeStore(run.settings.cube_root or "", spec.collection, spec.id).filesystem()
-    return bool(filesystem.exists(f"{href}/.zmetadata") or filesystem.exists(f"{href}/zarr.json"))
+    levelled = group_url(store, FULL_RESOLUTION_GROUP)  # a store from before levels: rebuilt
+    return bool(
+        filesystem.exists(f"{levelled}/.zmetadata") or filesystem.exists(f"{levelled}/zarr.json")
+    )
 
 
 def _read_state(options: DemoOptions) -> dict[str, Any]:

@@ -23,6 +23,9 @@ EXTENSIONS = [
     "https://stac-extensions.github.io/zarr/v1.1.0/schema.json",
     "https://stac-extensions.github.io/xarray-assets/v1.0.0/schema.json",
 ]
+OPTIONAL_EXTENSIONS = [  # declared by cubes whose inputs state classes
+    "https://stac-extensions.github.io/classification/v2.0.0/schema.json",
+]
 ITEM_SCHEMA = "https://schemas.stacspec.org/v1.1.0/item-spec/json-schema/item.json"
 
 
@@ -33,7 +36,7 @@ def mirrored(url: str) -> dict[str, Any]:
 
 def _validator() -> JsonSchemaSTACValidator:
     validator = JsonSchemaSTACValidator()
-    for url in [*EXTENSIONS, PROJJSON]:
+    for url in [*EXTENSIONS, *OPTIONAL_EXTENSIONS, PROJJSON]:
         validator.schema_cache[url] = mirrored(url)
     return validator
 

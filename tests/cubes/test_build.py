@@ -91,11 +91,14 @@ def cube(built) -> xr.Dataset:
     return xr.open_zarr(built["href"], consolidated=True, mask_and_scale=False)
 
 
-def test_the_store_is_under_the_cube_root_and_the_item_points_at_it(built) -> None:
+def test_the_store_is_under_the_cube_root_and_the_item_points_at_its_full_resolution(
+    built,
+) -> None:
     href = Path(built["href"])
     assert href.is_relative_to(built["root"])
     assert href.relative_to(built["root"]).parts[:2] == ("scs2", "forest")
-    assert href.suffix == ".zarr" and (href / ".zmetadata").is_file()
+    assert href.name == "0" and href.parent.suffix == ".zarr"
+    assert (href / ".zmetadata").is_file() and (href.parent / ".zmetadata").is_file()
 
 
 def test_grid_shape_and_pixel_centre_coordinates(cube) -> None:

@@ -191,9 +191,11 @@ def test_collection_created_with_extent_and_summaries(published, item) -> None:
 
 def test_a_geographic_grid_with_a_time_axis_gives_a_valid_item(tmp_path) -> None:
     """No catalogue needed: build lazily, describe, validate (EPSG:4326 grid, time values)."""
+    from catalogue.cube_layout import Level
     from cubes.build import build_cube
     from cubes.cf import cf_dataset
     from cubes.grid import target_geobox
+    from cubes.pyramid import Pyramid
     from cubes.resolve import ResolvedInput
     from cubes.spec import CubeSpec
     from cubes.to_item import cube_item
@@ -209,7 +211,8 @@ def test_a_geographic_grid_with_a_time_axis_gives_a_valid_item(tmp_path) -> None
     built = build_cube(spec, [ResolvedInput(0, spec.inputs[0], [source.item])], geobox, None)
     dataset = cf_dataset(built, spec, geobox)
     assert dataset["x"].attrs["standard_name"] == "longitude"
-    item = cube_item(dataset, built, spec, geobox, "/cubes/c/geo/v.zarr", {})
+    pyramid = Pyramid([Level("0")], None)
+    item = cube_item(dataset, built, spec, geobox, "/cubes/c/geo/v.zarr", {}, pyramid)
     validate(served(item))
     dims = item["properties"]["cube:dimensions"]
     assert dims["x"]["reference_system"] == 4326 and dims["y"]["step"] == pytest.approx(-0.001)

@@ -103,7 +103,7 @@ def local_store(served: Served, href: str) -> Path:
 def test_pystac_client_finds_the_cube_with_an_http_href_under_cubes(served: Served) -> None:
     asset = find(served, CUBES[2]).assets["zarr"]
     assert asset.href.startswith(f"{served.base}/cubes/{COLLECTION}/biomass-types/")
-    assert asset.href.endswith(".zarr") and local_store(served, asset.href).is_dir()
+    assert asset.href.endswith(".zarr/0") and local_store(served, asset.href).is_dir()
     assert asset.media_type == "application/vnd.zarr"
     assert asset.extra_fields["xarray:storage_options"] == {}
     assert asset.extra_fields["xarray:open_kwargs"]["consolidated"] is True

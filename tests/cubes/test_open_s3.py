@@ -141,7 +141,7 @@ def no_aws(monkeypatch) -> None:
 
 def test_the_item_carries_the_s3_url_and_what_a_reader_needs(published, moto: Moto) -> None:
     asset = published["item"]["assets"]["zarr"]
-    assert asset["href"].startswith(f"{ROOT}/opened/on-s3/") and asset["href"].endswith(".zarr")
+    assert asset["href"].startswith(f"{ROOT}/opened/on-s3/") and asset["href"].endswith(".zarr/0")
     options = {"endpoint_url": moto.endpoint, "anon": True, "max_concurrency": 1}
     assert asset["xarray:storage_options"] == options
     assert not {"key", "secret", "token"} & set(asset["xarray:storage_options"])  # no secrets

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from catalogue.cube_layout import store_url
 from catalogue.repositories.collections import get_collection
 from catalogue.repositories.items import get_item
 from catalogue.repositories.jobs import JobStatus, recent_jobs, target_lock
@@ -51,6 +52,11 @@ async def href_of(database, collection: str = "scs2", cube_id: str = "types") ->
     return item["assets"]["zarr"]["href"]
 
 
+async def store_of(database) -> str:
+    """The store (version) the item's `zarr` asset (`<store>/0`) lives in."""
+    return store_url(await href_of(database))
+
+
 def versions(root: Path) -> list[str]:
     return sorted(p.name for p in (root / "scs2" / "types").iterdir())
 
@@ -66,7 +72,7 @@ async def test_a_rebuild_switches_the_href_and_the_old_version_stays_readable(
     new = await href_of(database)
     assert first.status is second.status is JobStatus.SUCCEEDED
     assert old != new and second.href == new
-    assert Path(old).with_suffix(".retired").is_file()  # retired, kept for the grace period
+    assert Path(store_url(old)).with_suffix(".retired").is_file()  # kept for the grace period
     xr.testing.assert_equal(xr.open_zarr(old).load(), xr.open_zarr(new).load())
 
 
@@ -76,7 +82,7 @@ async def test_versions_past_the_grace_period_are_removed(database, compute_pool
     spec = cube(grace_period=0)
     await build(database, [spec], root, compute_pool)
     await build(database, [spec], root, compute_pool)
-    assert versions(root) == [Path(await href_of(database)).name]
+    assert versions(root) == [Path(await store_of(database)).name]
 
 
 async def test_a_failed_rebuild_leaves_the_published_cube_untouched(
@@ -94,7 +100,7 @@ async def test_a_failed_rebuild_leaves_the_published_cube_untouched(
     assert "disk on fire" in result.message
     assert await href_of(database) == published
     xr.testing.assert_identical(xr.open_zarr(published).load(), before)
-    assert versions(root) == [Path(published).name]  # the partial version was removed
+    assert versions(root) == [Path(store_url(published)).name]  # the partial one was removed
 
 
 async def test_leftovers_of_a_killed_build_are_swept_by_the_next_build(
@@ -185,3 +191,75 @@ def test_grace_period_accepts_seconds_and_iso_durations() -> None:
 
     assert CubeSpec.model_validate(cube(grace_period="PT2H")).grace_period == timedelta(hours=2)
     assert CubeSpec.model_validate(cube(grace_period=90)).grace_period == timedelta(seconds=90)
+
+
+async def test_the_sweep_never_deletes_the_live_store_named_by_a_group_href(
+    database, compute_pool, tmp_path
+) -> None:
+    """The item's hrefs point inside the store (`<store>/0`, `<store>/timeseries`): the
+    sweep must compare stores, or it would take the live store for an unpublished one."""
+    from cubes.write import CubeStore, sweep
+
+    await seed(database, [data.forest_type(tmp_path).item])
+    root = tmp_path / "cubes"
+    await build(database, [cube(timeseries=True)], root, compute_pool)
+    live = await href_of(database)
+    store = CubeStore(str(root), "scs2", "types")
+    for href in (live, f"{store_url(live)}/timeseries", f"{store_url(live)}/"):
+        assert sweep(store, href, timedelta(0)) == []
+        assert versions(root) == [Path(store_url(live)).name]
+    assert xr.open_zarr(live).sizes == {"y": data.HEIGHT, "x": data.WIDTH}
+
+
+def _legacy_copy(levelled: Path, root: Path) -> Path:
+    """A store as cubes were written before levels: the full resolution at its root, no
+    `multiscales` attribute."""
+    import shutil
+
+    legacy = root / "scs2" / "types" / "20200101T000000000000Z-old000.zarr"
+    shutil.copytree(levelled / "0", legacy)
+    return legacy
+
+
+async def _publish_legacy(database, legacy: Path) -> None:
+    from catalogue.repositories.items import upsert_items
+    from catalogue.serializers import item_to_row
+
+    async with database.write() as conn:
+        item = await get_item(conn, "scs2", "types")
+        item["assets"] = {"zarr": {**item["assets"]["zarr"], "href": str(legacy)}}
+        await upsert_items(conn, [item_to_row(item)])
+
+
+async def test_a_legacy_store_is_read_then_replaced_by_a_levelled_one(
+    database, compute_pool, tmp_path
+) -> None:
+    import zarr
+
+    from catalogue.cube_layout import LEGACY_ROOT, levels_from_attrs
+    from cubes.publish import current_href
+    from cubes.spec import CubeSpec
+
+    await seed(database, [data.forest_type(tmp_path).item])
+    root = tmp_path / "cubes"
+    await build(database, [cube(grace_period=0)], root, compute_pool)
+    first = Path(await store_of(database))
+    legacy = _legacy_copy(first, root)
+    await _publish_legacy(database, legacy)
+    for name in ("0", "1"):  # only the legacy store is current now
+        assert (first / name).is_dir()
+    spec = CubeSpec.model_validate(cube(grace_period=0))
+    assert await current_href(database, spec) == str(legacy)
+    attrs = dict(zarr.open_consolidated(str(legacy), mode="r").attrs)
+    assert [level.path for level in levels_from_attrs(attrs)] == [LEGACY_ROOT]
+    before = xr.open_zarr(str(legacy)).load()
+    [result] = await build(database, [cube(grace_period="PT1H")], root, compute_pool)
+    assert result.status is JobStatus.SUCCEEDED
+    new = await href_of(database)
+    assert new == result.href and new.endswith(".zarr/0")
+    assert legacy.is_dir() and legacy.with_suffix(".retired").is_file()  # readers keep it
+    assert not first.exists()  # neither current nor retired: swept at once
+    xr.testing.assert_identical(xr.open_zarr(str(legacy)).load(), before)
+    xr.testing.assert_equal(xr.open_zarr(new).load(), before)
+    root = zarr.open_consolidated(store_url(new), mode="r")
+    assert levels_from_attrs(dict(root.attrs))[1:]  # the new store has levels

@@ -60,6 +60,9 @@ def test_a_date_range_covers_whole_days() -> None:
         ({"collection": ".."}, ("cubes", 0, "collection")),
         ({"inputs": [{"collection": "a/b"}]}, ("cubes", 0, "inputs", 0, "collection")),
         ({"unknown": 1}, ("cubes", 0, "unknown")),
+        ({"timeseries": {"chunk": 0}}, ("cubes", 0, "timeseries")),
+        ({"timeseries": {"chunks": 16}}, ("cubes", 0, "timeseries")),
+        ({"timeseries": [16]}, ("cubes", 0, "timeseries")),
     ],
 )  # fmt: skip
 def test_bad_fields_are_reported_with_their_path(changes, where) -> None:
@@ -71,3 +74,29 @@ def test_bad_fields_are_reported_with_their_path(changes, where) -> None:
 def test_other_sections_are_left_to_their_owners() -> None:
     config = CubesConfig.model_validate({"sources": [{"id": "s"}], "cubes": [spec()]})
     assert [cube.id for cube in config.cubes] == ["c"]
+
+
+@pytest.mark.parametrize(
+    ("value", "chunk"), [(False, None), (True, "default"), ({}, "default"), ({"chunk": 16}, 16)]
+)
+def test_the_timeseries_layout_is_off_by_default_and_on_by_switch_or_chunk(value, chunk) -> None:
+    layout = CubeSpec.model_validate(spec(timeseries=value)).timeseries_layout
+    assert CubeSpec.model_validate(spec()).timeseries_layout is None
+    if chunk is None:
+        assert layout is None
+    else:
+        assert layout is not None and layout.chunk == (None if chunk == "default" else chunk)
+
+
+def test_a_timeseries_chunk_larger_than_a_tile_is_refused_with_both_sizes() -> None:
+    with pytest.raises(ValidationError, match=r"timeseries.chunk \(128\) is larger than grid"):
+        CubeSpec.model_validate(spec(timeseries={"chunk": 2 * data.TILE}))
+
+
+def test_the_config_schema_documents_the_timeseries_switch() -> None:
+    from cubestac.run_commands import CubestacConfig
+
+    schema = CubestacConfig.model_json_schema()
+    field = schema["$defs"]["CubeSpec"]["properties"]["timeseries"]
+    assert {"type": "boolean"} in field["anyOf"] and "time-series" in field["description"]
+    assert "chunk" in schema["$defs"]["TimeseriesSpec"]["properties"]

@@ -1,0 +1,207 @@
+"""Complete a cube store around its written full resolution: the coarser levels, the
+optional time-series layout, the root group's GeoZarr attributes and the consolidated
+metadata (layout: `catalogue.cube_layout`, issue 15).
+
+The full resolution (group `0/`) is read back lazily from the store, as written, and
+every other group is built from it in one dask computation, so the chunks of `0/` are
+read once however many levels there are, and the build's own graph (inputs, warping,
+aggregation) never runs twice. Metadata is consolidated last: in each group (so that
+`xr.open_zarr("<store>/0")` and each level open on their own) and at the root (every
+group, for `xr.open_datatree` and GDAL).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import dask
+import xarray as xr
+import zarr
+from pyproj import CRS
+
+from catalogue.cube_layout import (
+    FULL_RESOLUTION_GROUP,
+    MULTISCALES_CONVENTION,
+    TIMESERIES_GROUP,
+    Level,
+    level_path,
+    multiscales_attrs,
+)
+from cubes.assets import storage_options_for
+from cubes.downsample import Nodata
+from cubes.levels import (
+    AVERAGE,
+    MODE,
+    LevelGrid,
+    layout_encoding,
+    level_dataset,
+    level_grids,
+    timeseries_chunk,
+    timeseries_dataset,
+)
+
+PROJ_CONVENTION = {
+    "schema_url": "https://raw.githubusercontent.com/zarr-experimental/geo-proj/refs/tags/v1/schema.json",
+    "spec_url": "https://github.com/zarr-experimental/geo-proj/blob/v1/README.md",
+    "uuid": "f17cb550-5864-4468-aeb7-f3180cfb622f",
+    "name": "proj:",
+    "description": "Coordinate reference system information for geospatial data",
+}
+SPATIAL_CONVENTION = {
+    "schema_url": "https://raw.githubusercontent.com/zarr-conventions/spatial/refs/tags/v1/schema.json",
+    "spec_url": "https://github.com/zarr-conventions/spatial/blob/v1/README.md",
+    "uuid": "689b58e2-cf7b-45e0-9fff-9cfc0883d6b4",
+    "name": "spatial:",
+    "description": "Spatial coordinate information",
+}
+
+
+@dataclass(frozen=True)
+class PyramidPlan:
+    """What to build around level 0: per variable its resampling (`mode` or `average`)
+    and nodata, level 0's encoding, the tile size, and the time-series chunk (None: no
+    time-series layout)."""
+
+    resampling: Mapping[str, str]
+    nodata: Mapping[str, Nodata]
+    encoding: Mapping[str, Mapping[str, Any]]
+    tile: int
+    crs: CRS
+    transform: tuple[float, float, float, float, float, float]
+    timeseries: bool = False
+    timeseries_chunk: int | None = None
+
+
+@dataclass(frozen=True)
+class Pyramid:
+    """What the store holds once complete: its levels (finest first) and whether it has
+    the time-series layout, with its chunk size."""
+
+    levels: list[Level]
+    timeseries_chunk: int | None
+
+
+def full_resolution_attrs(plan: PyramidPlan, shape: tuple[int, int]) -> dict[str, Any]:
+    """GeoZarr `proj:`/`spatial:` attributes of the full resolution group."""
+    grid = level_grids(shape, plan.transform, plan.tile)[0]
+    return _geo_attrs(plan.crs, grid)
+
+
+def build_pyramid(
+    url: str, zarr_format: int, plan: PyramidPlan, compute: Callable[[Any], None]
+) -> Pyramid:
+    """Write levels 1.. and the time-series layout from `<url>/0`, then the root's
+    attributes and every consolidated metadata file."""
+    options = storage_options_for(url) or None
+    full = xr.open_zarr(
+        url,
+        group=FULL_RESOLUTION_GROUP,
+        consolidated=False,
+        zarr_format=zarr_format,
+        mask_and_scale=False,
+        chunks={},
+        storage_options=options,
+    )
+    shape = (full.sizes["y"], full.sizes["x"])
+    grids = level_grids(shape, plan.transform, plan.tile)
+    work = []
+    for grid in grids[1:]:
+        level = level_dataset(full, grid, plan.resampling, plan.nodata, plan.tile)
+        level.attrs.update(_geo_attrs(plan.crs, grid))
+        work.append(_write(level, url, level_path(grid.index), zarr_format, plan, options))
+    chunk = None
+    if plan.timeseries and "time" in full.dims:
+        chunk = timeseries_chunk(full, plan.tile, plan.timeseries_chunk)
+        copy = timeseries_dataset(full, chunk)
+        work.append(_write(copy, url, TIMESERIES_GROUP, zarr_format, plan, options))
+    if work:
+        compute(dask.delayed(_written)(work))
+    levels = [_level(grid, plan) for grid in grids]
+    _finish(url, zarr_format, root_attrs(plan, grids, full.attrs), levels, chunk is not None)
+    return Pyramid(levels, chunk)
+
+
+def root_attrs(
+    plan: PyramidPlan, grids: list[LevelGrid], global_attrs: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The root group's attributes: the cube's global CF attributes, the `multiscales`
+    layout and GeoZarr `proj:` / `spatial:` of the full resolution."""
+    levels = [_level(grid, plan) for grid in grids]
+    default = AVERAGE if AVERAGE in plan.resampling.values() or not plan.resampling else MODE
+    attrs = {**global_attrs, **multiscales_attrs(levels, default)}
+    geo = _geo_attrs(plan.crs, grids[0])
+    attrs["zarr_conventions"] = [MULTISCALES_CONVENTION, *geo.pop("zarr_conventions")]
+    return {**attrs, **geo}
+
+
+def _level(grid: LevelGrid, plan: PyramidPlan) -> Level:
+    methods = set(plan.resampling.values())
+    resampling = None if grid.index == 0 else (methods.pop() if len(methods) == 1 else None)
+    return Level(level_path(grid.index), float(grid.factor), grid.shape, grid.transform, resampling)
+
+
+def _geo_attrs(crs: CRS, grid: LevelGrid) -> dict[str, Any]:
+    a, b, c, d, e, f = grid.transform
+    height, width = grid.shape
+    xs = sorted((c, c + a * width))
+    ys = sorted((f, f + e * height))
+    epsg = crs.to_epsg()
+    return {
+        "zarr_conventions": [PROJ_CONVENTION, SPATIAL_CONVENTION],
+        "proj:code": f"EPSG:{epsg}" if epsg is not None else None,
+        "proj:wkt2": crs.to_wkt(),
+        "spatial:dimensions": ["y", "x"],
+        "spatial:transform": list(grid.transform),
+        "spatial:shape": [height, width],
+        "spatial:bbox": [xs[0], ys[0], xs[1], ys[1]],
+        "spatial:registration": "pixel",
+    }
+
+
+def _write(
+    dataset: xr.Dataset,
+    url: str,
+    group: str,
+    zarr_format: int,
+    plan: PyramidPlan,
+    options: dict[str, Any] | None,
+) -> Any:
+    return dataset.to_zarr(
+        url,
+        group=group,
+        mode="w-",
+        zarr_format=zarr_format,
+        consolidated=False,
+        compute=False,
+        encoding=layout_encoding(dataset, plan.encoding),
+        storage_options=options,
+    )
+
+
+def _written(parts: list[Any]) -> int:
+    return len(parts)
+
+
+def _finish(
+    url: str, zarr_format: int, attrs: dict[str, Any], levels: list[Level], timeseries: bool
+) -> None:
+    store = zarr_store(url)
+    root = zarr.open_group(store, mode="a", zarr_format=zarr_format)  # type: ignore[arg-type]
+    root.attrs.update(attrs)
+    groups = [level.path for level in levels] + ([TIMESERIES_GROUP] if timeseries else [])
+    for path in groups:
+        zarr.consolidate_metadata(store, path=path, zarr_format=zarr_format)  # type: ignore[arg-type]
+    zarr.consolidate_metadata(store, zarr_format=zarr_format)  # type: ignore[arg-type]
+
+
+def zarr_store(url: str) -> Any:
+    """A writable zarr store for `url`: the path itself for local folders, an fsspec
+    store with the cube root's options for S3."""
+    options = storage_options_for(url)
+    if "://" not in url or url.startswith("file://"):
+        return url.removeprefix("file://")
+    from zarr.storage import FsspecStore
+
+    return FsspecStore.from_url(url, storage_options=options or None, read_only=False)
