@@ -39,7 +39,9 @@ LEGACY_ROOT = ""  # the path of the only level of a store written without levels
 @dataclass(frozen=True, slots=True)
 class Level:
     """One resolution level: its group path inside the store, its scale relative to the
-    full resolution, and (when known) its size and GDAL geotransform."""
+    full resolution, and (when known) its size and affine transform `[a, b, c, d, e, f]`
+    (x = a*col + b*row + c, y = d*col + e*row + f: rasterio's order, as `spatial:transform`;
+    not GDAL's geotransform order)."""
 
     path: str
     scale: float = 1.0

@@ -237,7 +237,7 @@ def _write(
         compute.run(client, work, on_progress)
         done_before[0] += tasks
 
-    plan = _pyramid_plan(dataset, built, spec, geobox)
+    plan = pyramid_plan(dataset, built, spec, geobox)
     dataset.attrs.update(full_resolution_attrs(plan, (dataset.sizes["y"], dataset.sizes["x"])))
     try:
         write_version(dataset, dict(plan.encoding), url, spec.zarr_format, run)
@@ -253,7 +253,7 @@ def _write(
     return _Written(url, item, size, counts)
 
 
-def _pyramid_plan(dataset: Any, built: BuiltCube, spec: CubeSpec, geobox: Any) -> PyramidPlan:
+def pyramid_plan(dataset: Any, built: BuiltCube, spec: CubeSpec, geobox: Any) -> PyramidPlan:
     """How the levels resample each variable (mode for classes, else average), with level
     0's nodata and encoding; and the time-series layout when the cube asks for it."""
     categorical = set(categorical_variables(dataset, built))

@@ -6,7 +6,8 @@
    which `cubestac ingest/cubes/run` accept as they are;
 4. harvested with the code of `cubestac ingest` (a `stac-static` and two `files` sources);
 5. cubes built with the code of `cubestac cubes` into `CUBESTAC_CUBE_ROOT` (default
-   `<folder>/cubes`), or reused when nothing they are made of changed since they were built;
+   `<folder>/cubes`), with their levels and the time-series layout, or reused when nothing
+   they are made of changed since they were built (a store from before levels is rebuilt);
 6. a PNG quicklook per cube (asset `thumbnail`) for STAC Browser.
 
 The caller then serves the API (`cubestac serve` code) while the file server keeps running, so
@@ -45,6 +46,7 @@ CUBE_ID = "forest-recovery"
 CONFIG_NAME = "cubestac.yaml"
 MODULE_NAME = "demo_processing"
 STATE_NAME = "state.json"
+TIMESERIES_CHUNK = 64  # the time-series layout: 4 years x 64 x 64 px per chunk
 STORM_POINT = (4_313_050, 3_107_050)  # EPSG:3035, inside the patch the 2018 storm felled
 
 PROCESSING_MODULE = '''"""User code of the demo cube (processing: demo_processing:forest_age_stats).
@@ -141,6 +143,7 @@ def demo_config(files_url: str) -> dict[str, Any]:
                     {"collection": "canopy-height", "resampling": "average"},
                     {"collection": "biomass", "variables": ["agb"], "resampling": "bilinear"},
                 ],
+                "timeseries": {"chunk": TIMESERIES_CHUNK},
             }
         ],
     }  # fmt: skip

@@ -197,3 +197,24 @@ def test_harvested_demo_rasters_open_in_gdal_and_odc_stac_unaided(
     assert loaded["data"].dtype == np.uint8
     assert loaded.odc.crs.epsg == 3035 and loaded.odc.geobox.resolution.x == 50.0
     assert set(np.unique(loaded["data"].values)) <= {0, 1, 2, 3, 4}
+
+
+def test_the_demo_cube_has_levels_classes_and_the_timeseries_layout(first_run: FirstRun) -> None:
+    from demo.world import FOREST_CLASSES
+
+    with live_server(create_app(first_run.settings)) as base:
+        item = httpx.get(f"{base}/collections/{CUBE_COLLECTION}/items/{CUBE_ID}").json()
+        assets = item["assets"]
+        assert {"zarr", "zarr-multiscales", "zarr-timeseries"} <= set(assets)
+        levels = assets["zarr-multiscales"]["multiscales"]["levels"]
+        assert [level["shape"] for level in levels] == [[400, 480], [200, 240]]  # tiles of 256
+        kwargs = assets["zarr"]["xarray:open_kwargs"]
+        series = xr.open_zarr(assets["zarr-timeseries"]["href"], **kwargs)
+        cube = xr.open_zarr(assets["zarr"]["href"], **kwargs)
+        assert series["agb"].encoding["chunks"] == (4, 64, 64)
+        np.testing.assert_array_equal(series["agb"].values, cube["agb"].values)
+        coarse = xr.open_zarr(f"{assets['zarr-multiscales']['href']}/1", **kwargs)
+        assert set(np.unique(coarse["forest_type"].values)) <= {0, *FOREST_CLASSES}
+    classes = item["properties"]["cube:variables"]["forest_type"]["classification:classes"]
+    assert [(c["value"], c["name"]) for c in classes] == list(FOREST_CLASSES.items())
+    assert cube["forest_type"].attrs["flag_meanings"] == " ".join(FOREST_CLASSES.values())
