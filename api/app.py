@@ -54,6 +54,7 @@ from api.collection_delete import CascadingTransactionExtension
 from api.core import CoreClient
 from api.cube_files import CubeFiles, cube_hrefs, local_cube_root
 from api.docs_page import add_docs_page
+from api.edr.routes import add_edr_routes
 from api.errors import add_error_handlers
 from api.filter_extension import CollectionSearchFilter, SearchFilter
 from api.health import health_endpoint
@@ -373,6 +374,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         title=settings.api.title,
         description=settings.api.description,
     )
+    add_edr_routes(app, settings.edr)
     serve_openapi_as_declared(app)
     _add_error_handlers(app)
     if metrics is not None:

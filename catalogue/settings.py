@@ -106,6 +106,16 @@ class CubeBuildSettings(BaseModel):
     values_per_thread_s: float = Field(default=7_500_000.0, gt=0)
 
 
+class EdrSettings(BaseModel):
+    """Bounds of the EDR queries on cubes (`/position`, `/area`; README, "EDR queries")."""
+
+    # level-0 pixels under an area query's bounding box times the time steps asked for: a
+    # budget on what one request reads (25 M float32 values are 100 MB before compression)
+    max_area_pixels: int = Field(default=25_000_000, ge=1)
+    # vertices of the `coords` WKT of one query
+    max_vertices: int = Field(default=10_000, ge=4)
+
+
 class Settings(BaseSettings):
     """All cubestac settings; `CUBESTAC_*` variables, nested sections with `__`."""
 
@@ -129,3 +139,4 @@ class Settings(BaseSettings):
     server: ServerSettings = Field(default_factory=ServerSettings)
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
     cubes: CubeBuildSettings = Field(default_factory=CubeBuildSettings)
+    edr: EdrSettings = Field(default_factory=EdrSettings)

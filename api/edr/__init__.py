@@ -1,0 +1,1 @@
+"""OGC API - EDR position and area queries on cube items (README, "EDR queries")."""
