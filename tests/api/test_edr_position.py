@@ -7,46 +7,15 @@ import csv
 import io
 from pathlib import Path
 
-import httpx
 import numpy as np
 import pytest
 import xarray as xr
 from covjson_pydantic.coverage import Coverage
 from pyproj import Transformer
 
-from api import create_app
 from tests.api.edr_cubes import CRS_CODE, HandMadeCube, item_for, write_cube
-from tests.helpers import TEST_API_KEY, make_collection
 
 URL = "/collections/coll/items/cube/position"
-
-
-async def publish(client: httpx.AsyncClient, cube: HandMadeCube) -> None:
-    assert (await client.post("/collections", json=make_collection("coll"))).status_code == 201
-    created = await client.post("/collections/coll/items", json=item_for(cube))
-    assert created.status_code == 201, created.text
-
-
-@pytest.fixture
-async def serve(settings, database):
-    """`await serve(cube)`: a client of an app whose catalogue holds `cube`'s item."""
-    clients: list[httpx.AsyncClient] = []
-
-    async def start(cube: HandMadeCube, **edr: int) -> httpx.AsyncClient:
-        own = settings.model_copy(update={"edr": settings.edr.model_copy(update=edr)})
-        app = create_app(own, database=database)
-        client = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app),
-            base_url="http://testserver",
-            headers={"Authorization": f"Bearer {TEST_API_KEY}"},
-        )
-        clients.append(client)
-        await publish(client, cube)
-        return client
-
-    yield start
-    for client in clients:
-        await client.aclose()
 
 
 def expected(cube: HandMadeCube, lon: float, lat: float, name: str) -> xr.DataArray:
