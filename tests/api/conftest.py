@@ -14,7 +14,7 @@ import pytest
 from api import create_app
 from catalogue.embedded import EmbeddedCluster
 from catalogue.settings import EmbeddedDatabaseSettings
-from tests.api.edr_cubes import HandMadeCube, item_for
+from tests.api.edr_cubes import HandMadeCube, item_for, write_cube
 from tests.helpers import TEST_API_KEY, free_port, make_collection
 
 
@@ -63,3 +63,18 @@ async def serve(settings, database):
     yield start
     for client in clients:
         await client.aclose()
+
+
+@pytest.fixture(scope="session")
+def hand_made(tmp_path_factory: pytest.TempPathFactory):
+    """`hand_made(**options)`: `write_cube(folder, **options)`, written once per session
+    for each set of options (the stores are only read)."""
+    written: dict[tuple, HandMadeCube] = {}
+
+    def get(**options) -> HandMadeCube:
+        key = tuple(sorted(options.items()))
+        if key not in written:
+            written[key] = write_cube(tmp_path_factory.mktemp("edr-cube"), **options)
+        return written[key]
+
+    return get

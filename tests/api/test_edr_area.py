@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,7 +14,7 @@ from covjson_pydantic.coverage import Coverage
 from pyproj import Transformer
 from shapely.geometry import MultiPolygon, Polygon
 
-from tests.api.edr_cubes import CRS_CODE, HandMadeCube, item_for, write_cube
+from tests.api.edr_cubes import CRS_CODE, HandMadeCube, item_for
 
 URL = "/collections/coll/items/cube/area"
 
@@ -60,8 +59,8 @@ L_SHAPE = [(1, 1), (1, 30), (12, 30), (12, 14), (25, 14), (25, 1)]
     [({}, None), ({"timeseries": False}, "map"), ({"legacy": True}, "map")],
     ids=["with-timeseries-layout", "map-layout", "legacy-store"],
 )
-async def test_stats_equal_a_brute_force_computation(serve, tmp_path: Path, options, layout):
-    cube = write_cube(tmp_path, **options)
+async def test_stats_equal_a_brute_force_computation(serve, hand_made, options, layout):
+    cube = hand_made(**options)
     client = await serve(cube)
     shape = polygon(cube, L_SHAPE)
     response = await client.get(URL, params={"coords": shape.wkt, "parameter-name": "ndvi,classes"})
@@ -84,9 +83,9 @@ async def test_stats_equal_a_brute_force_computation(serve, tmp_path: Path, opti
         np.testing.assert_allclose(answered(body, f"{name}_mean"), truth["mean"], rtol=1e-12)
 
 
-async def test_nodata_is_left_out_and_counted(serve, tmp_path: Path) -> None:
+async def test_nodata_is_left_out_and_counted(serve, hand_made) -> None:
     """The polygon covers the NaN corner and the fill of `classes`; step 3 has no data."""
-    cube = write_cube(tmp_path)
+    cube = hand_made()
     client = await serve(cube)
     shape = polygon(cube, [(0, 0), (0, 12), (12, 12), (12, 0)])
     response = await client.get(URL, params={"coords": shape.wkt, "f": "csv"})
@@ -108,9 +107,9 @@ async def test_nodata_is_left_out_and_counted(serve, tmp_path: Path) -> None:
     ]
 
 
-async def test_both_layouts_answer_the_same(serve, tmp_path: Path) -> None:
-    with_series = write_cube(tmp_path / "a")
-    map_only = write_cube(tmp_path / "b", timeseries=False)
+async def test_both_layouts_answer_the_same(serve, hand_made) -> None:
+    with_series = hand_made()
+    map_only = hand_made(timeseries=False)
     shape = polygon(with_series, L_SHAPE)
     lon, lat = with_series.lonlat(20, 7)
     answers = []
@@ -125,8 +124,8 @@ async def test_both_layouts_answer_the_same(serve, tmp_path: Path) -> None:
     assert [a[2] for a in answers] == ["timeseries", "map"]
 
 
-async def test_a_multipolygon_covers_both_parts(serve, tmp_path: Path) -> None:
-    cube = write_cube(tmp_path)
+async def test_a_multipolygon_covers_both_parts(serve, hand_made) -> None:
+    cube = hand_made()
     client = await serve(cube)
     parts = MultiPolygon(
         [

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +12,7 @@ import xarray as xr
 from covjson_pydantic.coverage import Coverage
 from pyproj import Transformer
 
-from tests.api.edr_cubes import CRS_CODE, HandMadeCube, item_for, write_cube
+from tests.api.edr_cubes import CRS_CODE, HandMadeCube, item_for
 
 URL = "/collections/coll/items/cube/position"
 
@@ -40,9 +39,9 @@ def values(body: dict, name: str) -> np.ndarray:
 )
 @pytest.mark.parametrize(("row", "col", "dx", "dy"), [(12, 20, 0.5, 0.5), (39, 0, 0.9, 0.1)])
 async def test_values_are_the_cube_pixel_at_every_step(
-    serve, tmp_path: Path, layout, options, row, col, dx, dy
+    serve, hand_made, layout, options, row, col, dx, dy
 ) -> None:
-    cube = write_cube(tmp_path, **options)
+    cube = hand_made(**options)
     client = await serve(cube)
     lon, lat = cube.lonlat(row, col, dx, dy)
     response = await client.get(
@@ -59,8 +58,8 @@ async def test_values_are_the_cube_pixel_at_every_step(
     assert body["cubestac:pixel"] == {"row": row, "col": col, "crs": "EPSG:3035"}
 
 
-async def test_the_answer_is_coveragejson_point_series(serve, tmp_path: Path) -> None:
-    cube = write_cube(tmp_path)
+async def test_the_answer_is_coveragejson_point_series(serve, hand_made) -> None:
+    cube = hand_made()
     client = await serve(cube)
     lon, lat = cube.lonlat(10, 10)  # ndvi is nodata there at every step
     response = await client.get(URL, params={"coords": f"POINT({lon} {lat})"})
@@ -100,8 +99,8 @@ async def test_the_answer_is_coveragejson_point_series(serve, tmp_path: Path) ->
         ("2019-06-01/2020-01-02", "2020-01-01T00:00:00Z", 2),
     ],
 )
-async def test_datetime_selects_the_steps(serve, tmp_path, datetime, first, count) -> None:
-    cube = write_cube(tmp_path)
+async def test_datetime_selects_the_steps(serve, hand_made, datetime, first, count) -> None:
+    cube = hand_made()
     client = await serve(cube)
     lon, lat = cube.lonlat(20, 30)
     response = await client.get(
@@ -118,8 +117,8 @@ async def test_datetime_selects_the_steps(serve, tmp_path, datetime, first, coun
 
 
 @pytest.mark.parametrize("how", ["f", "accept"])
-async def test_csv_has_one_row_per_step(serve, tmp_path: Path, how) -> None:
-    cube = write_cube(tmp_path)
+async def test_csv_has_one_row_per_step(serve, hand_made, how) -> None:
+    cube = hand_made()
     client = await serve(cube)
     lon, lat = cube.lonlat(20, 30)
     params = {"coords": f"POINT({lon} {lat})", "parameter-name": "ndvi,agb"}
@@ -140,8 +139,8 @@ async def test_csv_has_one_row_per_step(serve, tmp_path: Path, how) -> None:
 
 
 @pytest.mark.parametrize(("member", "index"), [(None, 0), ("m1", 1)])
-async def test_other_dimensions_are_picked_by_name(serve, tmp_path, member, index) -> None:
-    cube = write_cube(tmp_path)
+async def test_other_dimensions_are_picked_by_name(serve, hand_made, member, index) -> None:
+    cube = hand_made()
     client = await serve(cube)
     lon, lat = cube.lonlat(7, 9)
     params = {"coords": f"POINT({lon} {lat})", "parameter-name": "agb"}
@@ -153,8 +152,8 @@ async def test_other_dimensions_are_picked_by_name(serve, tmp_path, member, inde
     assert body["cubestac:selection"] == {"member": f"m{index}"}
 
 
-async def test_a_cube_without_time_answers_one_value(serve, tmp_path: Path) -> None:
-    cube = write_cube(tmp_path, timeless=True)
+async def test_a_cube_without_time_answers_one_value(serve, hand_made) -> None:
+    cube = hand_made(timeless=True)
     client = await serve(cube)
     lon, lat = cube.lonlat(20, 30)
     response = await client.get(URL, params={"coords": f"POINT({lon} {lat})"})
