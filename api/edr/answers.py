@@ -78,18 +78,18 @@ def position_answer(cube: OpenCube, point: BaseGeometry, query: Query) -> Answer
 def area_answer(cube: OpenCube, polygon: BaseGeometry, query: Query, max_pixels: int) -> Answer:
     level0 = cube.full_resolution
     grid = CubeGrid.of(level0)
-    window = grid.window_of(polygon)
     extent = extent_text(cube.item.get("bbox"))
+    window = grid.window_of(polygon, cube.item.get("bbox"))
     if window is None:
         raise InvalidInputError(f"coords: the polygon does not overlap the cube's extent {extent}")
+    steps = time_steps(level0, query.interval, query.datetime_text)
+    _check_budget(window.pixels, steps, max_pixels)
     pixels = int(window.mask.sum())
     if pixels == 0:
         raise InvalidInputError(
             "coords: the polygon contains no pixel centre of the cube (it is smaller than "
             "a pixel or lies outside the grid); ask /position for the pixel at a point"
         )
-    steps = time_steps(level0, query.interval, query.datetime_text)
-    _check_budget(window.pixels, steps, max_pixels)
     dataset, layout = area_source(cube, query.names, window, steps)
     picks = selections(dataset, query.names, query.extra)
     stats = read_area(dataset, query.names, window, steps, picks, _nodata(cube, query.names))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import numpy as np
 import shapely
@@ -35,18 +35,29 @@ DENSIFY_UP_TO = 1_000
 
 @dataclass(frozen=True)
 class Window:
-    """Rows `row0:row1` and columns `col0:col1` of the grid, and which of their pixels a
-    polygon covers (`mask`, True inside)."""
+    """Rows `row0:row1` and columns `col0:col1` of the grid under a polygon's bounding box,
+    and the polygon in the grid's CRS; `mask` (True inside) is rasterised on first use, so
+    that a window over the read budget is refused before any array of its size exists."""
 
     row0: int
     row1: int
     col0: int
     col1: int
-    mask: np.ndarray
+    polygon: BaseGeometry  # in the grid's CRS
+    transform: Affine  # of the window's top-left pixel
 
     @property
     def pixels(self) -> int:
         return (self.row1 - self.row0) * (self.col1 - self.col0)
+
+    @cached_property
+    def mask(self) -> np.ndarray:
+        return geometry_mask(
+            [self.polygon],
+            out_shape=(self.row1 - self.row0, self.col1 - self.col0),
+            transform=self.transform,
+            invert=True,
+        )
 
 
 @dataclass(frozen=True)
@@ -92,11 +103,21 @@ class CubeGrid:
         lon, lat = _from_crs(self.crs).transform(x, y)
         return float(lon), float(lat)
 
-    def window_of(self, polygon: BaseGeometry) -> Window | None:
-        """The pixels under a WGS 84 polygon's bounding box, with the mask of those whose
-        centres it contains; None when the bbox misses the grid."""
+    def window_of(self, polygon: BaseGeometry, footprint: list[float] | None) -> Window | None:
+        """The pixels under a WGS 84 polygon's bounding box; None when it misses the grid.
+        The polygon is first cut to the cube's WGS 84 `footprint` bbox (with a margin), so
+        that parts far outside the CRS's area of use are never projected."""
+        if footprint and len(footprint) >= 4:
+            west, south, east, north = footprint[:4]
+            margin = 0.01 * max(east - west, north - south, 1e-6)
+            area = shapely.box(west - margin, south - margin, east + margin, north + margin)
+            polygon = _polygonal(shapely.intersection(polygon, area))
+        if polygon.is_empty:
+            return None
         projected = self.project(polygon)
         west, south, east, north = projected.bounds
+        if not all(math.isfinite(v) for v in (west, south, east, north)):
+            return None
         c0, r0 = ~self.transform @ (west, north)
         c1, r1 = ~self.transform @ (east, south)
         row0, row1 = _span(r0, r1, self.height)
@@ -104,13 +125,7 @@ class CubeGrid:
         if row0 >= row1 or col0 >= col1:
             return None
         window_transform = self.transform @ Affine.translation(col0, row0)
-        mask = geometry_mask(
-            [projected],
-            out_shape=(row1 - row0, col1 - col0),
-            transform=window_transform,
-            invert=True,
-        )
-        return Window(row0, row1, col0, col1, mask)
+        return Window(row0, row1, col0, col1, projected, window_transform)
 
     def project(self, geometry: BaseGeometry) -> BaseGeometry:
         """`geometry` (WGS 84) in the grid's CRS, its edges densified when it is small."""
@@ -140,6 +155,14 @@ def require_pixel(grid: CubeGrid, point: BaseGeometry, bbox: list[float] | None)
             f"{extent_text(bbox)}"
         )
     return pixel
+
+
+def _polygonal(geometry: BaseGeometry) -> BaseGeometry:
+    """The polygons of an intersection (which may add lines or points where it touches)."""
+    if geometry.geom_type in ("Polygon", "MultiPolygon"):
+        return geometry
+    parts = [p for p in shapely.get_parts(geometry) if p.geom_type == "Polygon"]
+    return shapely.MultiPolygon(parts) if parts else shapely.Polygon()
 
 
 def _span(a: float, b: float, size: int) -> tuple[int, int]:

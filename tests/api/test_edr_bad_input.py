@@ -154,3 +154,12 @@ async def test_unknown_or_non_cube_items_are_404(client, cube, path) -> None:
     coords = inside(cube) if path.endswith("position") else square(cube, 1, 1, 3)
     response = await client.get(path, params={"coords": coords})
     assert response.status_code == 404, response.text
+
+
+async def test_a_polygon_around_the_world_is_cut_to_the_cube(client) -> None:
+    """Far outside EPSG:3035's area of use nothing is projected; the budget still holds."""
+    world = "POLYGON((-180 -90, 180 -90, 180 90, -180 90, -180 -90))"
+    await assert_400(client, AREA, {"coords": world}, "1920 pixels x 30 time steps")
+    one_step = await client.get(AREA, params={"coords": world, "datetime": "2020-01-04"})
+    assert one_step.status_code == 200, one_step.text
+    assert one_step.json()["cubestac:pixels"] == 48 * 40
