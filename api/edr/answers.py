@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import xarray as xr
+from shapely.geometry import Point
 from shapely.geometry.base import BaseGeometry
 
 from api.cube_datasets import OpenCube
@@ -57,7 +58,7 @@ def cube_variables(cube: OpenCube) -> list[str]:
     return [name for name in described if name in cube.full_resolution.data_vars]
 
 
-def position_answer(cube: OpenCube, point: BaseGeometry, query: Query) -> Answer:
+def position_answer(cube: OpenCube, point: Point, query: Query) -> Answer:
     dataset, layout = point_source(cube, query.names)
     grid = CubeGrid.of(dataset)
     pixel = require_pixel(grid, point, cube.item.get("bbox"))

@@ -196,10 +196,11 @@ def _unit(unit: str | None) -> Unit | None:
 
 def _range(values: np.ndarray, dtype: np.dtype, steps: Steps) -> NdArrayFloat | NdArrayInt:
     numbers = _numbers(values, dtype)
-    shape = {"axisNames": ["t"], "shape": [len(numbers)]} if steps.index is not None else {}
+    timed = steps.index is not None
+    axis_names, shape = (["t"], [len(numbers)]) if timed else (None, None)
     if dtype.kind in "iub":
-        return NdArrayInt(values=numbers, **shape)
-    return NdArrayFloat(values=numbers, **shape)
+        return NdArrayInt(values=numbers, axisNames=axis_names, shape=shape)
+    return NdArrayFloat(values=numbers, axisNames=axis_names, shape=shape)
 
 
 def _numbers(values: np.ndarray, dtype: np.dtype) -> list[Any]:

@@ -20,6 +20,7 @@ import xarray as xr
 from affine import Affine
 from pyproj import CRS, Transformer
 from rasterio.features import geometry_mask
+from shapely.geometry import Point
 from shapely.geometry.base import BaseGeometry
 
 from catalogue.dataset_grid import file_crs
@@ -86,7 +87,7 @@ class CubeGrid:
         epsg = CRS.from_user_input(self.crs).to_epsg()
         return f"EPSG:{epsg}" if epsg is not None else self.crs
 
-    def pixel_of(self, point: BaseGeometry) -> tuple[int, int] | None:
+    def pixel_of(self, point: Point) -> tuple[int, int] | None:
         """(row, column) of the pixel containing a WGS 84 point; None outside the grid."""
         x, y = _to_crs(self.crs).transform(point.x, point.y)
         col, row = ~self.transform @ (x, y)
@@ -147,7 +148,7 @@ def extent_text(bbox: list[float] | None) -> str:
     return "[" + ", ".join(f"{v:.6g}" for v in bbox[:4]) + "]"
 
 
-def require_pixel(grid: CubeGrid, point: BaseGeometry, bbox: list[float] | None) -> tuple[int, int]:
+def require_pixel(grid: CubeGrid, point: Point, bbox: list[float] | None) -> tuple[int, int]:
     pixel = grid.pixel_of(point)
     if pixel is None:
         raise InvalidInputError(

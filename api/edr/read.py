@@ -86,7 +86,7 @@ def selections(
 ) -> dict[str, int]:
     """The index along each other dimension (an ensemble `member`, a `band`) of the
     variables asked for: the value the query parameter of that dimension's name gives
-    (matched as text against the coordinate), else the first."""
+    (a coordinate value, matched as text, or an index), else the first."""
     picks: dict[str, int] = {}
     for dim in dict.fromkeys(d for name in names for d in dataset[name].dims):
         if dim in SPATIAL or dim == TIME:
@@ -184,10 +184,8 @@ def read_area(
                 values = np.asarray(dask.compute(lazy)[0])
             values = _masked(values.reshape(-1, *window.mask.shape), nodata.get(name))
             parts.append(_stats(values, window.mask))
-        result[name] = AreaStats(
-            *(np.concatenate([p[i] for p in parts]) for i in range(4)),
-            pixels=int(window.mask.sum()),
-        )
+        mean, low, high, count = (np.concatenate([p[i] for p in parts]) for i in range(4))
+        result[name] = AreaStats(mean, low, high, count, pixels=int(window.mask.sum()))
     return result
 
 
@@ -238,15 +236,20 @@ def _masked(values: np.ndarray, nodata: Any) -> np.ndarray:
 
 
 def _pick(dataset: xr.Dataset, dim: str, asked: str | None) -> int:
+    """A coordinate value (as text), else an index; as the map tiles read them."""
     values = _coordinate_values(dataset, dim)
     if asked is None:
         return 0
     texts = [str(v) for v in values]
-    if asked not in texts:
-        raise InvalidInputError(
-            f"{dim}: {asked!r} is not a value of the cube's {dim!r} dimension ({', '.join(texts)})"
-        )
-    return texts.index(asked)
+    if asked in texts:
+        return texts.index(asked)
+    if asked.isdigit() and int(asked) < len(texts):
+        return int(asked)
+    shown = ", ".join(texts[:20]) + (" ..." if len(texts) > 20 else "")
+    raise InvalidInputError(
+        f"{dim}: {asked!r} is not a value of the cube's {dim!r} dimension ({shown}) nor an "
+        f"index 0 to {len(texts) - 1}"
+    )
 
 
 def _coordinate_values(dataset: xr.Dataset, dim: str) -> list[Any]:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, FastAPI, Query
+from shapely.geometry import Point
 from shapely.geometry.base import BaseGeometry
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -54,6 +55,7 @@ def add_edr_routes(app: FastAPI, settings: EdrSettings) -> None:
         f: Format = None,
     ) -> Response:
         point = parse_coords(coords, ("Point",), settings.max_vertices)
+        assert isinstance(point, Point)  # the only kind parse_coords let through
         return await _answer(
             request, collection_id, item_id, parameter_name, datetime, f,
             lambda cube, query: answers.position_answer(cube, point, query),

@@ -138,7 +138,7 @@ async def test_csv_has_one_row_per_step(serve, hand_made, how) -> None:
     assert float(rows[1][1]) == float(str(ndvi[0]))  # written as short as float32 allows
 
 
-@pytest.mark.parametrize(("member", "index"), [(None, 0), ("m1", 1)])
+@pytest.mark.parametrize(("member", "index"), [(None, 0), ("m1", 1), ("1", 1)])
 async def test_other_dimensions_are_picked_by_name(serve, hand_made, member, index) -> None:
     cube = hand_made()
     client = await serve(cube)
