@@ -78,7 +78,7 @@ def time_steps(dataset: xr.Dataset, interval: Interval | None, asked: str | None
             f"({_label(times[0])} to {_label(times[-1])})"
         )
     index = slice(int(found[0]), int(found[-1]) + 1)
-    return Steps(index, tuple(_label(t) for t in times[index]))
+    return Steps(index, _labels(dataset[TIME].values[index]))
 
 
 def selections(
@@ -214,16 +214,18 @@ def _blocks(steps: Steps, size: int) -> list[Steps]:
 
 
 def _indexed(
-    variable: xr.DataArray, space: Mapping[str, Any], steps: Steps, picks: Mapping[str, int]
-) -> xr.DataArray:
-    """`variable` at `space` (and each pick), time first; a variable without time is
-    repeated over the steps."""
+    array: xr.DataArray, space: Mapping[str, Any], steps: Steps, picks: Mapping[str, int]
+) -> xr.Variable:
+    """`array`'s values at `space` (and each pick), time first; a variable without time is
+    repeated over the steps. On the bare Variable: a DataArray would slice its coordinate
+    indexes too, which costs more than the read of a series' one chunk."""
+    variable = array.variable
     indexers = {**space, **{d: i for d, i in picks.items() if d in variable.dims}}
     if steps.index is not None and TIME in variable.dims:
         indexers[TIME] = steps.index
     selected = variable.isel(indexers)
-    if steps.index is not None and TIME not in variable.dims:
-        selected = selected.expand_dims({TIME: len(steps.labels)})
+    if steps.index is not None and TIME not in selected.dims:
+        selected = selected.set_dims((TIME, *selected.dims), (len(steps.labels), *selected.shape))
     return selected.transpose(*(d for d in (TIME, *SPATIAL) if d in selected.dims))
 
 
@@ -260,6 +262,12 @@ def _coordinate_values(dataset: xr.Dataset, dim: str) -> list[Any]:
 
 def _naive_utc(moment: Any) -> pd.Timestamp:
     return pd.Timestamp(moment).tz_convert("UTC").tz_localize(None)
+
+
+def _labels(times: np.ndarray) -> tuple[str, ...]:
+    """RFC 3339 labels to the second, in UTC (the cube's times are naive UTC)."""
+    seconds = np.datetime_as_string(times.astype("datetime64[s]"), unit="s")
+    return tuple(f"{text}Z" for text in seconds.tolist())
 
 
 def _label(moment: Any) -> str:
