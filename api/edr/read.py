@@ -6,8 +6,9 @@ Which layout: a point's series is read from the time-series layout when the cube
 (one chunk per variable for a whole series, where the map layout costs one chunk per time
 step); an area from whichever of the two reads fewer bytes for the polygon's window (the
 chunks the window touches times their size). Dask runs each read with its synchronous
-scheduler: the request already has its own worker thread, and the threads of dask's pool
-would compete with the other requests' for the same cores.
+scheduler, passed to each `compute` (not set in dask's global config, which concurrent
+requests would race on): the request already has its own worker thread, and the threads
+of dask's pool would compete with the other requests' for the same cores.
 """
 
 from __future__ import annotations
@@ -155,8 +156,7 @@ def read_point(
     """Each variable's values at `pixel` over `steps` (NaN where nodata)."""
     row, col = pixel
     lazy = [_indexed(dataset[name], {"y": row, "x": col}, steps, picks).data for name in names]
-    with dask.config.set(scheduler="synchronous"):
-        values = dask.compute(*lazy)
+    values = dask.compute(*lazy, scheduler="synchronous")
     return {
         name: _masked(np.atleast_1d(np.asarray(value)), nodata.get(name))
         for name, value in zip(names, values, strict=True)
@@ -180,8 +180,7 @@ def read_area(
         parts = []
         for part in _blocks(steps, block):
             lazy = _indexed(dataset[name], space, part, picks).data
-            with dask.config.set(scheduler="synchronous"):
-                values = np.asarray(dask.compute(lazy)[0])
+            values = np.asarray(dask.compute(lazy, scheduler="synchronous")[0])
             values = _masked(values.reshape(-1, *window.mask.shape), nodata.get(name))
             parts.append(_stats(values, window.mask))
         mean, low, high, count = (np.concatenate([p[i] for p in parts]) for i in range(4))

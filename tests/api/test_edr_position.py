@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import threading
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ import xarray as xr
 from covjson_pydantic.coverage import Coverage
 from pyproj import Transformer
 
+from api.edr import answers
 from tests.api.edr_cubes import CRS_CODE, HandMadeCube, item_for
 
 URL = "/collections/coll/items/cube/position"
@@ -165,3 +167,30 @@ async def test_a_cube_without_time_answers_one_value(serve, hand_made) -> None:
     assert np.float32(body["ranges"]["ndvi"]["values"][0]) == truth
     csv_text = (await client.get(URL, params={"coords": f"POINT({lon} {lat})", "f": "csv"})).text
     assert len(csv_text.splitlines()) == 2
+
+
+@pytest.mark.parametrize("query", ["position", "area"])
+async def test_chunks_are_read_off_the_event_loop(serve, hand_made, monkeypatch, query) -> None:
+    """The reads run in a worker thread: the test (and the app under ASGITransport) runs on
+    the event loop's thread, the read must not."""
+    readers: list[int] = []
+    name = "read_point" if query == "position" else "read_area"
+    original = getattr(answers, name)
+
+    def spy(*args, **kwargs):
+        readers.append(threading.get_ident())
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(answers, name, spy)
+    cube = hand_made()
+    client = await serve(cube)
+    lon, lat = cube.lonlat(20, 20)
+    d = 0.001
+    coords = (
+        f"POINT({lon} {lat})"
+        if query == "position"
+        else f"POLYGON(({lon} {lat}, {lon + d} {lat}, {lon + d} {lat + d}, {lon} {lat}))"
+    )
+    response = await client.get(f"/collections/coll/items/cube/{query}", params={"coords": coords})
+    assert response.status_code == 200, response.text
+    assert readers and threading.get_ident() not in readers
