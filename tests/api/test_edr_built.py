@@ -1,6 +1,7 @@
-"""EDR queries on a cube built by the real builder (catalogue items -> dask -> Zarr ->
+"""EDR queries on cubes built by the real builder (catalogue items -> dask -> Zarr levels ->
 published item): a time series of a reprojected NetCDF input and a categorical GeoTIFF,
-answered with the values xarray reads from the item's href."""
+answered with the values xarray reads from the item's href, from the time-series layout
+(`forest`, built with `timeseries: {chunk: 16}`) and from the map layout (`forest-map`)."""
 
 from __future__ import annotations
 
@@ -24,15 +25,16 @@ from tests.cubes.conftest import (  # noqa: F401 - module fixtures, shared with 
 )
 from tests.helpers import make_settings
 
-CUBE = {
-    "id": "forest",
-    "collection": "scs2",
-    "grid": data.GRID,
-    "inputs": [
-        {"collection": "cci-biomass", "resampling": "bilinear", "variables": ["agb"]},
-        {"collection": "forest-type", "resampling": "mode"},
-    ],
-}
+INPUTS = [
+    {"collection": "cci-biomass", "resampling": "bilinear", "variables": ["agb"]},
+    {"collection": "forest-type", "resampling": "mode"},
+]
+CUBES = [
+    {"id": "forest", "collection": "scs2", "grid": data.GRID, "inputs": INPUTS,
+     "timeseries": {"chunk": 16}},
+    {"id": "forest-map", "collection": "scs2", "grid": data.GRID, "inputs": INPUTS},
+]  # fmt: skip
+LAYOUTS = {"forest": "timeseries", "forest-map": "map"}
 
 
 @pytest.fixture(scope="module")
@@ -41,11 +43,10 @@ async def built(module_database, compute_pool, tmp_path_factory) -> dict:  # noq
     sources = [data.cci_biomass(folder), data.forest_type(folder)]
     await seed(module_database, [source.item for source in sources])
     root = tmp_path_factory.mktemp("cubes")
-    [result] = await build(module_database, [CUBE], root, compute_pool)
-    assert result.status is JobStatus.SUCCEEDED, result.message
+    results = await build(module_database, CUBES, root, compute_pool)
+    assert all(r.status is JobStatus.SUCCEEDED for r in results), [r.message for r in results]
     async with module_database.read() as conn:
-        item = await get_item(conn, "scs2", "forest")
-    return item
+        return {cube["id"]: await get_item(conn, "scs2", cube["id"]) for cube in CUBES}
 
 
 @pytest.fixture
@@ -61,35 +62,39 @@ def opened(item: dict) -> xr.Dataset:
     return xr.open_zarr(asset["href"], **asset["xarray:open_kwargs"])
 
 
+@pytest.mark.parametrize("item_id", ["forest", "forest-map"])
 @pytest.mark.parametrize(("row", "col"), [(10, 10), (80, 100), (159, 199), (60, 66)])
-async def test_position_is_what_xarray_reads_at_the_pixel(client, built, row, col) -> None:
-    cube = opened(built)
+async def test_position_is_what_xarray_reads_at_the_pixel(client, built, item_id, row, col):
+    item = built[item_id]
+    cube = opened(item)
     x, y = float(cube["x"][col]), float(cube["y"][row])
     lon, lat = Transformer.from_crs(data.GRID_CRS, "EPSG:4326", always_xy=True).transform(x, y)
     response = await client.get(
-        "/collections/scs2/items/forest/position",
+        f"/collections/scs2/items/{item_id}/position",
         params={"coords": f"POINT({lon} {lat})", "parameter-name": "agb,forest_type"},
     )
     assert response.status_code == 200, response.text
+    assert response.headers["cubestac-layout"] == LAYOUTS[item_id]
     body = response.json()
     assert len(body["domain"]["axes"]["t"]["values"]) == cube.sizes["time"] == 4
     agb = cube["agb"].sel(x=x, y=y, method="nearest").values
     got = np.array([np.nan if v is None else v for v in body["ranges"]["agb"]["values"]])
     np.testing.assert_array_equal(got.astype(agb.dtype), agb)
     forest_type = cube["forest_type"].sel(x=x, y=y, method="nearest").values
-    nodata = built["properties"]["cube:variables"]["forest_type"]["nodata"]
+    nodata = item["properties"]["cube:variables"]["forest_type"]["nodata"]
     wanted = [None if v == nodata else int(v) for v in np.broadcast_to(forest_type, (4,))]
     assert body["ranges"]["forest_type"]["values"] == wanted
 
 
-async def test_area_counts_the_pixels_whose_centres_it_holds(client, built) -> None:
-    cube = opened(built)
+@pytest.mark.parametrize("item_id", ["forest", "forest-map"])
+async def test_area_counts_the_pixels_whose_centres_it_holds(client, built, item_id) -> None:
+    cube = opened(built[item_id])
     to_geo = Transformer.from_crs(data.GRID_CRS, "EPSG:4326", always_xy=True)
     west, south, east, north = 4_000_600.0, 2_999_100.0, 4_003_000.0, 3_002_700.0
     ring = [(west, south), (east, south), (east, north), (west, south)]  # a triangle
     polygon = shapely.Polygon([to_geo.transform(x, y) for x, y in ring])
     response = await client.get(
-        "/collections/scs2/items/forest/area",
+        f"/collections/scs2/items/{item_id}/area",
         params={"coords": polygon.wkt, "parameter-name": "agb", "f": "csv"},
     )
     assert response.status_code == 200, response.text
@@ -104,3 +109,9 @@ async def test_area_counts_the_pixels_whose_centres_it_holds(client, built) -> N
         assert (int(pixels), int(count)) == (int(inside.sum()), valid.size)
         assert float(mean) == pytest.approx(valid.astype("float64").mean(), rel=1e-12)
         assert (np.float32(low), np.float32(high)) == (valid.min(), valid.max())
+
+
+def test_the_built_cube_has_the_time_series_layout(built) -> None:
+    """What the queries above rely on: `forest` carries the `zarr-timeseries` asset."""
+    assert "zarr-timeseries" in built["forest"]["assets"]
+    assert "zarr-timeseries" not in built["forest-map"]["assets"]
