@@ -139,3 +139,26 @@ async def test_a_multipolygon_covers_both_parts(serve, hand_made) -> None:
     truth = brute_force(cube, parts, "agb")
     assert body["cubestac:pixels"] == truth["pixels"] == 25 + 50
     np.testing.assert_allclose(answered(body, "agb_mean"), truth["mean"], rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("corners", "datetime", "layout"),
+    [
+        ([(2, 2), (2, 6), (6, 6), (6, 2)], None, "timeseries"),  # 4 x 4 px, 30 steps
+        ([(0, 0), (0, 48), (40, 48), (40, 0)], "2020-01-04", "map"),  # the grid, 1 step
+    ],
+)
+async def test_an_area_reads_the_layout_with_fewer_bytes(
+    serve, hand_made, corners, datetime, layout
+):
+    """A small square over every step: one time-series chunk of 30 x 8 x 8 (7.7 KB) against
+    30 map chunks of 16 x 16 (31 KB). The whole grid at one step: 9 map chunks (9 KB)
+    against 30 time-series chunks (230 KB)."""
+    cube = hand_made()
+    client = await serve(cube)
+    params = {"coords": polygon(cube, corners).wkt, "parameter-name": "ndvi"}
+    if datetime:
+        params["datetime"] = datetime
+    response = await client.get(URL, params=params)
+    assert response.status_code == 200, response.text
+    assert response.headers["cubestac-layout"] == layout
