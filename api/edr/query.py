@@ -106,5 +106,19 @@ def parse_format(f: str | None, accept: str | None) -> OutputFormat:
     return OutputFormat.COVERAGE_JSON
 
 
+CRS84_NAMES = frozenset(
+    {"crs84", "ogc:crs84", "http://www.opengis.net/def/crs/ogc/1.3/crs84", "[ogc:crs84]"}
+)
+
+
+def check_crs(crs: str | None) -> None:
+    """`crs` may only name WGS 84 longitude/latitude (CRS84), the one `coords` is read in."""
+    if crs is not None and crs.strip().lower() not in CRS84_NAMES:
+        raise InvalidInputError(
+            f"crs: {crs!r} is not supported; coords are WGS 84 longitude/latitude "
+            "(http://www.opengis.net/def/crs/OGC/1.3/CRS84)"
+        )
+
+
 def _shorten(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else f"{text[:limit]}..."

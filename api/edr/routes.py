@@ -20,7 +20,7 @@ from starlette.responses import Response
 
 from api.cube_datasets import OpenCube
 from api.edr import answers
-from api.edr.query import parse_coords, parse_datetime, parse_format, parse_parameters
+from api.edr.query import check_crs, parse_coords, parse_datetime, parse_format, parse_parameters
 from api.state import app_state
 from catalogue.settings import EdrSettings
 
@@ -95,6 +95,7 @@ async def _answer(
 ) -> Response:
     """Parse the rest, open the cube (404 when it is none), run `work` in a thread."""
     output = parse_format(f, request.headers.get("accept"))
+    check_crs(request.query_params.get("crs"))
     interval = parse_datetime(datetime)
     state = app_state(request)
     cube = await state.cube_datasets.open_cube(state.database, collection_id, item_id)

@@ -163,3 +163,13 @@ async def test_a_polygon_around_the_world_is_cut_to_the_cube(client) -> None:
     one_step = await client.get(AREA, params={"coords": world, "datetime": "2020-01-04"})
     assert one_step.status_code == 200, one_step.text
     assert one_step.json()["cubestac:pixels"] == 48 * 40
+
+
+@pytest.mark.parametrize(
+    ("crs", "status"), [("EPSG:3035", 400), ("EPSG:4326", 400), ("CRS84", 200)]
+)
+async def test_only_crs84_coordinates(client, cube, crs, status) -> None:
+    response = await client.get(POSITION, params={"coords": inside(cube), "crs": crs})
+    assert response.status_code == status, response.text
+    if status == 400:
+        assert "is not supported" in response.json()["description"]
