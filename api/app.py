@@ -58,6 +58,7 @@ from api.edr.routes import add_edr_routes
 from api.errors import add_error_handlers
 from api.filter_extension import CollectionSearchFilter, SearchFilter
 from api.health import health_endpoint
+from api.maps.routes import add_map_routes
 from api.metrics import ApiMetrics, add_metrics_route
 from api.middleware import BodySizeLimitMiddleware, HtmlSecurityHeadersMiddleware
 from api.observability import ObservabilityMiddleware
@@ -79,6 +80,8 @@ from catalogue.settings import Settings
 logger = logging.getLogger(__name__)
 
 BROWSEABLE = "https://api.stacspec.org/v1.0.0/browseable"
+# map tiles are PNG/WebP, compressed already
+TILE_PATHS = "^/collections/[^/]+/items/[^/]+/tiles/"
 WRITE_ROUTES: list[Scope] = [
     {"path": "/collections", "method": "POST"},
     {"path": "/collections/{collection_id}", "method": "PUT"},
@@ -248,7 +251,7 @@ def _middlewares(settings: Settings, metrics: ApiMetrics | None) -> list[Middlew
         *_write_key_guard(settings),
         # cube files go out as stored: chunks are compressed already, and a compressed 206
         # would not be the byte range asked for
-        Middleware(BrotliMiddleware, excluded_handlers=["^/cubes/"]),
+        Middleware(BrotliMiddleware, excluded_handlers=["^/cubes/", TILE_PATHS]),
         Middleware(
             CORSMiddleware,
             allow_origins=["*"],
@@ -334,7 +337,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.router.route_class = AwaitedRequestModelRoute
     # the item search and its caches, one per app (catalogue.search.service)
     search = ItemSearch(count_budget_ms=settings.api.count_timeout_ms)
-    attach_state(app, AppState(db, settings.public_url, cube_hrefs(settings), search))
+    state = AppState(db, settings.public_url, cube_hrefs(settings), search)
+    attach_state(app, state)
     add_docs_page(app, "/api", settings.api.title)
     cube_root = local_cube_root(settings)
     if cube_root is not None:
@@ -375,6 +379,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         description=settings.api.description,
     )
     add_edr_routes(app, settings.edr)
+    add_map_routes(app, settings.tiles, state.cube_datasets)
     serve_openapi_as_declared(app)
     _add_error_handlers(app)
     if metrics is not None:

@@ -116,6 +116,16 @@ class EdrSettings(BaseModel):
     max_vertices: int = Field(default=10_000, ge=4)
 
 
+class TileSettings(BaseModel):
+    """Map tiles of cube items (README "Map tiles")."""
+
+    # rendered tiles kept in memory per API worker (an LRU); 0 turns the cache off
+    cache_mb: int = Field(default=64, ge=0, le=16_384)
+    # `Cache-Control: max-age` of tiles, TileJSON and WMTS capabilities; a tile URL names an
+    # item, whose next build is a new store version, so tiles are not cached for ever
+    max_age_s: int = Field(default=3600, ge=0)
+
+
 class Settings(BaseSettings):
     """All cubestac settings; `CUBESTAC_*` variables, nested sections with `__`."""
 
@@ -140,3 +150,4 @@ class Settings(BaseSettings):
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
     cubes: CubeBuildSettings = Field(default_factory=CubeBuildSettings)
     edr: EdrSettings = Field(default_factory=EdrSettings)
+    tiles: TileSettings = Field(default_factory=TileSettings)
