@@ -4,7 +4,8 @@
 The values are known everywhere, so a test can tell what colour a tile must show at any
 point: `biomass` (float, time, y, x) is `(col // 128) * 30 + 5 * t`, NaN in the top-left
 128 x 128 block; `forest_type` (uint8 classes, y, x) is 1, 2 or 3 by band of 256 rows
-with 0 (nodata) in the left 128 columns. Both are constant over 128 x 128 blocks, so
+with 0 (nodata) in the left 128 columns; `canopy` (float, member, y, x) is 10 for member
+"low" and 110 for member "high". Both are constant over 128 x 128 blocks, so
 nearest-neighbour warping cannot blur what a test looks at.
 """
 
@@ -57,6 +58,10 @@ def _full_resolution() -> xr.Dataset:
     return _dataset(biomass, forest, RES)
 
 
+def canopy_value(member: int) -> float:
+    return 10.0 + 100.0 * member
+
+
 def _dataset(biomass: np.ndarray, forest: np.ndarray, res: float) -> xr.Dataset:
     size = forest.shape[0]
     x = WEST + (np.arange(size) + 0.5) * res
@@ -77,6 +82,10 @@ def _dataset(biomass: np.ndarray, forest: np.ndarray, res: float) -> xr.Dataset:
         },
         coords={"time": TIMES, "y": y, "x": x, "spatial_ref": ((), 0, crs.to_cf())},
     )
+    canopy = np.stack([np.full((size, size), canopy_value(m), "float32") for m in (0, 1)])
+    dataset["canopy"] = (("member", "y", "x"), canopy, {"grid_mapping": "spatial_ref"})
+    dataset = dataset.assign_coords(member=["low", "high"])
+    dataset["canopy"].encoding = {"chunks": (1, CHUNK, CHUNK)}
     dataset["biomass"].encoding = {"_FillValue": np.float32("nan"), "chunks": (1, CHUNK, CHUNK)}
     dataset["forest_type"].encoding = {"chunks": (CHUNK, CHUNK)}
     return dataset
@@ -152,6 +161,7 @@ def cube_item(
                     "step": -RES,
                     "reference_system": EPSG,
                 },
+                "member": {"type": "other", "values": ["low", "high"]},
                 "time": {
                     "type": "temporal",
                     "extent": ["2020-01-01T00:00:00Z", "2022-01-01T00:00:00Z"],
@@ -165,6 +175,11 @@ def cube_item(
                     "data_type": "float32",
                     "nodata": "nan",
                     "unit": "Mg/ha",
+                },
+                "canopy": {
+                    "dimensions": ["member", "y", "x"],
+                    "type": "data",
+                    "data_type": "float32",
                 },
                 "forest_type": {
                     "dimensions": ["y", "x"],

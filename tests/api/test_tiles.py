@@ -199,6 +199,13 @@ async def test_time_by_nearest_step_or_index(http, time, step) -> None:
     assert colour == viridis(map_cubes.biomass_value(row, col, step))
 
 
+@pytest.mark.parametrize(("member", "index"), [("low", 0), ("high", 1), ("1", 1), (None, 0)])
+async def test_other_dimensions_by_value_or_index(http, member, index) -> None:
+    params = {"variable": "canopy", "rescale": "0,200"} | ({"member": member} if member else {})
+    colour, _ = await tile_at(http, 640, 640, 10, **params)
+    assert colour == viridis(map_cubes.canopy_value(index), 0, 200)
+
+
 @pytest.mark.parametrize("tms_id", ["WGS1984Quad", "EuropeanETRS89_LAEAQuad", "WebMercatorQuad"])
 async def test_other_tile_matrix_sets(http, tms_id) -> None:
     for row, col in POINTS:
