@@ -25,6 +25,7 @@ from catalogue.bbox import bbox_problem, geometry_bbox
 from catalogue.errors import InvalidBboxError, InvalidInputError
 from catalogue.ids import check_id
 from catalogue.times import parse_datetime
+from catalogue.web_map_links import CUBE_MARKER, add_web_map_links
 
 STRUCTURAL_RELS = frozenset({"self", "parent", "collection", "root", "items"})
 STAC_VERSION = "1.1.0"
@@ -179,11 +180,13 @@ def row_to_item(
     database is PostgreSQL's JSONB order (shortest key first: `id`, `bbox`, `type` ...); the
     same order `item_json_text` gives, so a search page and a single item read alike.
     With `cube_hrefs`, asset hrefs under the cube root become HTTP(S) URLs (see CubeHrefs).
+    A cube item gets its web-map-links (`catalogue.web_map_links`) after the stored links.
     """
     stored_links = content.pop("links", None) or []
     if cube_hrefs is not None:
         _serve_cube_assets(content, base_url, cube_hrefs)
     content["links"] = item_links(base_url, content["collection"], content["id"]) + stored_links
+    add_web_map_links(content, base_url)
     return content
 
 
@@ -236,13 +239,15 @@ def item_json_text(
     Why text: a search page of 100 items is 350 kB of JSON. Parsing it into dicts to add
     four links and printing it again (orjson both ways) was most of a search's Python time;
     splicing the links into the text costs a small part of that
-    (bench/results/code_figures.md). The dict path
-    (`row_to_item`) is taken only when an asset href lies under the cube root and must be
-    rewritten. The output holds what `orjson.dumps(row_to_item(...))` gives, in the same
-    order; only whitespace and the spelling of numbers (PostgreSQL's) differ. A page passes
-    one `links_text` for all its items.
+    (bench/results/code_figures.md). The dict path (`row_to_item`) is taken only when an
+    asset href lies under the cube root and must be rewritten, or when the item may be a
+    cube (its web-map-links are added). The output holds what
+    `orjson.dumps(row_to_item(...))` gives, in the same order; only whitespace and the
+    spelling of numbers (PostgreSQL's) differ. A page passes one `links_text` for all its
+    items.
     """
-    if cube_hrefs is not None and cube_hrefs.json_root in stored.body:
+    rewrite = cube_hrefs is not None and cube_hrefs.json_root in stored.body
+    if rewrite or CUBE_MARKER in stored.body:
         item = json_codec.loads(stored.body)
         item["links"] = json_codec.loads(stored.links)
         return json_codec.dumps(row_to_item(item, base_url, cube_hrefs))

@@ -2,7 +2,7 @@
 an RFC 3339 time, or an index) and an index along every other non-spatial dimension
 (a query parameter named after the dimension: a coordinate value or an index).
 
-Defaults: the first mappable variable of the item's `cube:variables`, the latest time step,
+Defaults: the first mappable variable of the item's `cube:variables` (alphabetically), the latest time step,
 the first value of every other dimension. Every bad value is an InvalidInputError (400)
 that names it and says what would be valid.
 """
@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -37,10 +38,11 @@ class Selection:
         return f"{self.variable}[{','.join(map(str, self.index))}]"
 
 
-def map_variables(item: Mapping[str, object], dataset: xr.Dataset) -> list[str]:
-    """The item's variables that can be drawn: in the store, with y and x as last dims."""
-    variables = (item.get("properties") or {}).get("cube:variables") or {}  # type: ignore[union-attr]  # a STAC item's properties are a mapping
-    names = [name for name in variables if name in dataset.data_vars]
+def map_variables(item: Mapping[str, Any], dataset: xr.Dataset) -> list[str]:
+    """The item's variables that can be drawn (in the store, with y and x as last dims),
+    in alphabetical order: the first is the default."""
+    variables = (item.get("properties") or {}).get("cube:variables") or {}
+    names = sorted(name for name in variables if name in dataset.data_vars)
     return [name for name in names if tuple(dataset[name].dims[-2:]) == SPATIAL]
 
 

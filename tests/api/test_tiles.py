@@ -226,7 +226,7 @@ async def test_scale_and_webp(http) -> None:
 
 
 async def test_etag_and_cache_control(http) -> None:
-    url = f"{ITEM_URL}/tiles/WebMercatorQuad/10/544/339.png"
+    url = f"{ITEM_URL}/tiles/WebMercatorQuad/10/540/337.png"
     first = await http.get(url)
     assert first.headers["cache-control"].startswith("public, max-age=")
     etag = first.headers["etag"]

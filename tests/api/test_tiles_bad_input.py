@@ -14,7 +14,7 @@ from tests.cubes.conftest import seed
 from tests.helpers import make_item
 
 ITEM_URL = "/collections/maps/items/map-cube"
-TILE = f"{ITEM_URL}/tiles/WebMercatorQuad/10/544/339"  # a tile over the cube
+TILE = f"{ITEM_URL}/tiles/WebMercatorQuad/10/540/337"  # a tile over the cube
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,7 @@ from catalogue.repositories.collections import get_collection
 from catalogue.repositories.items import get_item
 from catalogue.repositories.jobs import JobStatus
 from catalogue.serializers import row_to_collection, row_to_item
+from catalogue.web_map_links import WEB_MAP_LINKS_EXTENSION
 from tests.cubes import data
 from tests.cubes.conftest import build, seed
 from tests.cubes.stac import EXTENSIONS, ITEM_SCHEMA, validate
@@ -66,7 +67,8 @@ def served(item: dict[str, Any]) -> dict[str, Any]:
 def test_item_is_valid_stac_with_its_four_extensions(item) -> None:
     assert sorted(item["stac_extensions"]) == sorted(EXTENSIONS)
     validated = validate(served(item))
-    assert set(validated) == {ITEM_SCHEMA, *EXTENSIONS}
+    # served, a cube item also declares the web-map-links of its map tiles
+    assert set(validated) == {ITEM_SCHEMA, *EXTENSIONS, WEB_MAP_LINKS_EXTENSION}
 
 
 def test_an_invalid_datacube_field_is_caught_by_the_same_validation(item) -> None:
