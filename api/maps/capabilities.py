@@ -48,8 +48,10 @@ def tilejson(
     tiles_url: str,
     query: Sequence[tuple[str, str]],
     name: str,
+    tile_name: str = "{y}.png",
 ) -> dict[str, object]:
-    """TileJSON 3.0.0 for `tiles_url` (ending in `/tiles/{tms}`), `query` carried over."""
+    """TileJSON 3.0.0 for `tiles_url` (ending in `/tiles/{tms}`), `query` carried over;
+    `tile_name` is the last part of the path (`{y}@2x.webp`...)."""
     minzoom, maxzoom = zoom_range(source, tms)
     bbox = [float(v) for v in source.cube.item.get("bbox") or _wgs84_bounds(source)][:4]
     if len(bbox) != 4:
@@ -60,7 +62,7 @@ def tilejson(
         "name": name,
         "version": "1.0.0",
         "scheme": "xyz",
-        "tiles": [f"{tiles_url}/{{z}}/{{x}}/{{y}}{suffix}"],
+        "tiles": [f"{tiles_url}/{{z}}/{{x}}/{tile_name}{suffix}"],
         "minzoom": minzoom,
         "maxzoom": maxzoom,
         "bounds": bbox,
@@ -131,7 +133,7 @@ def _layer(
         for value in times:
             _text(dimension, _wmts("Value"), value)
     link = ET.SubElement(element, _wmts("TileMatrixSetLink"))
-    _text(link, _wmts("TileMatrixSet"), tms.id)
+    _text(link, _wmts("TileMatrixSet"), str(tms.id))
     ET.SubElement(
         element,
         _wmts("ResourceURL"),
@@ -141,7 +143,7 @@ def _layer(
 
 def _tile_matrix_set(contents: ET.Element, tms: TileMatrixSet, maxzoom: int) -> None:
     element = ET.SubElement(contents, _wmts("TileMatrixSet"))
-    _text(element, _ows("Identifier"), tms.id)
+    _text(element, _ows("Identifier"), str(tms.id))
     _text(element, _ows("SupportedCRS"), _crs_urn(tms))
     for zoom in range(tms.minzoom, min(tms.maxzoom, maxzoom) + 1):
         matrix = tms.matrix(zoom)

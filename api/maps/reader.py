@@ -103,8 +103,12 @@ def _read_window(
     row1 = min(grid.height, math.ceil(max(rows)) + EDGE_PIXELS)
     if col0 >= col1 or row0 >= row1:
         return None
-    array = grid.group[selection.variable]
-    raw = array[(*selection.index, slice(row0, row1, step), slice(col0, col1, step))]
+    window: tuple[int | slice, ...] = (
+        *selection.index,
+        slice(row0, row1, step),
+        slice(col0, col1, step),
+    )
+    raw = grid.array(selection.variable)[window]
     nodata = nodata_of(source, selection.variable)
     values = decoded_values(np.asarray(raw), source, selection.variable, nodata)
     transform = grid.transform @ Affine.translation(col0, row0)

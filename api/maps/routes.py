@@ -8,6 +8,7 @@ tiles `max_age_s`: the item's next build is a new version behind the same URL.
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import Annotated
 from urllib.parse import quote
 
@@ -26,7 +27,7 @@ from catalogue.settings import TileSettings
 
 ITEM = "/collections/{collection_id}/items/{item_id}"
 DEFAULT_TMS = "WebMercatorQuad"
-TAGS = ["Map tiles"]
+TAGS: list[str | Enum] = ["Map tiles"]
 TILE_FORMATS = ("png", "webp")
 
 Variable = Annotated[str | None, Query(description="the variable to draw (default: the first one)")]
@@ -103,10 +104,8 @@ def add_map_routes(app: FastAPI, settings: TileSettings, cubes: CubeDatasets) ->
             f"{_item_url(request, collection_id, item_id)}/tiles/{tms.id}",
             carried,
             f"{item_id} {selection.variable}",
+            f"{{y}}{scale}.{tile_format}",
         )
-        document["tiles"] = [
-            url.replace("{y}", f"{{y}}{scale}.{tile_format}") for url in document["tiles"]
-        ]
         return ORJSONResponse(document, headers={"Cache-Control": cache_control})
 
     @app.get(ITEM + "/WMTSCapabilities.xml", tags=TAGS, response_class=Response)

@@ -2,9 +2,9 @@
 an RFC 3339 time, or an index) and an index along every other non-spatial dimension
 (a query parameter named after the dimension: a coordinate value or an index).
 
-Defaults: the first mappable variable of the item's `cube:variables` (alphabetically), the latest time step,
-the first value of every other dimension. Every bad value is an InvalidInputError (400)
-that names it and says what would be valid.
+Defaults: the first mappable variable of the item's `cube:variables` (alphabetically), the
+latest time step, the first value of every other dimension. Every bad value is an
+InvalidInputError (400) that names it and says what would be valid.
 """
 
 from __future__ import annotations

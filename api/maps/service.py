@@ -129,7 +129,9 @@ class MapService:
     async def source(self, database: Database, collection_id: str, item_id: str) -> MapSource:
         cube = await self.cubes.open_cube(database, collection_id, item_id)
         cached = self.sources.cached(cube)
-        return cached or await run_in_threadpool(self.sources.source, cube)
+        if cached is not None:
+            return cached
+        return await run_in_threadpool(self.sources.source, cube)
 
     def selection(self, source: MapSource, query: MapQuery) -> Selection:
         dataset = source.cube.full_resolution
@@ -207,7 +209,7 @@ def _etag(source: MapSource, selection: Selection, query: MapQuery, address: Til
         selection.key,
         query.colormap or "",
         query.rescale or "",
-        address.tms.id,
+        str(address.tms.id),
         f"{tile.z}/{tile.x}/{tile.y}@{address.scale}.{address.image_format}",
     ]
     return '"' + hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32] + '"'

@@ -41,6 +41,12 @@ class LevelGrid:
     height: int
     width: int
 
+    def array(self, name: str) -> zarr.Array:
+        """The Zarr array of variable `name` in this level."""
+        array = self.group[name]
+        assert isinstance(array, zarr.Array), f"{name!r} is not an array"
+        return array
+
     @property
     def resolution(self) -> float:
         """The pixel size (the finer axis), in the cube CRS's units."""
@@ -104,7 +110,7 @@ def open_source(cube: OpenCube) -> MapSource:
         cube.store, mode="r", storage_options=dict(cube.storage_options) or None
     )
     crs = cube_crs(cube)
-    grids = []
+    grids: list[LevelGrid] = []
     for level, dataset in zip(cube.levels, cube.datasets, strict=True):
         group = root[level.path] if level.path else root
         assert isinstance(group, zarr.Group), f"{level.path!r} is not a group"

@@ -16,7 +16,7 @@ import math
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from rio_tiler.colormap import cmap, parse_color
@@ -67,7 +67,7 @@ def parse_colormap(text: str | None) -> ColorMap | None:
     if text.lstrip().startswith("{"):
         return _json_colormap(text)
     try:
-        return dict(cmap.get(text.lower()))
+        return cast(ColorMap, cmap.get(text.lower()))  # a registered ramp: 256 colours
     except InvalidColorMapName as error:
         raise InvalidInputError(
             f"unknown colormap {text!r}; use a JSON map {{value: [r, g, b, a]}} or one of: "
@@ -105,7 +105,7 @@ def class_colormap(source: MapSource, variable: str, nodata: float | None) -> Co
         values = [int(v) for v in np.atleast_1d(flags)] if flags is not None else []
     if not values:
         values = source_classes(source, variable)
-    palette = cmap.get(CLASS_PALETTE)
+    palette = cast(ColorMap, cmap.get(CLASS_PALETTE))
     colours: ColorMap = {}
     for position, value in enumerate(values):
         if nodata is not None and value == nodata:
@@ -148,7 +148,7 @@ class ValueRanges:
         key = (source.cube.store, variable)
         with self._lock:
             if key in self._known:
-                return self._known[key]  # type: ignore[no-any-return]  # stored below
+                return cast(tuple[float, float], self._known[key])
         values = coarse_values(source, variable)
         found = (float(np.nanmin(values)), float(np.nanmax(values))) if values.size else (0, 1)
         if not all(map(math.isfinite, found)) or found[0] >= found[1]:
@@ -181,7 +181,7 @@ def coarse_values(source: MapSource, variable: str) -> np.ndarray:
     """The coarsest level's values as float64 with nodata as NaN, strided over every
     dimension when the whole level would be too large (a store without levels)."""
     grid = source.levels[-1]
-    array = grid.group[variable]
+    array = grid.array(variable)
     space = max(1, math.ceil(math.sqrt(grid.height * grid.width / SPATIAL_SAMPLE)))
     per_step = math.ceil(grid.height / space) * math.ceil(grid.width / space)
     leading = array.shape[:-2]

@@ -26,7 +26,7 @@ def nodata_of(source: MapSource, variable: str) -> float | None:
         return math.nan if value == "nan" else float(value)
     if kept_as_stored(source, variable):
         return None
-    fill = source.full.group[variable].fill_value
+    fill = source.full.array(variable).fill_value
     try:
         return float(fill) if fill is not None else None
     except (TypeError, ValueError):
@@ -46,10 +46,10 @@ def decoded_values(
     values = raw.astype("float32", copy=True)
     if nodata is not None and not math.isnan(nodata):
         values[raw == nodata] = np.nan
-    attrs = source.full.group[variable].attrs
+    attrs = source.full.array(variable).attrs
     scale, offset = attrs.get("scale_factor"), attrs.get("add_offset")
-    if scale is not None:
+    if isinstance(scale, int | float):
         values *= np.float32(scale)
-    if offset is not None:
+    if isinstance(offset, int | float):
         values += np.float32(offset)
     return values
