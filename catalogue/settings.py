@@ -121,6 +121,9 @@ class TileSettings(BaseModel):
 
     # rendered tiles kept in memory per API worker (an LRU); 0 turns the cache off
     cache_mb: int = Field(default=64, ge=0, le=16_384)
+    # decoded Zarr chunks kept in memory per API worker (an LRU); neighbouring tiles share
+    # them. 0 turns it off (every tile decompresses its chunks)
+    chunk_cache_mb: int = Field(default=256, ge=0, le=65_536)
     # `Cache-Control: max-age` of tiles, TileJSON and WMTS capabilities; a tile URL names an
     # item, whose next build is a new store version, so tiles are not cached for ever
     max_age_s: int = Field(default=3600, ge=0)

@@ -13,14 +13,18 @@ come with the cube's next build).
 from __future__ import annotations
 
 import math
+import threading
 
 import numpy as np
 from affine import Affine
 from morecantile import Tile, TileMatrixSet
+from pyproj import Transformer
+from pyproj.exceptions import ProjError
 from rasterio.errors import CRSError
 from rasterio.transform import from_bounds
-from rasterio.warp import Resampling, reproject, transform_bounds
+from rasterio.warp import Resampling, reproject
 
+from api.maps.chunks import ChunkCache, read_window
 from api.maps.selection import Selection
 from api.maps.source import LevelGrid, MapSource
 from api.maps.values import decoded_values, nodata_of
@@ -38,10 +42,24 @@ def tile_bounds(tms: TileMatrixSet, tile: Tile) -> Bounds:
 def source_bounds(source: MapSource, tms: TileMatrixSet, bounds: Bounds) -> Bounds | None:
     """The tile's bounds in the cube's CRS, or None where they cannot be transformed."""
     try:
-        found = transform_bounds(tms.rasterio_crs, source.crs, *bounds, densify_pts=21)
-    except (CRSError, ValueError):
+        transformer = _transformer(tms.rasterio_crs.to_wkt(), source.crs.to_wkt())
+        found = transformer.transform_bounds(*bounds, densify_pts=21)
+    except (CRSError, ProjError, ValueError):
         return None
     return found if all(math.isfinite(v) for v in found) else None
+
+
+_transformers = threading.local()
+
+
+def _transformer(source_wkt: str, target_wkt: str) -> Transformer:
+    """A pyproj transformer per thread and CRS pair: building one costs milliseconds, more
+    than the transformation of a tile's bounds."""
+    cache: dict[tuple[str, str], Transformer] = _transformers.__dict__.setdefault("cache", {})
+    key = (source_wkt, target_wkt)
+    if key not in cache:
+        cache[key] = Transformer.from_crs(source_wkt, target_wkt, always_xy=True)
+    return cache[key]
 
 
 def choose_level(source: MapSource, resolution: float) -> LevelGrid:
@@ -55,7 +73,12 @@ def choose_level(source: MapSource, resolution: float) -> LevelGrid:
 
 
 def tile_values(
-    source: MapSource, selection: Selection, tms: TileMatrixSet, tile: Tile, size: int
+    source: MapSource,
+    selection: Selection,
+    tms: TileMatrixSet,
+    tile: Tile,
+    size: int,
+    cache: ChunkCache,
 ) -> np.ndarray | None:
     """The tile's values (float32, size x size, NaN where nothing is), or None when the
     tile does not overlap the cube."""
@@ -66,7 +89,7 @@ def tile_values(
     resolution = min(inside[2] - inside[0], inside[3] - inside[1]) / size
     grid = choose_level(source, resolution)
     step = max(1, int(resolution / grid.resolution)) if grid is source.levels[-1] else 1
-    window = _read_window(source, grid, selection, inside, step)
+    window = _read_window(source, grid, selection, inside, step, cache)
     if window is None:
         return None
     values, transform = window
@@ -90,9 +113,16 @@ def _overlaps(a: Bounds, b: Bounds) -> bool:
 
 
 def _read_window(
-    source: MapSource, grid: LevelGrid, selection: Selection, bounds: Bounds, step: int
+    source: MapSource,
+    grid: LevelGrid,
+    selection: Selection,
+    bounds: Bounds,
+    step: int,
+    cache: ChunkCache,
 ) -> tuple[np.ndarray, Affine] | None:
-    """The level's pixels under `bounds` (every `step`-th), decoded, with their transform."""
+    """The level's pixels under `bounds` (every `step`-th), decoded, with their transform.
+    Whole chunks go through `cache`; a strided read of a store without levels (zoomed out)
+    reads through Zarr directly, keeping only every `step`-th pixel."""
     inverse = ~grid.transform
     corners = [inverse @ (x, y) for x in (bounds[0], bounds[2]) for y in (bounds[1], bounds[3])]
     cols = [c for c, _ in corners]
@@ -103,12 +133,18 @@ def _read_window(
     row1 = min(grid.height, math.ceil(max(rows)) + EDGE_PIXELS)
     if col0 >= col1 or row0 >= row1:
         return None
-    window: tuple[int | slice, ...] = (
-        *selection.index,
-        slice(row0, row1, step),
-        slice(col0, col1, step),
-    )
-    raw = grid.array(selection.variable)[window]
+    array = grid.array(selection.variable)
+    if step == 1 or not source.is_legacy:  # a level's window is small: read it whole
+        name = f"{source.cube.store}/{grid.level.path}/{selection.variable}"
+        raw = read_window(array, name, selection.index, (row0, row1), (col0, col1), cache)
+        raw = raw[::step, ::step]
+    else:
+        window: tuple[int | slice, ...] = (
+            *selection.index,
+            slice(row0, row1, step),
+            slice(col0, col1, step),
+        )
+        raw = np.asarray(array[window])
     nodata = nodata_of(source, selection.variable)
     values = decoded_values(np.asarray(raw), source, selection.variable, nodata)
     transform = grid.transform @ Affine.translation(col0, row0)

@@ -15,7 +15,8 @@ from rio_tiler.utils import render
 
 from api.maps.style import Style
 
-MEDIA_TYPES = {"png": "image/png", "webp": "image/webp"}
+# zlib level 1: about 40 % faster than GDAL's default (6) for a few % larger tiles
+PNG_OPTIONS = {"ZLEVEL": 1}
 
 
 def render_values(values: np.ndarray, style: Style, image_format: str) -> bytes:
@@ -28,7 +29,10 @@ def render_values(values: np.ndarray, style: Style, image_format: str) -> bytes:
     else:
         data = np.where(valid, values, 0).astype("int32")
         data = data.astype("uint8") if data.min() >= 0 and data.max() < 256 else data
-    return render(data[np.newaxis], mask, img_format=image_format.upper(), colormap=style.colormap)
+    options = PNG_OPTIONS if image_format == "png" else {}
+    return render(
+        data[np.newaxis], mask, img_format=image_format.upper(), colormap=style.colormap, **options
+    )
 
 
 @lru_cache(maxsize=16)

@@ -45,7 +45,7 @@ TmsId = Annotated[str, Query(alias="tileMatrixSetId")]
 
 def add_map_routes(app: FastAPI, settings: TileSettings, cubes: CubeDatasets) -> None:
     """Register the routes; one MapService (sources, ranges, tile cache) for the app."""
-    maps = MapService(cubes, settings.cache_mb * 1024 * 1024)
+    maps = MapService(cubes, settings.cache_mb * 2**20, settings.chunk_cache_mb * 2**20)
     cache_control = f"public, max-age={settings.max_age_s}"
 
     @app.get(ITEM + "/tiles/{tileMatrixSetId}/{z}/{x}/{y}", tags=TAGS, response_class=Response)

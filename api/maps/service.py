@@ -19,6 +19,7 @@ from morecantile.errors import InvalidIdentifier
 from starlette.concurrency import run_in_threadpool
 
 from api.cube_datasets import CubeDatasets
+from api.maps.chunks import ChunkCache
 from api.maps.reader import tile_values
 from api.maps.render import empty_tile, render_values
 from api.maps.selection import Selection, choose_variable, map_variables, select
@@ -120,11 +121,12 @@ class RenderedTile:
 class MapService:
     """Opened sources, value ranges and the tile cache of one app."""
 
-    def __init__(self, cubes: CubeDatasets, cache_bytes: int) -> None:
+    def __init__(self, cubes: CubeDatasets, cache_bytes: int, chunk_cache_bytes: int) -> None:
         self.cubes = cubes
         self.sources = MapSources()
         self.ranges = ValueRanges()
         self.cache = TileCache(cache_bytes)
+        self.chunks = ChunkCache(chunk_cache_bytes)
 
     async def source(self, database: Database, collection_id: str, item_id: str) -> MapSource:
         cube = await self.cubes.open_cube(database, collection_id, item_id)
@@ -168,7 +170,8 @@ class MapService:
         rescale: tuple[float, float] | None,
         address: TileAddress,
     ) -> bytes:
-        values = tile_values(source, selection, address.tms, address.tile, address.size)
+        tms, tile, size = address.tms, address.tile, address.size
+        values = tile_values(source, selection, tms, tile, size, self.chunks)
         if values is None:
             return empty_tile(address.size, address.image_format)
         style = self.style(source, selection.variable, colormap, rescale)

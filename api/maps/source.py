@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -40,11 +40,16 @@ class LevelGrid:
     transform: Affine
     height: int
     width: int
+    # arrays opened once: looking one up in a group costs a trip through Zarr's event loop
+    arrays: dict[str, zarr.Array] = field(default_factory=dict, compare=False, repr=False)
 
     def array(self, name: str) -> zarr.Array:
         """The Zarr array of variable `name` in this level."""
-        array = self.group[name]
-        assert isinstance(array, zarr.Array), f"{name!r} is not an array"
+        array = self.arrays.get(name)
+        if array is None:
+            found = self.group[name]
+            assert isinstance(found, zarr.Array), f"{name!r} is not an array"
+            array = self.arrays.setdefault(name, found)
         return array
 
     @property
