@@ -35,6 +35,12 @@ async def served(fresh_db_url: URL, tmp_path: Path) -> Iterator[str]:
         yield f"{base}/collections/maps/items/map-cube/WMTSCapabilities.xml"
 
 
+@pytest.fixture(autouse=True)
+def wms_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """GDAL's WMTS driver caches tiles in `./gdalwmscache` by default: keep them in tmp."""
+    monkeypatch.setenv("GDAL_DEFAULT_WMS_CACHE_PATH", str(tmp_path / "gdalwmscache"))
+
+
 def _gdal(*args: str) -> str:
     done = subprocess.run(args, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
