@@ -72,6 +72,7 @@ from api.sortables import SortablesClient
 from api.stac_documents import NormalisedBodyRoute
 from api.state import AppState, attach_state
 from api.transactions import BulkTransactionsClient, TransactionsClient
+from api.viewer import add_viewer
 from catalogue.database import Database, create_engine
 from catalogue.schema import ensure_migrated
 from catalogue.search.service import ItemSearch
@@ -340,6 +341,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     state = AppState(db, settings.public_url, cube_hrefs(settings), search)
     attach_state(app, state)
     add_docs_page(app, "/api", settings.api.title)
+    add_viewer(app)
     cube_root = local_cube_root(settings)
     if cube_root is not None:
         app.mount("/cubes", CubeFiles(directory=cube_root, check_dir=False), name="cubes")

@@ -178,6 +178,8 @@ class CoreClient(AsyncBaseCoreClient, AsyncBaseCollectionSearchClient):
             link("service-doc", f"{root}api.html", "text/html"),
             link(QUERYABLES, f"{root}queryables", SCHEMA_JSON),
             link(SORTABLES, f"{root}sortables", SCHEMA_JSON),
+            # the web viewer (api.viewer): an HTML view of the catalogue's cubes
+            link("alternate", f"{root}viewer", "text/html", title="Viewer: the cubes on a map"),
         ]
         links += [
             link("child", f"{root}collections/{quote(cid, safe='')}") for cid in collection_ids
