@@ -27,6 +27,7 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import yaml
 
@@ -308,6 +309,12 @@ print(cube["agb"].sel(x={x}, y={y}, method="nearest").values)
 '''
 
 
+def viewer_url(api_url: str) -> str:
+    """The web viewer (api.viewer) opened on the demo cube."""
+    query = urlencode({"collection": CUBE_COLLECTION, "item": CUBE_ID})
+    return f"{api_url.rstrip('/')}/viewer?{query}"
+
+
 def summary(run: DemoRun, api_url: str) -> str:
     """What the demo prints before it serves: what it did, the URLs and the snippet."""
     harvest = "\n".join(f"  {outcome.summary()}" for outcome in run.ingest)
@@ -323,6 +330,7 @@ def summary(run: DemoRun, api_url: str) -> str:
         f"STAC API     {base}/\n"
         f"collections  {base}/collections\n"
         f"cube item    {item}\n"
+        f"viewer       {viewer_url(base)}  (the cube on a map; click for a time series)\n"
         f"cube files   {base}/cubes/  (the Zarr stores the items point to)\n"
         f"API docs     {base}/api.html\n"
         f"STAC Browser give it {base}/ (CORS is open; item pages show a quicklook)\n\n"

@@ -14,6 +14,7 @@ or behind a proxy that serves the API under `CUBESTAC_PUBLIC_URL`.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -36,7 +37,11 @@ class ViewerFiles(StaticFiles):
     """The page's script, style and vendored libraries, with cache headers."""
 
     def file_response(
-        self, full_path: str | Path, stat_result, scope: Scope, status_code: int = 200
+        self,
+        full_path: str | os.PathLike[str],
+        stat_result: os.stat_result,
+        scope: Scope,
+        status_code: int = 200,
     ) -> Response:
         response = super().file_response(full_path, stat_result, scope, status_code)
         vendored = Path(full_path).parent.name == "vendor"

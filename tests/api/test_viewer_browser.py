@@ -41,7 +41,6 @@ RESCALE = (50.0, 180.0)
 TIMEOUT_MS = 60_000
 TO_LONLAT = Transformer.from_crs(data.GRID_CRS, "EPSG:4326", always_xy=True)
 
-# the first time step is what the time picker shows first
 VIEWER_READY = """() => {
   const v = window.cubestacViewer;
   return v && v.status === "ready" && v.map && v.map.getSource("cube") &&
@@ -82,7 +81,9 @@ def viewer_db_url(server_url: URL, template_url: URL) -> URL:
 
 
 @pytest.fixture(scope="module")
-async def built_cube(viewer_db_url: URL, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[dict[str, Any]]:
+async def built_cube(
+    viewer_db_url: URL, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[dict[str, Any]]:
     """The cube, built through the real runner into its own cube root; its item."""
     folder = tmp_path_factory.mktemp("viewer-inputs")
     sources = [data.forest_type(folder), data.cci_biomass(folder)]
@@ -129,17 +130,24 @@ def browser(live_api: str) -> Iterator[Any]:
         browser.close()
 
 
-@pytest.fixture
-def page(browser: Any, live_api: str) -> Iterator[Any]:
-    """The viewer on the cube's `agb` with viridis over a fixed range (a deep link)."""
+def open_viewer(browser: Any, url: str) -> Any:
+    """A new page on `url`, once the map has drawn the cube layer's tiles; the page's
+    errors (script errors, failed loads) are collected in `page.problems`."""
     page = browser.new_page(viewport={"width": 1200, "height": 800})
     problems: list[str] = []
     page.on("pageerror", lambda error: problems.append(str(error)))
     page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-    query = f"collection={COLLECTION}&item={CUBE}&variable=agb&colormap=viridis"
-    page.goto(f"{live_api}/viewer?{query}&rescale={RESCALE[0]:g},{RESCALE[1]:g}")
+    page.goto(url)
     page.wait_for_function(VIEWER_READY, timeout=TIMEOUT_MS)
     page.problems = problems
+    return page
+
+
+@pytest.fixture
+def page(browser: Any, live_api: str) -> Iterator[Any]:
+    """The viewer on the cube's `agb` with viridis over a fixed range (a deep link)."""
+    query = f"collection={COLLECTION}&item={CUBE}&variable=agb&colormap=viridis"
+    page = open_viewer(browser, f"{live_api}/viewer?{query}&rescale={RESCALE[0]:g},{RESCALE[1]:g}")
     yield page
     page.close()
 
@@ -150,9 +158,10 @@ def lonlat(x: float, y: float) -> tuple[float, float]:
 
 
 def interior_pixels(cube: xr.Dataset, count: int) -> list[tuple[int, int]]:
-    """Pixels (row, col) well inside the grid where agb at the first time is valid and
+    """Pixels (row, col) well inside the grid where agb at the latest time (the time
+    picker's default) is valid and
     smooth (so a pixel's neighbours, which the reprojected tile may show, agree with it)."""
-    values = cube["agb"].isel(time=0).values
+    values = cube["agb"].isel(time=-1).values
     rows, cols = np.mgrid[10 : values.shape[0] - 10 : 13, 10 : values.shape[1] - 10 : 17]
     picked = []
     for row, col in zip(rows.ravel(), cols.ravel(), strict=True):
@@ -177,13 +186,14 @@ def test_the_page_lists_the_cube_and_its_pickers(page: Any) -> None:
     assert sorted(variables) == ["agb", "forest_type"]
     times = page.locator("#time option").evaluate_all("o => o.map(e => e.value)")
     assert [t[:4] for t in times] == ["2007", "2010", "2015", "2016"]
+    assert page.locator("#time").input_value().startswith("2016")  # the latest by default
     assert page.locator("#legend .gradient").count() == 1
     assert page.locator(".gradient-labels").inner_text().split() == ["50", "180"]
     assert page.problems == []
 
 
 def test_the_map_draws_the_cube_pixels_in_the_colormap(page: Any, cube: xr.Dataset) -> None:
-    values = cube["agb"].isel(time=0)
+    values = cube["agb"].isel(time=-1)
     for row, col in interior_pixels(cube, 6):
         point = lonlat(float(values.x[col]), float(values.y[row]))
         rgba = page.evaluate(PIXEL_AT, list(point))
@@ -242,3 +252,39 @@ def test_a_click_outside_the_cube_shows_the_api_message(page: Any, live_api: str
 def test_the_viewer_loads_nothing_from_other_origins(page: Any, live_api: str) -> None:
     urls = page.evaluate("() => performance.getEntriesByType('resource').map(e => e.name)")
     assert urls and all(url.startswith(live_api) for url in urls)
+
+
+def test_a_continuous_variable_opens_on_its_range_over_the_cube(
+    browser: Any, live_api: str, cube: xr.Dataset
+) -> None:
+    page = open_viewer(browser, f"{live_api}/viewer?collection={COLLECTION}&item={CUBE}")
+    try:
+        page.wait_for_function(
+            "() => /rescale=/.test(window.cubestacViewer.tileUrl || '')", timeout=TIMEOUT_MS
+        )
+        page.wait_for_function(VIEWER_READY, timeout=TIMEOUT_MS)
+        low, high = (float(v) for v in page.locator(".gradient-labels").inner_text().split())
+        values = cube["agb"].isel(time=-1).values
+        found_low, found_high = float(np.nanmin(values)), float(np.nanmax(values))
+        assert low <= found_low < found_high <= high  # rounded outwards
+        assert (found_low - low) < 0.01 * found_high and (high - found_high) < 0.01 * found_high
+        tile_url = page.evaluate("() => window.cubestacViewer.tileUrl")
+        assert f"rescale={low:g}%2C{high:g}" in tile_url  # the legend's range is the drawn one
+        assert page.problems == []
+    finally:
+        page.close()
+
+
+def test_a_categorical_variable_draws_its_classes(browser: Any, live_api: str) -> None:
+    query = f"collection={COLLECTION}&item={CUBE}&variable=forest_type"
+    page = open_viewer(browser, f"{live_api}/viewer?{query}")
+    try:
+        assert page.locator("#colormap").input_value() == "classes"
+        assert page.locator(".rescale").is_hidden()  # no range for classes
+        assert "rescale" not in page.evaluate("() => window.cubestacViewer.tileUrl")
+        centre = lonlat((data.BBOX[0] + data.BBOX[2]) / 2, (data.BBOX[1] + data.BBOX[3]) / 2)
+        rgba = page.evaluate(PIXEL_AT, list(centre))
+        assert rgba[3] == 255 and rgba[:3] != BACKGROUND
+        assert page.problems == []
+    finally:
+        page.close()

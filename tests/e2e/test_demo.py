@@ -30,7 +30,15 @@ from api import create_app
 from catalogue.settings import Settings
 from cubestac.run_commands import CubestacConfig, validate_config
 from demo.files import serve_files
-from demo.session import CUBE_COLLECTION, CUBE_ID, DemoOptions, DemoRun, demo_session, snippet
+from demo.session import (
+    CUBE_COLLECTION,
+    CUBE_ID,
+    DemoOptions,
+    DemoRun,
+    demo_session,
+    snippet,
+    summary,
+)
 from tests.conftest import clone_database
 from tests.helpers import free_port, live_server, make_settings
 
@@ -120,6 +128,20 @@ def test_the_printed_snippet_runs_as_pasted(first_run: FirstRun) -> None:
     storm = printed.getvalue().strip().splitlines()[-1]
     before, *after = (float(v) for v in storm.strip("[]").split())
     assert before > 100 and after[0] < 10 < before  # felled in 2018, regrowing since
+
+
+def test_the_printed_viewer_url_opens_the_viewer_on_the_cube(first_run: FirstRun) -> None:
+    with live_server(create_app(first_run.settings)) as base:
+        [line] = [ln for ln in summary(first_run.run, base).splitlines() if ln.startswith("viewer")]
+        url = line.split()[1]
+        assert url == f"{base}/viewer?collection={CUBE_COLLECTION}&item={CUBE_ID}"
+        page = httpx.get(url)
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+        # what the page lists: the items with cube:variables, the demo cube among them
+        body = {"filter-lang": "cql2-json", "filter": {"op": "not", "args": [
+            {"op": "isNull", "args": [{"property": "cube:variables"}]}]}}  # fmt: skip
+        found = httpx.post(f"{base}/search", json=body).json()["features"]
+        assert [(item["collection"], item["id"]) for item in found] == [(CUBE_COLLECTION, CUBE_ID)]
 
 
 def test_a_second_run_writes_nothing_new(first_run: FirstRun) -> None:

@@ -237,7 +237,7 @@
     })[0];
     state.item = item || null;
     if (!item) return;
-    var names = Object.keys(variablesOf(item));
+    var names = mapVariables(item);
     fill(
       $("variable"),
       names.map(function (name) {
@@ -252,7 +252,7 @@
       steps.map(function (t) {
         return [t, t.replace(/T00:00:00(\.0+)?Z$/, "")];
       }),
-      wanted.time
+      wanted.time || steps[steps.length - 1] // the latest, as the tiles' own default
     );
     showFootprint(item);
     chooseVariable(wanted);
@@ -270,9 +270,57 @@
     $("time").disabled = !hasTime(item, name) || $("time").options.length === 0;
     document.querySelector(".rescale").classList.toggle("hidden", categorical);
     var range = wanted && wanted.rescale ? wanted.rescale.split(",").map(Number) : state.rescales[name];
-    setRescale(range && range.length === 2 && range.every(isFinite) ? range : null);
+    range = range && range.length === 2 && range.every(isFinite) ? range : null;
+    setRescale(range);
     clearChart();
+    if (range || categorical) return update();
+    // a continuous variable's first look: its range over the cube at this time (/area),
+    // sent with every tile so that the legend's numbers are the ones drawn
     update();
+    findRange(item, name).then(function (found) {
+      if (!found || state.item !== item || $("variable").value !== name || rescale()) return;
+      state.rescales[name] = found;
+      setRescale(found);
+      update();
+    });
+  }
+
+  function bboxPolygon(bbox) {
+    var w = bbox[0], s = bbox[1], e = bbox[2], n = bbox[3];
+    return "POLYGON((" + [[w, s], [e, s], [e, n], [w, n], [w, s]].map(function (p) {
+      return p[0] + " " + p[1];
+    }).join(",") + "))";
+  }
+
+  /* Minimum and maximum of a variable over the item's bbox at the chosen time, rounded
+   * outwards to 3 significant digits; null when /area cannot say (too large an area...). */
+  function findRange(item, name) {
+    if (!item.bbox) return Promise.resolve(null);
+    var query = { coords: bboxPolygon(item.bbox), "parameter-name": name };
+    if (hasTime(item, name) && $("time").value) query.datetime = $("time").value;
+    return fetchJSON(itemUrl(item) + "/area?" + new URLSearchParams(query))
+      .then(function (coverage) {
+        var ranges = coverage.ranges || {};
+        var lows = ((ranges[name + "_min"] || {}).values || []).filter(isNumber);
+        var highs = ((ranges[name + "_max"] || {}).values || []).filter(isNumber);
+        if (!lows.length || !highs.length) return null;
+        var low = round(Math.min.apply(null, lows), Math.floor);
+        var high = round(Math.max.apply(null, highs), Math.ceil);
+        return low < high ? [low, high] : null;
+      })
+      .catch(function () {
+        return null;
+      });
+  }
+
+  function round(value, direction) {
+    if (value === 0) return 0;
+    var scale = Math.pow(10, Math.floor(Math.log10(Math.abs(value))) - 2);
+    return Number((direction(value / scale) * scale).toPrecision(12));
+  }
+
+  function isNumber(value) {
+    return typeof value === "number" && isFinite(value);
   }
 
   function setRescale(range) {
@@ -439,7 +487,7 @@
   }
 
   function update() {
-    if (!state.item) return;
+    if (!state.item) return undefined;
     showMessage("");
     remember();
     showLegend();
@@ -591,8 +639,25 @@
     });
   }
 
+  /* A cube the API serves as a map: its `xyz` links (web-map-links), or a `zarr` asset
+   * (harvested files described with the datacube extension have `cube:variables` too). */
+  function isServedCube(item) {
+    var zarr = (item.assets || {}).zarr;
+    return linkOf(item, "xyz").length > 0 || Boolean(zarr && zarr.href);
+  }
+
+  /* Variables that draw as a map: y and x are their last dimensions. */
+  function mapVariables(item) {
+    var variables = variablesOf(item);
+    return Object.keys(variables)
+      .filter(function (name) {
+        return (variables[name].dimensions || []).slice(-2).join() === "y,x";
+      })
+      .sort();
+  }
+
   function listCubes(items, wanted) {
-    items.forEach(function (item) {
+    items.filter(isServedCube).forEach(function (item) {
       (state.items[item.collection] = state.items[item.collection] || []).push(item);
     });
     var ids = Object.keys(state.items).sort();
