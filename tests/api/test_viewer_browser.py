@@ -288,3 +288,19 @@ def test_a_categorical_variable_draws_its_classes(browser: Any, live_api: str) -
         assert page.problems == []
     finally:
         page.close()
+
+
+def test_a_tile_the_api_refuses_shows_its_message(browser: Any, live_api: str) -> None:
+    """A hand-edited link with an empty range: the tiles' 400 is shown in the API's words."""
+    query = f"collection={COLLECTION}&item={CUBE}&variable=agb&rescale=5,5"
+    page = open_viewer(browser, f"{live_api}/viewer?{query}")
+    try:
+        page.wait_for_function("() => window.cubestacViewer.lastError", timeout=TIMEOUT_MS)
+        tile = page.evaluate("() => window.cubestacViewer.tileUrl")
+        tile = tile.replace("{z}/{x}/{y}", "0/0/0")
+        answer = httpx.get(tile)
+        assert answer.status_code == 400
+        shown = page.locator("#message.error").inner_text()
+        assert shown == f"The map tiles could not be drawn: {answer.json()['description']}"
+    finally:
+        page.close()

@@ -355,11 +355,11 @@
       requestSeries(event.lngLat.lng, event.lngLat.lat);
     });
     map.on("error", function (event) {
-      if (event.sourceId === "cube") {
-        viewer.tileErrors += 1;
-        var status = event.error && event.error.status;
-        showMessage("A tile could not be drawn" + (status ? " (HTTP " + status + ")" : "") + ": " + (event.error && event.error.message), true);
-      }
+      if (event.sourceId !== "cube") return;
+      viewer.tileErrors += 1;
+      tileErrorText(event.error).then(function (text) {
+        showMessage("The map tiles could not be drawn: " + text, true);
+      });
     });
     viewer.map = map;
     return new Promise(function (resolve) {
@@ -367,6 +367,21 @@
         resolve(map);
       });
     });
+  }
+
+  /* The API's own description of a failed tile (maplibre's AJAXError keeps the body). */
+  function tileErrorText(error) {
+    var fallback = (error && error.message) || "unknown error";
+    if (!error || !error.body || typeof error.body.text !== "function") return Promise.resolve(fallback);
+    return error.body
+      .text()
+      .then(function (text) {
+        var body = JSON.parse(text);
+        return body.description || fallback;
+      })
+      .catch(function () {
+        return fallback;
+      });
   }
 
   function setGeoJSON(map, id, data, layer) {
@@ -692,6 +707,10 @@
     ["rescale-min", "rescale-max"].forEach(function (id) {
       $(id).addEventListener("change", function () {
         var range = rescale();
+        if (range && !(range[0] < range[1])) {
+          showMessage("Range: the minimum must be below the maximum.", true);
+          return;
+        }
         if (range) state.rescales[$("variable").value] = range;
         update();
       });
