@@ -8,6 +8,7 @@ the cube's own values at that point, and a click outside the cube shows the API'
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,7 @@ def cube_spec() -> dict[str, Any]:
         "inputs": [
             {"collection": "forest-type", "resampling": "mode"},
             {"collection": "cci-biomass", "resampling": "bilinear", "variables": ["agb"]},
+            {"collection": "disturbance", "resampling": "nearest"},
         ],
     }
 
@@ -86,7 +88,7 @@ async def built_cube(
 ) -> AsyncIterator[dict[str, Any]]:
     """The cube, built through the real runner into its own cube root; its item."""
     folder = tmp_path_factory.mktemp("viewer-inputs")
-    sources = [data.forest_type(folder), data.cci_biomass(folder)]
+    sources = [data.forest_type(folder), data.cci_biomass(folder), data.disturbance(folder)]
     root = tmp_path_factory.mktemp("viewer-cubes")
     database = Database(create_engine(make_settings(viewer_db_url)))
     try:
@@ -183,7 +185,7 @@ def test_the_page_lists_the_cube_and_its_pickers(page: Any) -> None:
     assert page.locator("#collection").input_value() == COLLECTION
     assert page.locator("#item").input_value() == CUBE
     variables = page.locator("#variable option").evaluate_all("o => o.map(e => e.value)")
-    assert sorted(variables) == ["agb", "forest_type"]
+    assert sorted(variables) == ["agb", "annual_disturbances", "forest_type"]
     times = page.locator("#time option").evaluate_all("o => o.map(e => e.value)")
     assert [t[:4] for t in times] == ["2007", "2010", "2015", "2016"]
     assert page.locator("#time").input_value().startswith("2016")  # the latest by default
@@ -302,5 +304,36 @@ def test_a_tile_the_api_refuses_shows_its_message(browser: Any, live_api: str) -
         assert answer.status_code == 400
         shown = page.locator("#message.error").inner_text()
         assert shown == f"The map tiles could not be drawn: {answer.json()['description']}"
+    finally:
+        page.close()
+
+
+def test_classes_are_drawn_in_the_legend_colours(
+    browser: Any, live_api: str, cube: xr.Dataset
+) -> None:
+    """`annual_disturbances` has CF flags, so the cube item names its classes: the legend
+    lists them and the map draws each pixel in its class's legend colour."""
+    query = f"collection={COLLECTION}&item={CUBE}&variable=annual_disturbances"
+    page = open_viewer(browser, f"{live_api}/viewer?{query}")
+    try:
+        rows = page.locator("#legend li").all_inner_texts()
+        assert rows == ["0: undisturbed", "1: disturbed"]
+        swatches = page.locator("#legend .swatch").evaluate_all(
+            "s => s.map(e => getComputedStyle(e).backgroundColor)"
+        )
+        colours = [[int(v) for v in re.findall(r"\d+", swatch)[:3]] for swatch in swatches]
+        values = cube["annual_disturbances"].isel(time=-1).values
+        checked = 0
+        for row in range(8, values.shape[0] - 8, 9):
+            for col in range(8, values.shape[1] - 8, 11):
+                window = values[row - 1 : row + 2, col - 1 : col + 2]
+                if (window != window[1, 1]).any() or window[1, 1] not in (0, 1):
+                    continue  # a class edge or nodata: the tile may show a neighbour
+                point = lonlat(float(cube.x[col]), float(cube.y[row]))
+                rgba = page.evaluate(PIXEL_AT, list(point))
+                assert rgba == [*colours[int(window[1, 1])], 255], (point, rgba)
+                checked += 1
+        assert checked >= 20
+        assert page.problems == []
     finally:
         page.close()

@@ -242,7 +242,7 @@
       $("variable"),
       names.map(function (name) {
         var description = variablesOf(item)[name].description;
-        return [name, description ? name + " - " + description : name];
+        return [name, description && description !== name ? name + " - " + description : name];
       }),
       wanted.variable
     );
