@@ -39,6 +39,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader"]
 COLLECTION, CUBE = "viewer-cubes", "forest"
 RESCALE = (50.0, 180.0)
+YEARS = [2007, 2010, 2015, 2016]  # cci_biomass's years: one time axis for both
 TIMEOUT_MS = 60_000
 TO_LONLAT = Transformer.from_crs(data.GRID_CRS, "EPSG:4326", always_xy=True)
 
@@ -88,7 +89,11 @@ async def built_cube(
 ) -> AsyncIterator[dict[str, Any]]:
     """The cube, built through the real runner into its own cube root; its item."""
     folder = tmp_path_factory.mktemp("viewer-inputs")
-    sources = [data.forest_type(folder), data.cci_biomass(folder), data.disturbance(folder)]
+    sources = [
+        data.forest_type(folder),
+        data.cci_biomass(folder),
+        data.disturbance(folder, years=YEARS),
+    ]
     root = tmp_path_factory.mktemp("viewer-cubes")
     database = Database(create_engine(make_settings(viewer_db_url)))
     try:
