@@ -96,8 +96,10 @@ def categorical(source: MapSource, variable: str) -> bool:
 
 
 def class_colormap(source: MapSource, variable: str, nodata: float | None) -> ColorMap:
-    """One colour per class: the item's `color_hint`s, the palette for the others."""
+    """One colour per class: the item's `color_hint`s, the palette for the others; classes
+    marked `nodata` stay transparent."""
     classes = _classes(source, variable)
+    gaps = {int(entry["value"]) for entry in classes if entry.get("nodata") is True}
     values: list[int] = [int(entry["value"]) for entry in classes]
     hints = {int(entry["value"]): entry.get("color_hint") for entry in classes}
     if not values:
@@ -108,7 +110,7 @@ def class_colormap(source: MapSource, variable: str, nodata: float | None) -> Co
     palette = cast(ColorMap, cmap.get(CLASS_PALETTE))
     colours: ColorMap = {}
     for position, value in enumerate(values):
-        if nodata is not None and value == nodata:
+        if (nodata is not None and value == nodata) or value in gaps:
             continue
         hint = hints.get(value)
         colours[value] = parse_color("#" + hint) if hint else palette[(position * 13) % 256]
