@@ -48,6 +48,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 
+from api.aggregation import aggregation_extension
 from api.auth import WriteKeyGuard, require_api_key
 from api.bulk_route import BulkItemsExtension
 from api.collection_delete import CascadingTransactionExtension
@@ -324,6 +325,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     )
     collection_search = _collection_search(settings, api_settings, core_client)
     extensions.append(collection_search)
+    extensions.append(aggregation_extension(core_client, search_filter))
     app = FastAPI(
         title=settings.api.title,
         description=settings.api.description,

@@ -51,6 +51,7 @@ from catalogue.search.service import ItemTextPage, SearchRequest
 from catalogue.serializers import (
     STAC_VERSION,
     ItemLinksText,
+    aggregation_links,
     item_json_text,
     row_to_collection,
 )
@@ -180,6 +181,7 @@ class CoreClient(AsyncBaseCoreClient, AsyncBaseCollectionSearchClient):
             link(SORTABLES, f"{root}sortables", SCHEMA_JSON),
             # the web viewer (api.viewer): an HTML view of the catalogue's cubes
             link("alternate", f"{root}viewer", "text/html", title="Viewer: the cubes on a map"),
+            *aggregation_links(root),
         ]
         links += [
             link("child", f"{root}collections/{quote(cid, safe='')}") for cid in collection_ids
@@ -426,6 +428,9 @@ class CoreClient(AsyncBaseCoreClient, AsyncBaseCollectionSearchClient):
             text=parse_free_text(q),
             filter=_with_legacy_query(filter_tree, legacy_query, filter_limits(self.api_settings)),
         )
+
+    # the checked query of a search's parameters, for `/aggregate` too (api.aggregation)
+    item_query = _query
 
     def _page_response(
         self,

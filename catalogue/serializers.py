@@ -334,8 +334,27 @@ def collection_links(base_url: str, collection_id: str) -> list[dict[str, str]]:
     ]
 
 
+def aggregation_links(url: str) -> list[dict[str, str]]:
+    """The Aggregation extension's links of the landing page (`url` its root) or of a
+    collection (`url` its own, ending in '/'): `aggregate` (GET and POST), `aggregations`."""
+    return [
+        {
+            "rel": "aggregate",
+            "type": "application/json",
+            "href": f"{url}aggregate",
+            "method": method,
+        }
+        for method in ("GET", "POST")
+    ] + [{"rel": "aggregations", "type": "application/json", "href": f"{url}aggregations"}]
+
+
 def row_to_collection(content: dict[str, Any], base_url: str) -> dict[str, Any]:
-    content["links"] = collection_links(base_url, content["id"]) + (content.get("links") or [])
+    own = f"{base_url}collections/{_quote(content['id'])}/"
+    content["links"] = (
+        collection_links(base_url, content["id"])
+        + aggregation_links(own)
+        + (content.get("links") or [])
+    )
     return content
 
 
