@@ -10,11 +10,13 @@ The collection routes read the collection from the path; naming `collections` th
 a 400, as in SFEOS (the path already says which collection).
 """
 
+from collections.abc import Callable
 from typing import Annotated, Any
 from urllib.parse import quote
 
 import attr
-from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
+from geojson_pydantic.geometries import Geometry
 from pydantic import Field
 from stac_fastapi.api.models import CollectionUri, EmptyRequest, create_request_model
 from stac_fastapi.api.routes import create_async_endpoint
@@ -22,8 +24,11 @@ from stac_fastapi.extensions import FreeTextExtension, QueryExtension
 from stac_fastapi.extensions.aggregation import AggregationExtension
 from stac_fastapi.extensions.aggregation.client import AsyncBaseAggregationClient
 from stac_fastapi.extensions.aggregation.request import AggregationExtensionGetRequest
+from stac_fastapi.extensions.aggregation.types import AggregationCollection
 from stac_fastapi.types.extension import ApiExtension
+from stac_fastapi.types.rfc3339 import DateTimeType
 from stac_fastapi.types.search import APIRequest
+from stac_pydantic.shared import BBox
 
 from api.core import CoreClient
 from api.limits import filter_limits
@@ -88,7 +93,7 @@ class AggregationClient(AsyncBaseAggregationClient):
 
     async def get_aggregations(
         self, collection_id: str | None = None, **kwargs: Any
-    ) -> ORJSONResponse:
+    ) -> AggregationCollection:
         request: Request = kwargs["request"]
         async with app_state(request).database.read() as conn:
             found = await aggregation.available(conn, collection_id)
@@ -97,19 +102,30 @@ class AggregationClient(AsyncBaseAggregationClient):
             "aggregations": [definition.describe() for definition in found],
             "links": self._links(request, collection_id),
         }
-        return ORJSONResponse(body)
+        return ORJSONResponse(body)  # type: ignore[return-value]  # as api.core: a ready response
 
-    async def aggregate(self, collection_id: str | None = None, **kwargs: Any) -> ORJSONResponse:
-        """`GET /aggregate` and `GET /collections/{id}/aggregate`."""
+    async def aggregate(
+        self,
+        collection_id: str | None = None,
+        aggregations: str | list[str] | None = None,
+        collections: list[str] | None = None,
+        ids: list[str] | None = None,
+        bbox: BBox | None = None,
+        intersects: Geometry | None = None,
+        datetime: DateTimeType | None = None,
+        limit: int | None = 10,
+        **kwargs: Any,
+    ) -> AggregationCollection:
+        """`GET /aggregate` and `GET /collections/{id}/aggregate` (`limit` plays no part)."""
         request: Request = kwargs["request"]
         collection_id = request.path_params.get("collection_id", collection_id)
         limits = filter_limits(self.core.api_settings)
         query = self.core.item_query(
-            collections=_scoped(collection_id, kwargs.get("collections")),
-            ids=kwargs.get("ids"),
-            bbox=kwargs.get("bbox"),
-            intersects=kwargs.get("intersects"),
-            datetime=kwargs.get("datetime"),
+            collections=_scoped(collection_id, collections),
+            ids=ids,
+            bbox=bbox,
+            intersects=intersects,
+            datetime=datetime,
             q=kwargs.get("q"),
             filter_tree=parse_filter(
                 kwargs.get("filter_expr"),
@@ -119,7 +135,8 @@ class AggregationClient(AsyncBaseAggregationClient):
             ),
             legacy_query=kwargs.get("query"),
         )
-        return await self._answer(request, collection_id, query, kwargs)
+        params = {**kwargs, "aggregations": aggregations}
+        return await self._answer(request, collection_id, query, params)  # type: ignore[return-value]  # as api.core: a ready response
 
     async def post_aggregate(self, body: AggregatePostRequest, **kwargs: Any) -> ORJSONResponse:
         """`POST /aggregate` and `POST /collections/{id}/aggregate`."""
@@ -206,6 +223,10 @@ def _aggregate_post_model(extensions: list[ApiExtension]) -> type[AggregatePostR
     return model  # type: ignore[return-value]  # built on AggregatePostRequest
 
 
+def _collection_path(collection_id: Annotated[str, Path(description="Collection ID")]) -> None:
+    """Declares `{collection_id}` of the collection routes, whose request models lack it."""
+
+
 @attr.s
 class Aggregation(AggregationExtension):
     """stac-fastapi's extension with our client, request models and one route per method
@@ -219,7 +240,7 @@ class Aggregation(AggregationExtension):
         get_model = _aggregate_get_model(self.filter_extensions)
         post_model = _aggregate_post_model(self.filter_extensions)
         router = APIRouter(prefix=app.state.router_prefix, route_class=AwaitedRequestModelRoute)
-        routes = [
+        routes: list[tuple[str, list[str], Callable[..., Any], Any]] = [
             ("/aggregations", ["GET"], client.get_aggregations, EmptyRequest),
             (
                 "/collections/{collection_id}/aggregations",
@@ -233,11 +254,15 @@ class Aggregation(AggregationExtension):
             ("/collections/{collection_id}/aggregate", ["POST"], client.post_aggregate, post_model),
         ]
         for path, methods, handler, model in routes:
+            scoped = path.startswith("/collections/") and model is not CollectionUri
             router.add_api_route(
                 path=path,
                 endpoint=create_async_endpoint(handler, model),
                 methods=methods,
                 name=f"{methods[0]} {path}",
+                # the path's collection, declared (for the OpenAPI document); read by the
+                # client from the request's path parameters
+                dependencies=[Depends(_collection_path)] if scoped else None,
             )
         app.include_router(router, tags=["Aggregation Extension"])
 

@@ -109,7 +109,7 @@ async def range_counts(
     """How many matching items have `value` in each [from, to) range (None: open end)."""
     counts = []
     for index, (low, high) in enumerate(bounds):
-        conditions = [value.is_not(None)]
+        conditions: list[ColumnElement[bool]] = [value.is_not(None)]
         if low is not None:
             conditions.append(value >= bindparam(f"agg_from_{index}", low, type_=Float))
         if high is not None:
