@@ -19,7 +19,6 @@ from stac_fastapi.api.app import StacApi
 from stac_fastapi.api.errors import DEFAULT_STATUS_CODES
 from stac_fastapi.api.middleware import ProxyHeaderMiddleware
 from stac_fastapi.api.models import (
-    ItemCollectionUri,
     JSONSchemaResponse,
     create_get_request_model,
     create_post_request_model,
@@ -69,6 +68,7 @@ from api.requests import SearchPostRequest
 from api.responses import ORJSONResponse
 from api.routing import AwaitedRequestModelRoute
 from api.search_guard import SearchBodyGuardMiddleware
+from api.search_models import ItemsGetRequest, SearchGetRequest
 from api.sortables import SortablesClient
 from api.stac_documents import NormalisedBodyRoute
 from api.state import AppState, attach_state
@@ -314,7 +314,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     api_settings = _stac_fastapi_settings(settings)
     extensions = _extensions(settings, api_settings)
     search_filter, items_filter = _filter_extensions()
-    search_get_model = create_get_request_model([*extensions, search_filter])
+    search_get_model = create_get_request_model(
+        [*extensions, search_filter], base_model=SearchGetRequest
+    )
     search_post_model = create_post_request_model(
         [*extensions, search_filter], base_model=SearchPostRequest
     )
@@ -358,7 +360,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         type[APIRequest],
         create_request_model(
             "ItemCollectionUri",
-            base_model=ItemCollectionUri,
+            base_model=ItemsGetRequest,
             extensions=[TokenPaginationExtension(), SortExtension(), items_filter],
             request_type="GET",
         ),

@@ -409,8 +409,9 @@ class CoreClient(AsyncBaseCoreClient, AsyncBaseCollectionSearchClient):
         filter_tree: dict[str, Any] | bool | None = None,
         legacy_query: dict[str, Any] | str | None = None,
     ) -> ItemQuery:
-        """Check every parameter and build the repository's query (400 on anything wrong)."""
-        limit = page_limit(self.api_settings, limit)
+        """Check every parameter and build the repository's query (400 on anything wrong).
+        `limit` may be 0: no items, `numberMatched` alone (catalogue.search.service)."""
+        limit = page_limit(self.api_settings, limit, least=0)
         check_search(
             self.api_settings, ids=ids, collections=collections, intersects=intersects, q=q
         )

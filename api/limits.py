@@ -30,16 +30,17 @@ def filter_limits(settings: ApiSettings) -> FilterLimits:
     )
 
 
-def page_limit(settings: ApiSettings, limit: int | None) -> int:
-    """`limit` of a page: the default when absent, capped at `max_limit` when above it.
+def page_limit(settings: ApiSettings, limit: int | None, least: int = 1) -> int:
+    """`limit` of a page: the default when absent, capped at `max_limit` when above it;
+    at least `least` (0 for item search: `limit=0` asks for `numberMatched` alone).
 
     Capping, not a 400, is what OGC API - Features asks (/rec/core/fc-limit-default-maximum:
     "this SHALL NOT result in an error (instead use the maximum)"), and what stac-fastapi's
     request models already did at 10,000; the next link carries on from the capped page.
     """
     limit = settings.default_limit if limit is None else limit
-    if limit < 1:
-        raise InvalidInputError("limit: must be at least 1")
+    if limit < least:
+        raise InvalidInputError(f"limit: must be at least {least}")
     return min(limit, settings.max_limit)
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 from stac_fastapi.types.search import BaseSearchPostRequest
+
+from api.search_models import LIMIT_DESCRIPTION, CountableLimit
 
 
 class SearchPostRequest(BaseSearchPostRequest):
@@ -13,7 +15,10 @@ class SearchPostRequest(BaseSearchPostRequest):
 
     The spec asks for arrays, but some clients (stac-api-validator 0.6.8's sort checks among
     them) send `"collections": "x"`; reading it as `["x"]` is unambiguous and loses nothing.
+    `limit` may be 0: the count alone (`api.search_models`).
     """
+
+    limit: CountableLimit | None = Field(default=10, description=LIMIT_DESCRIPTION)
 
     @field_validator("collections", "ids", mode="before")
     @classmethod
