@@ -50,6 +50,7 @@ from starlette.requests import Request
 from api.aggregation import aggregation_extension
 from api.auth import WriteKeyGuard, require_api_key
 from api.bulk_route import BulkItemsExtension
+from api.children import ChildrenExtension
 from api.collection_delete import CascadingTransactionExtension
 from api.core import CoreClient
 from api.cube_files import CubeFiles, cube_hrefs, local_cube_root
@@ -328,6 +329,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     collection_search = _collection_search(settings, api_settings, core_client)
     extensions.append(collection_search)
     extensions.append(aggregation_extension(core_client, search_filter))
+    extensions.append(ChildrenExtension(settings=settings.api))
     app = FastAPI(
         title=settings.api.title,
         description=settings.api.description,

@@ -160,7 +160,9 @@ class CoreClient(AsyncBaseCoreClient, AsyncBaseCollectionSearchClient):
         cached = self._landing.get(root)
         if cached is None or cached[0] <= now:
             async with _database(request).read() as conn:
-                collection_ids = await collection_repo.list_collection_ids(conn)
+                collection_ids = await collection_repo.list_collection_ids(
+                    conn, self.api_settings.max_child_links
+                )
             body = orjson.dumps(self._landing_document(root, collection_ids))
             if len(self._landing) >= LANDING_CACHE_URLS:  # base URLs come from Host headers
                 self._landing.clear()
@@ -182,7 +184,9 @@ class CoreClient(AsyncBaseCoreClient, AsyncBaseCollectionSearchClient):
             # the web viewer (api.viewer): an HTML view of the catalogue's cubes
             link("alternate", f"{root}viewer", "text/html", title="Viewer: the cubes on a map"),
             *aggregation_links(root),
+            link("children", f"{root}children"),
         ]
+        # the first `max_child_links` collections; the rest through /children or /collections
         links += [
             link("child", f"{root}collections/{quote(cid, safe='')}") for cid in collection_ids
         ]

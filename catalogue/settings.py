@@ -65,6 +65,9 @@ class ApiSettings(BaseModel):
     max_q_chars: int = Field(default=1_000, ge=1)  # the whole free-text `q`
     # budget of the exact count behind `numberMatched` on multi-page results; 0: never count
     count_timeout_ms: int = Field(default=100, ge=0, le=60_000)
+    # `child` links on the landing page (the first collections by id), and the default page
+    # of /children; the rest are reached through /children or /collections' `next` links
+    max_child_links: int = Field(default=1_000, ge=1, le=10_000)
     # statement_timeout of one /aggregate request (all its aggregations); over it: a 504
     aggregate_timeout_ms: int = Field(default=10_000, ge=100, le=600_000)
     # a search body's commas and brackets: bounds what parsing it costs before it is parsed

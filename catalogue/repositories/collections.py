@@ -19,8 +19,9 @@ collections = CollectionRow.__table__
 items = ItemRow.__table__
 
 
-async def list_collection_ids(conn: AsyncConnection) -> list[str]:
-    rows = await conn.execute(select(collections.c.id).order_by(collections.c.id))
+async def list_collection_ids(conn: AsyncConnection, limit: int | None = None) -> list[str]:
+    """Collection ids in order, the first `limit` of them when given."""
+    rows = await conn.execute(select(collections.c.id).order_by(collections.c.id).limit(limit))
     return [row.id for row in rows]
 
 

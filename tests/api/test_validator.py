@@ -71,7 +71,7 @@ GEOJSON_SCHEMAS = {
 # item-search, so the two are asked for together.
 CONFORMANCE_CLASSES = [
     "core", "browseable", "collections", "features", "item-search", "item-search+filter",
-    "item-search#sort", "item-search#fields", "item-search#query",
+    "item-search#sort", "item-search#fields", "item-search#query", "children",
 ]  # fmt: skip
 COLLECTION_EXTENSIONS = {DATACUBE, ZARR, XARRAY, PROJECTION}
 # Checks of stac-api-validator 0.6.8 that no correct server can pass, tolerated by prefix:
