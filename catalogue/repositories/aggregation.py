@@ -11,18 +11,18 @@ and grid cells by frequency, then key; datetime and numeric buckets by key.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    ARRAY,
     BigInteger,
     ColumnElement,
     Float,
     Integer,
     String,
-    and_,
     bindparam,
     cast,
     func,
@@ -73,58 +73,60 @@ async def stats(
     return Stats(int(count), earliest, latest)
 
 
+# A bucket key's rows: the matching items' keys as a subquery with the one column `k`.
+KeyedRows = Callable[[Sequence[ColumnElement[bool]]], Any]
+
+
+def keyed_by(key: ColumnElement[Any]) -> KeyedRows:
+    """The rows of `key` computed on each matching item."""
+
+    def rows(clauses: Sequence[ColumnElement[bool]]) -> Any:
+        return _matching(clauses, key.label("k")).subquery("keyed")
+
+    return rows
+
+
 async def frequencies(
     conn: AsyncConnection,
-    key: ColumnElement[Any],
+    keyed: KeyedRows,
     clauses: Sequence[ColumnElement[bool]],
     parameters: dict[str, Any],
     size: int,
     by_key: bool = False,
 ) -> Frequencies:
-    """The `size` first buckets of `key` over the matching items (items whose key is NULL
-    are in none): by frequency then key, or by key when `by_key`. The window sum counts the
-    items of every bucket, listed or not, so the overflow needs no second scan."""
-    keyed = _matching(clauses, key.label("k")).subquery("keyed")
+    """The `size` first buckets of the keys over the matching items (items whose key is
+    NULL are in none): by frequency then key, or by key when `by_key`. The window sum counts
+    the items of every bucket, listed or not, so the overflow needs no second scan."""
+    rows = keyed(clauses)
     frequency = func.count().label("n")
-    order = [keyed.c.k] if by_key else [frequency.desc(), keyed.c.k]
+    order = [rows.c.k] if by_key else [frequency.desc(), rows.c.k]
     statement = (
-        select(keyed.c.k, frequency, func.sum(func.count()).over().label("total"))
-        .where(keyed.c.k.is_not(None))
-        .group_by(keyed.c.k)
+        select(rows.c.k, frequency, func.sum(func.count()).over().label("total"))
+        .where(rows.c.k.is_not(None))
+        .group_by(rows.c.k)
         .order_by(*order)
         .limit(bindparam("agg_size", type_=Integer))
     )
-    rows = (await conn.execute(statement, {**parameters, "agg_size": size})).all()
-    keyed_total = int(rows[0].total) if rows else 0
-    return Frequencies([(row.k, int(row.n)) for row in rows], keyed_total)
+    found = (await conn.execute(statement, {**parameters, "agg_size": size})).all()
+    keyed_total = int(found[0].total) if found else 0
+    return Frequencies([(row.k, int(row.n)) for row in found], keyed_total)
 
 
-async def range_counts(
-    conn: AsyncConnection,
-    value: ColumnElement[Any],
-    bounds: Sequence[tuple[float | None, float | None]],
-    clauses: Sequence[ColumnElement[bool]],
-    parameters: dict[str, Any],
-) -> list[int]:
-    """How many matching items have `value` in each [from, to) range (None: open end)."""
-    counts = []
-    for index, (low, high) in enumerate(bounds):
-        conditions: list[ColumnElement[bool]] = [value.is_not(None)]
-        if low is not None:
-            conditions.append(value >= bindparam(f"agg_from_{index}", low, type_=Float))
-        if high is not None:
-            conditions.append(value < bindparam(f"agg_to_{index}", high, type_=Float))
-        counts.append(func.count().filter(and_(*conditions)))
-    row = (await conn.execute(_matching(clauses, *counts), parameters)).one()
-    return [int(count) for count in row]
+def range_index(value: ColumnElement[Any], edges: Sequence[float]) -> ColumnElement[Any]:
+    """Which of the contiguous ranges split at `edges` (ascending) holds `value`: 0 below
+    the first edge, i for [edges[i-1], edges[i]), len(edges) from the last one on. One
+    `width_bucket` call: the value is read once per item, not once per range."""
+    bounds = bindparam("agg_edges", list(edges), type_=ARRAY(Float))
+    return func.width_bucket(cast(value, Float), bounds)
 
 
 # -- bucket keys ----------------------------------------------------------------------------
 def datetime_key() -> ColumnElement[Any]:
     """The start of the `agg_interval` (year, month, day ...) that holds the item's
-    `datetime`, in UTC whatever the session's time zone."""
+    `datetime`, as a UTC timestamp without time zone: truncating that is plain arithmetic,
+    where `date_trunc(unit, timestamptz, zone)` converts through the zone for every row."""
     unit = bindparam("agg_interval", type_=String)
-    return func.date_trunc(unit, items.c.datetime, literal("UTC", String))
+    return func.date_trunc(unit, func.timezone(literal("UTC", String), items.c.datetime))
 
 
 def collection_key() -> ColumnElement[Any]:
@@ -159,23 +161,26 @@ def _tile_index(position: ColumnElement[Any], tiles: ColumnElement[Any]) -> Colu
     return cast(func.greatest(func.least(index, tiles - 1.0), 0.0), BigInteger)
 
 
-def geotile_key() -> ColumnElement[Any]:
-    """`zoom/x/y` of the web-mercator tile (XYZ numbering) that holds the item geometry's
-    centroid, at zoom `agg_precision`; latitudes beyond the mercator square are clamped to
-    its edge, as Elasticsearch's geotile grid does."""
+def geotile_rows(clauses: Sequence[ColumnElement[bool]]) -> Any:
+    """`zoom/x/y` of the web-mercator tile (XYZ numbering) that holds each matching item
+    geometry's centroid, at zoom `agg_precision`; latitudes beyond the mercator square are
+    clamped to its edge, as Elasticsearch's geotile grid does. The centroid is computed
+    once per item in a subquery that PostgreSQL does not flatten (`OFFSET 0`): flattened,
+    x and y would each compute it again."""
+    centroids = _matching(clauses, func.ST_Centroid(items.c.geometry).label("c"))
+    point = centroids.offset(0).subquery("centroids").c.c
     zoom = bindparam("agg_precision", type_=Integer)
     tiles = func.power(literal(2.0, Float), cast(zoom, Float))
-    centroid = func.ST_Centroid(items.c.geometry)
-    longitude = func.ST_X(centroid)
     bound = literal(MERCATOR_MAX_LATITUDE, Float)
-    latitude = func.radians(func.least(func.greatest(func.ST_Y(centroid), -bound), bound))
-    x = (longitude + 180.0) / 360.0
+    latitude = func.radians(func.least(func.greatest(func.ST_Y(point), -bound), bound))
+    x = (func.ST_X(point) + 180.0) / 360.0
     mercator = func.ln(func.tan(latitude) + 1.0 / func.cos(latitude))
     y = (1.0 - mercator / func.pi()) / 2.0
-    return func.concat(
+    key = func.concat(
         cast(zoom, String),
         "/",
         cast(_tile_index(x, tiles), String),
         "/",
         cast(_tile_index(y, tiles), String),
     )
+    return select(key.label("k")).subquery("keyed")

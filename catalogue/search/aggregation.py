@@ -30,7 +30,6 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from catalogue.database import Database
@@ -177,8 +176,9 @@ class AggregateRequest:
 
 
 def rfc3339(value: datetime) -> str:
-    """`2021-06-01T00:00:00.000Z`: UTC with milliseconds, as Elasticsearch prints dates."""
-    value = value.astimezone(UTC)
+    """`2021-06-01T00:00:00.000Z`: UTC with milliseconds, as Elasticsearch prints dates
+    (a naive value is UTC already: the datetime buckets' keys)."""
+    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
     return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 
@@ -246,20 +246,30 @@ class Aggregator:
         return {"name": definition.name, "data_type": definition.data_type, "value": value}
 
     async def _ranges(self, definition: Definition) -> dict[str, Any]:
+        """Every range, in order, empty ones too (as Elasticsearch's range aggregation)."""
+        edges = [low for low, _ in definition.ranges[1:]]
         value = sql.number_property(definition.property or "")
-        counts = await sql.range_counts(
-            self.conn, value, definition.ranges, self.clauses, self.parameters
+        found = await sql.frequencies(
+            self.conn,
+            sql.keyed_by(sql.range_index(value, [edge for edge in edges if edge is not None])),
+            self.clauses,
+            {**self.parameters},
+            len(definition.ranges),
+            by_key=True,
         )
+        counts = dict(found.buckets)
         buckets = [
-            _bucket(_range_key(low, high), "numeric", count, **{"from": low, "to": high})
-            for (low, high), count in zip(definition.ranges, counts, strict=True)
+            _bucket(
+                _range_key(low, high), "numeric", counts.get(index, 0), **{"from": low, "to": high}
+            )
+            for index, (low, high) in enumerate(definition.ranges)
         ]
         return _distribution(definition, buckets, 0)
 
     async def _frequencies(self, definition: Definition) -> dict[str, Any]:
-        key, parameters, size, by_key, label = self._key(definition)
+        keyed, parameters, size, by_key, label = self._key(definition)
         found = await sql.frequencies(
-            self.conn, key, self.clauses, {**self.parameters, **parameters}, size, by_key
+            self.conn, keyed, self.clauses, {**self.parameters, **parameters}, size, by_key
         )
         buckets = [label(value, count) for value, count in found.buckets]
         overflow = found.keyed - sum(count for _, count in found.buckets)
@@ -267,8 +277,8 @@ class Aggregator:
 
     def _key(
         self, definition: Definition
-    ) -> tuple[ColumnElement[Any], dict[str, Any], int, bool, Callable[[Any, int], dict[str, Any]]]:
-        """The bucket key's SQL, its parameters, how many buckets, whether ordered by key,
+    ) -> tuple[sql.KeyedRows, dict[str, Any], int, bool, Callable[[Any, int], dict[str, Any]]]:
+        """The bucket keys' rows, their parameters, how many buckets, whether ordered by key,
         and how a (key, frequency) row becomes a bucket."""
         request = self.request
 
@@ -282,7 +292,7 @@ class Aggregator:
                     return _bucket(rfc3339(value), "datetime", count)
 
                 return (
-                    sql.datetime_key(),
+                    sql.keyed_by(sql.datetime_key()),
                     {"agg_interval": request.interval},
                     GRID_SIZE,
                     True,
@@ -300,16 +310,17 @@ class Aggregator:
                     )
 
                 key = sql.histogram_key(definition.property or "", HISTOGRAM_INTERVAL)
-                return key, {}, GRID_SIZE, True, number
+                return sql.keyed_by(key), {}, GRID_SIZE, True, number
             case Kind.GEOHASH:
                 precision = {"agg_precision": request.geohash_precision}
-                return sql.geohash_key(), precision, GRID_SIZE, False, text
+                return sql.keyed_by(sql.geohash_key()), precision, GRID_SIZE, False, text
             case Kind.GEOTILE:
                 precision = {"agg_precision": request.geotile_precision}
-                return sql.geotile_key(), precision, GRID_SIZE, False, text
+                return sql.geotile_rows, precision, GRID_SIZE, False, text
         if definition.property is None:
-            return sql.collection_key(), {}, TERMS_SIZE, False, text
-        return sql.text_property_key(definition.property), {}, TERMS_SIZE, False, text
+            return sql.keyed_by(sql.collection_key()), {}, TERMS_SIZE, False, text
+        key = sql.text_property_key(definition.property)
+        return sql.keyed_by(key), {}, TERMS_SIZE, False, text
 
 
 def _unique(names: Iterable[str]) -> list[str]:
