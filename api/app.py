@@ -227,9 +227,11 @@ def _collection_search(
 
 
 def _search_paths(settings: Settings) -> frozenset[str]:
-    """POST routes whose body is a search: `/collections` too while it is collection search
-    (no API key; with one it creates a collection, see `_collection_search`)."""
-    return frozenset({"/search"} if settings.api_key is not None else {"/search", "/collections"})
+    """POST routes whose body is a search (`/aggregate`'s is one too): `/collections` also
+    while it is collection search (no API key; with one it creates a collection, see
+    `_collection_search`)."""
+    searches = {"/search", "/aggregate"}
+    return frozenset(searches if settings.api_key is not None else {*searches, "/collections"})
 
 
 def _write_key_guard(settings: Settings) -> list[Middleware]:

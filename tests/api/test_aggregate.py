@@ -493,3 +493,14 @@ async def test_empty_result_has_empty_buckets(client: httpx.AsyncClient) -> None
     params = {"aggregations": ALL, "datetime": "1990-01-01T00:00:00Z/1990-12-31T00:00:00Z"}
     answer = _by_name((await client.get("/aggregate", params=params)).json())
     assert answer == expected([], {})
+
+
+async def test_an_intersects_over_the_vertex_limit_is_a_400(client: httpx.AsyncClient) -> None:
+    ring = [[float(i % 360 - 180), float(i % 170 - 85)] for i in range(20_001)]
+    body = {
+        "aggregations": ["total_count"],
+        "intersects": {"type": "Polygon", "coordinates": [ring]},
+    }
+    response = await client.post("/aggregate", json=body)
+    assert response.status_code == 400
+    assert "CUBESTAC_API__MAX_GEOMETRY_VERTICES" in response.json()["description"]
