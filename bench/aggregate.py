@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import shutil
 import statistics
@@ -127,10 +128,10 @@ async def measure(url: Any, repeat: int, seed: int) -> dict[str, dict[str, float
     return results
 
 
-def report(results: dict[str, dict[str, float]], items: int) -> str:
+def report(results: dict[str, dict[str, float]], items: int, load: str) -> str:
     lines = [
         f"`/aggregate` at {items} items, in-process (API + database, no HTTP), one request "
-        "at a time; ms.",
+        f"at a time; ms. Load average before / after: {load}.",
         "",
         "| query | p50 | p95 | rounds |",
         "| --- | --- | --- | --- |",
@@ -163,7 +164,10 @@ def main() -> int:
         started = time.perf_counter()
         asyncio.run(soak.load(url, soak.generate(args.items, args.seed)))
         soak.log(f"loaded {args.items} items in {time.perf_counter() - started:.1f} s")
-        print(report(asyncio.run(measure(url, args.repeat, args.seed)), args.items))
+        before = " ".join(f"{value:.1f}" for value in os.getloadavg())
+        results = asyncio.run(measure(url, args.repeat, args.seed))
+        after = " ".join(f"{value:.1f}" for value in os.getloadavg())
+        print(report(results, args.items, f"{before} / {after}"))
     finally:
         cluster.stop()
         shutil.rmtree(work, ignore_errors=True)
