@@ -21,6 +21,9 @@ import pytest
         ("CUBESTAC_SERVER__HEADER_TIMEOUT_S", "0", "greater than 0"),
         ("CUBESTAC_MONITORING__METRICS", "maybe", "valid boolean"),
         ("CUBESTAC_CUBES__MAX_GRID_PIXELS", "lots", "valid integer"),
+        # issue 16
+        ("CUBESTAC_API__AGGREGATE_TIMEOUT_MS", "10", "greater than or equal to 100"),
+        ("CUBESTAC_API__MAX_CHILD_LINKS", "0", "greater than or equal to 1"),
     ],
 )
 def test_a_bad_setting_is_named(name: str, value: str, says: str) -> None:
