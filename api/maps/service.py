@@ -202,7 +202,10 @@ def time_range(source: MapSource) -> tuple[datetime, datetime] | None:
     end = properties.get("end_datetime") or properties.get("datetime")
     if not (isinstance(start, str) and isinstance(end, str)):
         return None
-    return parse_datetime(start, "start_datetime"), parse_datetime(end, "end_datetime")
+    try:
+        return parse_datetime(start, "start_datetime"), parse_datetime(end, "end_datetime")
+    except InvalidInputError:  # the item's own fields: the time steps alone then decide
+        return None
 
 
 def _etag(source: MapSource, selection: Selection, query: MapQuery, address: TileAddress) -> str:

@@ -234,3 +234,22 @@ async def test_etag_and_cache_control(http) -> None:
     assert again.status_code == 304 and again.headers["etag"] == etag
     other = await http.get(url, params={"colormap": "magma"})
     assert other.headers["etag"] != etag
+
+
+async def test_reading_warping_and_encoding_run_off_the_event_loop(http, monkeypatch) -> None:
+    import threading
+
+    from api.maps import service
+
+    threads: list[threading.Thread] = []
+    original = service.tile_values
+
+    def recording(*args, **kwargs):
+        threads.append(threading.current_thread())
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(service, "tile_values", recording)
+    loop_thread = threading.current_thread()  # ASGITransport runs the app on this loop
+    response = await http.get(f"{ITEM_URL}/tiles/WebMercatorQuad/11/1081/675.png")
+    assert response.status_code == 200
+    assert threads and all(thread is not loop_thread for thread in threads)

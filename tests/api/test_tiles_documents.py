@@ -151,3 +151,19 @@ async def test_wmts_capabilities_structure(http) -> None:
     )
     tile = await http.get(url)
     assert tile.status_code == 200 and decode(tile.content)[3].any()
+
+
+async def test_wmts_capabilities_of_another_tile_matrix_set(http) -> None:
+    params = {"tileMatrixSetId": "WGS1984Quad"}
+    response = await http.get(f"{ITEM_URL}/WMTSCapabilities.xml", params=params)
+    root = ET.fromstring(response.content)
+    [matrix_set] = root.find(f"{WMTS}Contents").findall(f"{WMTS}TileMatrixSet")
+    assert matrix_set.findtext(f"{OWS}Identifier") == "WGS1984Quad"
+    assert matrix_set.findtext(f"{OWS}SupportedCRS") == "urn:ogc:def:crs:EPSG::4326"
+    # EPSG:4326 axis order: latitude first
+    first = matrix_set.find(f"{WMTS}TileMatrix").findtext(f"{WMTS}TopLeftCorner")
+    assert first == "90.0 -180.0"
+    layer = root.find(f"{WMTS}Contents").find(f"{WMTS}Layer")
+    assert "/tiles/WGS1984Quad/{TileMatrix}/" in layer.find(f"{WMTS}ResourceURL").get("template")
+    missing = await http.get(f"{ITEM_URL}/WMTSCapabilities.xml", params={"tileMatrixSetId": "X"})
+    assert missing.status_code == 404
