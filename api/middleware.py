@@ -102,7 +102,9 @@ async def _refuse_too_large(send: Send, max_bytes: int) -> None:
 
 class HtmlSecurityHeadersMiddleware:
     """Security headers on HTML responses (the Swagger UI page at /api.html and its OAuth2
-    redirect page); JSON responses only get `X-Content-Type-Options: nosniff`.
+    redirect page, the viewer at /viewer); other responses only get
+    `X-Content-Type-Options: nosniff`. The viewer runs under this CSP as it is: its map
+    library is maplibre-gl's CSP build, whose worker is a file from this origin (api.viewer).
 
     Swagger UI's script and style come from this origin (api.docs_page) and the page runs
     one inline script, whose text depends on the root path. The CSP therefore allows this
