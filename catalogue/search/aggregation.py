@@ -247,15 +247,12 @@ class Aggregator:
 
     async def _ranges(self, definition: Definition) -> dict[str, Any]:
         """Every range, in order, empty ones too (as Elasticsearch's range aggregation)."""
-        edges = [low for low, _ in definition.ranges[1:]]
+        edges = [low for low, _ in definition.ranges[1:] if low is not None]
         value = sql.number_property(definition.property or "")
+        keyed = sql.keyed_by(sql.range_index(value, edges))
+        size = len(definition.ranges)
         found = await sql.frequencies(
-            self.conn,
-            sql.keyed_by(sql.range_index(value, [edge for edge in edges if edge is not None])),
-            self.clauses,
-            {**self.parameters},
-            len(definition.ranges),
-            by_key=True,
+            self.conn, keyed, self.clauses, self.parameters, size, by_key=True
         )
         counts = dict(found.buckets)
         buckets = [

@@ -504,3 +504,18 @@ async def test_an_intersects_over_the_vertex_limit_is_a_400(client: httpx.AsyncC
     response = await client.post("/aggregate", json=body)
     assert response.status_code == 400
     assert "CUBESTAC_API__MAX_GEOMETRY_VERTICES" in response.json()["description"]
+
+
+@pytest.mark.parametrize("name", ALL.split(","))
+async def test_each_aggregation_alone_matches_brute_force(
+    client: httpx.AsyncClient, name: str
+) -> None:
+    await seed(client)
+    params = {"aggregations": name, "bbox": "-20,-30,60,50", "datetime_frequency_interval": "year"}
+    answer = _by_name((await client.get("/collections/alpha/aggregate", params=params)).json())
+    matched = [
+        item
+        for item in ITEMS
+        if item["collection"] == "alpha" and shape(item["geometry"]).intersects(REGION)
+    ]
+    assert answer == {name: expected(matched, params)[name]}
