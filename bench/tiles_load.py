@@ -6,6 +6,7 @@ whose own CPU time is measured, so a client that saturates a 2-core box is visib
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import statistics
 import time
@@ -43,14 +44,12 @@ class Footprint:
             float(x.max() + half_x), float(y.max() + half_y),
         )  # fmt: skip
 
-    def touches(self, tms: Any, tile: Tile) -> bool:
+    def touches(self, tms: Any, to_cube: Any, tile: Tile) -> bool:
         """True when a grid of points over the tile has one inside the cube, or a grid of
         points over the cube has one inside the tile (a tile much larger than the cube)."""
         import numpy as np
-        from pyproj import Transformer
 
         bounds = tms.xy_bounds(tile[1], tile[2], tile[0])
-        to_cube = Transformer.from_crs(tms.crs._pyproj_crs, self.crs, always_xy=True)
         tx, ty = _grid(bounds.left, bounds.bottom, bounds.right, bounds.top)
         cx, cy = to_cube.transform(tx, ty)
         if np.any((cx >= self.west) & (cx <= self.east) & (cy >= self.south) & (cy <= self.north)):
@@ -60,6 +59,7 @@ class Footprint:
         inside = (mx >= bounds.left) & (mx <= bounds.right)
         return bool(np.any(inside & (my >= bounds.bottom) & (my <= bounds.top)))
 
+    @functools.cache  # noqa: B019 - a few footprints per run, each kept for the run
     def tiles(self, zoom: int) -> list[Tile]:
         """Every WebMercatorQuad tile of `zoom` that touches the cube."""
         import morecantile
@@ -71,8 +71,9 @@ class Footprint:
             [self.west, self.west, self.east, self.east, (self.west + self.east) / 2],
             [self.south, self.north, self.south, self.north, self.north],
         )
+        to_cube = Transformer.from_crs(tms.crs._pyproj_crs, self.crs, always_xy=True)
         candidates = tms.tiles(min(lons), min(lats), max(lons), max(lats), [zoom])
-        return [(t.z, t.x, t.y) for t in candidates if self.touches(tms, (t.z, t.x, t.y))]
+        return [(t.z, t.x, t.y) for t in candidates if self.touches(tms, to_cube, (t.z, t.x, t.y))]
 
 
 def _grid(west: float, south: float, east: float, north: float) -> tuple[Any, Any]:
