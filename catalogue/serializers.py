@@ -22,6 +22,7 @@ from shapely.geometry.base import BaseGeometry
 
 from catalogue import json_codec
 from catalogue.bbox import bbox_problem, geometry_bbox
+from catalogue.edr_links import add_edr_links
 from catalogue.errors import InvalidBboxError, InvalidInputError
 from catalogue.ids import check_id
 from catalogue.times import parse_datetime
@@ -180,13 +181,15 @@ def row_to_item(
     database is PostgreSQL's JSONB order (shortest key first: `id`, `bbox`, `type` ...); the
     same order `item_json_text` gives, so a search page and a single item read alike.
     With `cube_hrefs`, asset hrefs under the cube root become HTTP(S) URLs (see CubeHrefs).
-    A cube item gets its web-map-links (`catalogue.web_map_links`) after the stored links.
+    A cube item gets its web-map-links (`catalogue.web_map_links`) and the templated links
+    of its EDR queries (`catalogue.edr_links`) after the stored links.
     """
     stored_links = content.pop("links", None) or []
     if cube_hrefs is not None:
         _serve_cube_assets(content, base_url, cube_hrefs)
     content["links"] = item_links(base_url, content["collection"], content["id"]) + stored_links
     add_web_map_links(content, base_url)
+    add_edr_links(content, base_url)
     return content
 
 

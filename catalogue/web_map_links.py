@@ -36,15 +36,20 @@ def map_variables(item: Mapping[str, Any]) -> list[str]:
     )
 
 
+def item_url(item: Mapping[str, Any], base_url: str) -> str:
+    """The item's own URL, under which its tiles and queries are served."""
+    return (
+        f"{base_url}collections/{quote(str(item['collection']), safe='')}"
+        f"/items/{quote(str(item['id']), safe='')}"
+    )
+
+
 def add_web_map_links(item: dict[str, Any], base_url: str) -> None:
     """Add the links and declare the extension, when `item` is a cube with map variables."""
     variables = map_variables(item)[:MAX_LAYERS]
     if not variables:
         return
-    item_url = (
-        f"{base_url}collections/{quote(str(item['collection']), safe='')}"
-        f"/items/{quote(str(item['id']), safe='')}"
-    )
+    url = item_url(item, base_url)
     title = str((item.get("properties") or {}).get("title") or item["id"])
     links: list[dict[str, Any]] = []
     for name in variables:
@@ -52,7 +57,7 @@ def add_web_map_links(item: dict[str, Any], base_url: str) -> None:
         links.append(
             {
                 "rel": "xyz",
-                "href": f"{item_url}/tiles/{TMS}/{{z}}/{{x}}/{{y}}.png?{query}",
+                "href": f"{url}/tiles/{TMS}/{{z}}/{{x}}/{{y}}.png?{query}",
                 "type": "image/png",
                 "title": f"{title}: {name}",
             }
@@ -60,12 +65,12 @@ def add_web_map_links(item: dict[str, Any], base_url: str) -> None:
         links.append(
             {
                 "rel": "tilejson",
-                "href": f"{item_url}/tilejson.json?tileMatrixSetId={TMS}&{query}",
+                "href": f"{url}/tilejson.json?tileMatrixSetId={TMS}&{query}",
                 "type": "application/json",
                 "title": f"{title}: {name} (TileJSON)",
             }
         )
-    links.append(_wmts_link(item, item_url, title, variables))
+    links.append(_wmts_link(item, url, title, variables))
     item["links"] = [*(item.get("links") or []), *links]
     extensions = list(item.get("stac_extensions") or [])
     if WEB_MAP_LINKS_EXTENSION not in extensions:
@@ -73,11 +78,11 @@ def add_web_map_links(item: dict[str, Any], base_url: str) -> None:
 
 
 def _wmts_link(
-    item: Mapping[str, Any], item_url: str, title: str, variables: list[str]
+    item: Mapping[str, Any], url: str, title: str, variables: list[str]
 ) -> dict[str, Any]:
     link: dict[str, Any] = {
         "rel": "wmts",
-        "href": f"{item_url}/WMTSCapabilities.xml",
+        "href": f"{url}/WMTSCapabilities.xml",
         "type": "image/png",
         "title": f"{title} (WMTS)",
         "wmts:layer": variables,
