@@ -119,6 +119,10 @@ class EdrSettings(BaseModel):
     max_area_pixels: int = Field(default=25_000_000, ge=1)
     # vertices of the `coords` WKT of one query
     max_vertices: int = Field(default=10_000, ge=4)
+    # stored chunks one `/position` query may read (all its variables together): on a cube
+    # without the time-series layout a series costs one chunk per time step, each a whole
+    # map tile to decompress (3,650 steps took 12 s of a core, bench/results/edr.md)
+    max_position_chunks: int = Field(default=1_000, ge=1)
 
 
 class TileSettings(BaseModel):

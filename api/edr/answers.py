@@ -18,6 +18,7 @@ from api.edr import coverage
 from api.edr.grid import CubeGrid, extent_text, require_pixel
 from api.edr.query import COVERAGE_JSON_MEDIA_TYPE, CSV_MEDIA_TYPE, OutputFormat
 from api.edr.read import (
+    TIMESERIES_LAYOUT,
     Steps,
     area_source,
     point_source,
@@ -25,6 +26,7 @@ from api.edr.read import (
     read_point,
     selection_labels,
     selections,
+    time_chunks,
     time_steps,
 )
 from catalogue.errors import InvalidInputError
@@ -58,11 +60,12 @@ def cube_variables(cube: OpenCube) -> list[str]:
     return [name for name in described if name in cube.full_resolution.data_vars]
 
 
-def position_answer(cube: OpenCube, point: Point, query: Query) -> Answer:
+def position_answer(cube: OpenCube, point: Point, query: Query, max_chunks: int) -> Answer:
     dataset, layout = point_source(cube, query.names)
     grid = CubeGrid.of(dataset)
     pixel = require_pixel(grid, point, cube.item.get("bbox"))
     steps = time_steps(dataset, query.interval, query.datetime_text)
+    _check_chunk_budget(dataset, query.names, steps, layout, max_chunks)
     picks = selections(dataset, query.names, query.extra)
     values = read_point(dataset, query.names, pixel, steps, picks, _nodata(cube, query.names))
     infos = _infos(cube, dataset, query.names)
@@ -101,6 +104,26 @@ def area_answer(cube: OpenCube, polygon: BaseGeometry, query: Query, max_pixels:
     extra = {"cubestac:pixels": pixels, **_selection(dataset, picks)}
     body = coverage.area_coverage((centroid.x, centroid.y), steps, stats, infos, extra)
     return Answer(body, COVERAGE_JSON_MEDIA_TYPE, layout)
+
+
+def _check_chunk_budget(
+    dataset: xr.Dataset, names: Sequence[str], steps: Steps, layout: str, max_chunks: int
+) -> None:
+    """Refuse a series that would decompress more than `max_chunks` stored chunks: on the
+    map layout each time step is a chunk of its own."""
+    total = sum(time_chunks(dataset[name], steps) for name in names)
+    if total > max_chunks:
+        advice = (
+            "narrow datetime"
+            if layout == TIMESERIES_LAYOUT
+            else "narrow datetime, or build the cube with the time-series layout "
+            "(`timeseries:` in its CONFIG)"
+        )
+        raise InvalidInputError(
+            f"coords: this series reads {total} chunks of the cube's {layout} layout "
+            f"({steps.count} time steps), more than the limit of {max_chunks} "
+            f"(CUBESTAC_EDR__MAX_POSITION_CHUNKS); {advice}"
+        )
 
 
 def _check_budget(window_pixels: int, steps: Steps, max_pixels: int) -> None:

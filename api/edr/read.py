@@ -145,6 +145,22 @@ def chunk_bytes(variable: xr.DataArray, window: Window, steps: Steps) -> int:
     return touched * math.prod(chunks) * variable.dtype.itemsize
 
 
+def time_chunks(variable: xr.DataArray, steps: Steps) -> int:
+    """How many stored chunks a read of one pixel of `variable` over `steps` touches: one
+    per time chunk the steps fall in (the other dimensions are picked at one index)."""
+    if TIME not in variable.dims or steps.index is None:
+        return 1
+    chunks = variable.encoding.get("chunks") or variable.encoding.get("preferred_chunks")
+    if isinstance(chunks, Mapping):
+        size = int(chunks.get(TIME, variable.sizes[TIME]))
+    elif chunks:
+        size = int(chunks[variable.dims.index(TIME)])
+    else:
+        size = variable.sizes[TIME]
+    start, stop = steps.index.start or 0, steps.index.stop or variable.sizes[TIME]
+    return (stop - 1) // size - start // size + 1 if stop > start else 0
+
+
 def read_point(
     dataset: xr.Dataset,
     names: Sequence[str],

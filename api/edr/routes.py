@@ -58,7 +58,9 @@ def add_edr_routes(app: FastAPI, settings: EdrSettings) -> None:
         assert isinstance(point, Point)  # the only kind parse_coords let through
         return await _answer(
             request, collection_id, item_id, parameter_name, datetime, f,
-            lambda cube, query: answers.position_answer(cube, point, query),
+            lambda cube, query: answers.position_answer(
+                cube, point, query, settings.max_position_chunks
+            ),
         )  # fmt: skip
 
     @router.get(f"{ITEM_PATH}/area", summary="Statistics over a polygon per time step (EDR area)")

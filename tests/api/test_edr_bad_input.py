@@ -173,3 +173,25 @@ async def test_only_crs84_coordinates(client, cube, crs, status) -> None:
     assert response.status_code == status, response.text
     if status == 400:
         assert "is not supported" in response.json()["description"]
+
+
+async def test_a_series_over_the_chunk_budget_names_the_layout_and_the_way_out(
+    serve, hand_made
+) -> None:
+    """Map layout: one chunk per time step, so 30 steps are over a budget of 10 and 5 are
+    not; the time-series layout reads the same 30 steps in one chunk."""
+    map_only = hand_made(timeseries=False)
+    client = await serve(map_only, max_position_chunks=10)
+    where = {"coords": inside(map_only), "parameter-name": "ndvi"}
+    await assert_400(
+        client, POSITION, where, "30 chunks", "map layout", "limit of 10",
+        "CUBESTAC_EDR__MAX_POSITION_CHUNKS", "time-series layout",
+    )  # fmt: skip
+    narrowed = await client.get(POSITION, params={**where, "datetime": "2020-01-01/2020-01-05"})
+    assert narrowed.status_code == 200, narrowed.text
+
+    layered = hand_made()
+    client = await serve(layered, max_position_chunks=10)
+    whole = await client.get(POSITION, params={"coords": inside(layered), "parameter-name": "ndvi"})
+    assert whole.status_code == 200, whole.text
+    assert whole.headers["cubestac-layout"] == "timeseries"

@@ -24,6 +24,11 @@ import pytest
         # issue 16
         ("CUBESTAC_API__AGGREGATE_TIMEOUT_MS", "10", "greater than or equal to 100"),
         ("CUBESTAC_API__MAX_CHILD_LINKS", "0", "greater than or equal to 1"),
+        # issue 15
+        ("CUBESTAC_EDR__MAX_AREA_PIXELS", "0", "greater than or equal to 1"),
+        ("CUBESTAC_EDR__MAX_VERTICES", "3", "greater than or equal to 4"),
+        ("CUBESTAC_EDR__MAX_POSITION_CHUNKS", "none", "valid integer"),
+        ("CUBESTAC_TILES__CHUNK_CACHE_MB", "-1", "greater than or equal to 0"),
     ],
 )
 def test_a_bad_setting_is_named(name: str, value: str, says: str) -> None:
