@@ -2,7 +2,9 @@
 
 https://github.com/stac-api-extensions/filter#queryables — the types are the JSON types
 seen in the items' properties; short string properties with few distinct values get an
-`enum`, which STAC Browser turns into a drop-down.
+`enum`, which STAC Browser turns into a drop-down. Where items hold `cube:variables` or
+`cube:dimensions`, the cube properties derived from them (`catalogue.cube_properties`:
+variable names and units, dimension names, time step, resolution) are listed too.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from stac_fastapi.extensions.filter.client import AsyncBaseFiltersClient
 from api.links import base_url
 from api.responses import ORJSONResponse
 from api.state import app_state
+from catalogue import cube_properties
 from catalogue.repositories import collections as collection_repo
 from catalogue.repositories.queryables import list_queryables
 
@@ -28,6 +31,18 @@ COLUMN_SCHEMAS: dict[str, dict[str, Any]] = {
     "start_datetime": {"title": "Start", "type": "string", "format": "date-time"},
     "end_datetime": {"title": "End", "type": "string", "format": "date-time"},
 }
+
+
+def cube_schemas(found: dict[str, Any], types: frozenset[str] | None = None) -> dict[str, Any]:
+    """The cube properties' schemas when `found` shows cube items (of `types` only, if given:
+    the sortables offer the scalar ones)."""
+    if not cube_properties.SOURCE_PROPERTIES & found.keys():
+        return {}
+    return {
+        name: schema
+        for name, schema in cube_properties.SCHEMAS.items()
+        if types is None or schema["type"] in types
+    }
 
 
 def property_schema(types: set[str], values: set[Any] | None) -> dict[str, Any]:
@@ -58,7 +73,7 @@ class QueryablesClient(AsyncBaseFiltersClient):
         request: Request = kwargs["request"]
         root = base_url(request)
         found = await found_properties(request, collection_id)
-        properties = dict(COLUMN_SCHEMAS)
+        properties = dict(COLUMN_SCHEMAS) | cube_schemas(found)
         for name, (types, values) in found.items():
             if name not in properties:
                 properties[name] = property_schema(types, values)

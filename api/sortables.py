@@ -18,7 +18,13 @@ from fastapi import Request
 from stac_fastapi.extensions.sort.client import AsyncBaseSortablesClient
 
 from api.links import base_url
-from api.queryables import COLUMN_SCHEMAS, JSON_SCHEMA, found_properties, property_schema
+from api.queryables import (
+    COLUMN_SCHEMAS,
+    JSON_SCHEMA,
+    cube_schemas,
+    found_properties,
+    property_schema,
+)
 from api.responses import ORJSONResponse
 from api.state import app_state
 from catalogue.repositories.collection_search import SORTABLE_JSON_TYPES, sortable_fields
@@ -86,7 +92,7 @@ class SortablesClient(AsyncBaseSortablesClient):
     async def _item_sortables(self, request: Request, collection_id: str | None) -> ORJSONResponse:
         root = base_url(request)
         found = await found_properties(request, collection_id)
-        properties = dict(SORTABLE_COLUMNS)
+        properties = dict(SORTABLE_COLUMNS) | cube_schemas(found, frozenset(SORTABLE_JSON_TYPES))
         for name, schema in _scalar_properties(found).items():
             properties.setdefault(name, schema)
         schema_id = (

@@ -2,12 +2,15 @@
 
 https://github.com/stac-api-extensions/query — `{"eo:cloud_cover": {"lt": 10}}`; operators
 eq, neq (ne), lt, lte, gt, gte, startsWith, endsWith, contains, in; every condition ANDed.
+On the cube arrays (`cube:variable_names` ...), `contains` is A_CONTAINS of that one value
+and `in` is A_OVERLAPS (any of the values): the cube-finding queries a Query client sends.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from catalogue import cube_properties
 from catalogue.errors import InvalidInputError
 from catalogue.json_codec import refuse_big_integers
 
@@ -45,8 +48,21 @@ def _comparison(name: str, operator: str, value: Any) -> dict[str, Any]:
     return {"op": "or", "args": [as_text, {"op": op, "args": [prop, number]}]}
 
 
+def _array_condition(name: str, operator: str, value: Any) -> dict[str, Any] | None:
+    """`contains`/`in` on a cube array property as array functions; None for the rest."""
+    if operator == "contains" and isinstance(value, str | int | float):
+        return {"op": "a_contains", "args": [{"property": name}, [value]]}
+    if operator == "in" and isinstance(value, list) and value:
+        return {"op": "a_overlaps", "args": [{"property": name}, value]}
+    return None
+
+
 def _condition(name: str, operator: str, value: Any) -> dict[str, Any]:
     prop = {"property": name}
+    if name.removeprefix("properties.") in cube_properties.ARRAY_NAMES:
+        array = _array_condition(name, operator, value)
+        if array is not None:
+            return array
     if operator in COMPARISONS:
         return _comparison(name, operator, value)
     if operator == "in":

@@ -6,6 +6,8 @@ compared with each other are compared as numbers, strings or booleans, whichever
 are (`coalesce` of the three typed comparisons: at most one is not NULL). Known types that
 differ (`id = 5`) are a 400, except a string literal against a timestamp, which is read as
 one. Strings order by code point (`COLLATE "C"`), whatever the database's locale.
+`=` between a scalar cube property and a literal is written as containment of the cube
+facts, which their GIN index answers (`catalogue.cube_properties`).
 https://docs.ogc.org/is/21-065r2/21-065r2.html#basic-cql2
 """
 
@@ -19,6 +21,7 @@ from sqlalchemy import ARRAY, Boolean, ColumnElement, any_, cast, false, func, l
 from sqlalchemy import and_ as sql_and
 from sqlalchemy import true as sql_true
 
+from catalogue import cube_properties
 from catalogue.errors import InvalidInputError
 from catalogue.filters.operands import SQL_TYPES, Kind, Operand, literal_value, typed
 
@@ -68,9 +71,26 @@ def _apply(op: str, left: Any, right: Any, kind: Kind) -> Predicate:
     return OPERATORS[op](left, right)
 
 
+def _facts_equal(a: Operand, b: Operand) -> Predicate | None:
+    """`a = b` as `facts @> {name: b}` when `a` is a scalar cube property and `b` a literal
+    of its type (the same result: JSONB equality of a string or a number)."""
+    name = cube_properties.facts_key(a.sql) if a.kind is Kind.JSON else None
+    if name is None or not b.literal:
+        return None
+    wanted = Kind.NUMBER if cube_properties.SCHEMAS[name]["type"] == "number" else Kind.STRING
+    if name in cube_properties.ARRAY_NAMES or b.kind is not wanted:
+        return None
+    return cube_properties.contains(name, b.node)
+
+
 def compare(op: str, a: Operand, b: Operand) -> Predicate:
     if Kind.NULL in (a.kind, b.kind):
         return unknown()
+    if op == "=":
+        for left, right in ((a, b), (b, a)):
+            indexed = _facts_equal(left, right)
+            if indexed is not None:
+                return indexed
     kind = common_kind(op, a, b)
     if kind is None:
         typed_comparisons = [_apply(op, typed(a, k), typed(b, k), k) for k in JSON_KINDS]

@@ -10,6 +10,7 @@ from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from catalogue import cube_properties
 from catalogue.models import QueryableRow
 
 queryables = QueryableRow.__table__
@@ -163,12 +164,14 @@ async def record_properties(conn: AsyncConnection, rows: Iterable[dict[str, Any]
 
 
 async def property_names(conn: AsyncConnection, collections: Iterable[str] = ()) -> set[str]:
-    """Every property name known in these collections (all collections when empty)."""
+    """Every property name known in these collections (all collections when empty), and
+    the cube properties, which are always accepted (they are unknown on other items)."""
     statement = select(queryables.c.name).distinct()
     wanted = list(collections)
     if wanted:
         statement = statement.where(queryables.c.collection.in_(wanted))
-    return {row.name for row in await conn.execute(statement)} | set(COLUMN_QUERYABLES)
+    names = {row.name for row in await conn.execute(statement)}
+    return names | set(COLUMN_QUERYABLES) | cube_properties.NAMES
 
 
 async def list_queryables(

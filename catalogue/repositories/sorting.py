@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Text, and_, bindparam, cast, false, or_, true, tuple_
 from sqlalchemy.dialects.postgresql import JSONB
 
+from catalogue import cube_properties
 from catalogue.errors import InvalidInputError, UnknownPropertyError
 from catalogue.models import ItemRow
 from catalogue.search.query import DEFAULT_SORT, PageToken, SortKey
@@ -79,7 +80,11 @@ def property_name(field: str) -> str:
 
 
 def property_value(name: str) -> ColumnElement[Any]:
-    """`properties -> 'name'` as JSONB (the operator expression indexes are built on)."""
+    """`properties -> 'name'` as JSONB (the operator expression indexes are built on); a
+    cube property (`catalogue.cube_properties`) is read from the item's cube facts."""
+    derived = cube_properties.VALUES.get(name)
+    if derived is not None:
+        return derived
     return items.c.properties.op("->", return_type=JSONB)(name)
 
 
