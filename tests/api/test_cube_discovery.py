@@ -5,16 +5,19 @@ bad names are a 400 that names them."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import cql2
 import httpx
 import pytest
+from pystac_client import Client
 
+from api import create_app
 from tests.api.cube_items import catalogue_items, facts
 from tests.api.test_bad_input import assert_stac_error
 from tests.api.test_core import seed
+from tests.helpers import TEST_API_KEY, live_server, make_collection, make_settings
 
 CUBE_NAMES = {
     "cube:variable_names": {"type": "array", "items": {"type": "string"}},
@@ -199,3 +202,31 @@ async def test_bad_cube_filters_are_400_naming_the_culprit(
     assert_stac_error(await catalogue.get("/search", params={"filter": text}), 400, word)
     body = {"filter": {"op": "a_contains", "args": [{"property": "cube:varable_names"}, ["x"]]}}
     assert_stac_error(await catalogue.post("/search", json=body), 400, "cube:varable_names")
+
+
+@pytest.fixture
+def live_cubes(fresh_db_url: Any) -> Iterator[str]:
+    """The same catalogue behind uvicorn on 127.0.0.1."""
+    with live_server(create_app(make_settings(fresh_db_url))) as base:
+        headers = {"Authorization": f"Bearer {TEST_API_KEY}"}
+        with httpx.Client(base_url=base, headers=headers) as http:
+            for collection, items in catalogue_items().items():
+                assert http.post("/collections", json=make_collection(collection)).is_success
+                body = {"items": {item["id"]: item for item in items}, "method": "insert"}
+                response = http.post(f"/collections/{collection}/bulk_items", json=body)
+                assert response.status_code == 200, response.text
+        yield base
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_pystac_client_finds_cubes(live_cubes: str, method: str) -> None:
+    client = Client.open(live_cubes)
+    text = "A_CONTAINS(cube:variable_names, ('agb')) AND cube:resolution < 1"
+    by_text = client.search(filter=text, filter_lang="cql2-text", method=method)
+    assert [item.id for item in by_text.items()] == ["ndvi-monthly"]
+    if method == "POST":
+        by_json = client.search(filter=cql2.parse_text(text).to_json(), method=method)
+        assert [item.id for item in by_json.items()] == ["ndvi-monthly"]
+    queryables = client.get_merged_queryables(["cubes"])["properties"]
+    assert queryables["cube:variable_names"]["items"] == {"type": "string"}

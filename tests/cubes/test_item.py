@@ -13,7 +13,10 @@ import xarray as xr
 from pyproj import Transformer
 from pystac import STACObjectType
 from shapely.geometry import Point, shape
+from sqlalchemy import func, select
 
+from catalogue.filters import filter_clause, parse_filter
+from catalogue.models import ItemRow
 from catalogue.repositories.collections import get_collection
 from catalogue.repositories.items import get_item
 from catalogue.repositories.jobs import JobStatus
@@ -22,6 +25,8 @@ from catalogue.web_map_links import WEB_MAP_LINKS_EXTENSION
 from tests.cubes import data
 from tests.cubes.conftest import build, seed
 from tests.cubes.stac import EXTENSIONS, ITEM_SCHEMA, validate
+
+items = ItemRow.__table__
 
 
 def item_cube() -> dict[str, Any]:
@@ -240,3 +245,32 @@ def test_categorical_variables_are_integer_classes_by_mode_or_cf_flags() -> None
     dataset = xr.Dataset({name: array for name, (array, _) in cases.items()})
     built = BuiltCube(layers={name: built for name, (_, built) in cases.items()})
     assert categorical_variables(dataset, built) == ["flags", "types"]
+
+
+async def test_the_built_item_is_found_by_its_cube_properties(module_database, item) -> None:
+    """What a user filters on (README "Finding cubes") read from the item the builder
+    published: its variables, units, dimensions, time step and x resolution."""
+    text = (
+        "A_CONTAINS(cube:variable_names, ('agb', 'forest_type')) "
+        "AND A_CONTAINS(cube:variable_units, ('Mg/ha')) "
+        "AND A_CONTAINS(cube:dimension_names, ('member', 'time')) "
+        "AND cube:time_step = 'P1Y' AND cube:resolution BETWEEN 29 AND 31"
+    )
+    statement = select(items.c.id).where(filter_clause(parse_filter(text, "cql2-text")))
+    async with module_database.read() as conn:
+        found = (await conn.execute(statement)).scalars().all()
+        facts = (
+            await conn.execute(
+                select(func.cubestac_cube_facts(items.c.properties)).where(items.c.id == item["id"])
+            )
+        ).scalar_one()
+    assert found == [item["id"]]
+    variables, dimensions = (item["properties"][k] for k in ("cube:variables", "cube:dimensions"))
+    assert {name: sorted(value) if isinstance(value, list) else value
+            for name, value in facts.items()} == {
+        "cube:variable_names": sorted(variables),
+        "cube:variable_units": sorted(v["unit"] for v in variables.values() if "unit" in v),
+        "cube:dimension_names": sorted(dimensions),
+        "cube:time_step": "P1Y",
+        "cube:resolution": 30.0,
+    }  # fmt: skip
