@@ -16,7 +16,7 @@ so served items stay exactly as published:
 An item with neither `cube:variables` nor `cube:dimensions` has none of them (unknown in a
 filter, as a missing property is). A GIN index (jsonb_path_ops) on the facts serves the
 array functions (`arrays.relate` writes them as containment of the facts) and equality on
-the time step; resolution ranges are checked row by row (see README "Finding cubes").
+the time step and resolution; a partial B-tree serves resolution ranges (see `number`).
 https://github.com/stac-extensions/datacube
 """
 
@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Boolean, ColumnElement, func, literal
+from sqlalchemy import Boolean, ColumnElement, Numeric, cast, func, literal
 from sqlalchemy.dialects.postgresql import JSONB
 
 from catalogue.models import ItemRow
@@ -64,6 +64,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
 }
 NAMES = frozenset(SCHEMAS)
 ARRAY_NAMES = frozenset(name for name, schema in SCHEMAS.items() if schema["type"] == "array")
+RESOLUTION = "cube:resolution"
 SOURCE_PROPERTIES = frozenset({"cube:variables", "cube:dimensions"})
 """An item holding either of these is a cube item, and has the properties above."""
 
@@ -79,6 +80,15 @@ def facts_key(sql: Any) -> str | None:
         if sql is value:
             return name
     return None
+
+
+def number(sql: Any) -> ColumnElement[Any] | None:
+    """`cube:resolution` read as a number, if `sql` is its value: a plain cast, exact since
+    the facts hold only a number there, and strict in the facts, so that a comparison on it
+    implies "a cube item" and the partial index `ix_items_cube_resolution` answers it."""
+    if facts_key(sql) != RESOLUTION:
+        return None
+    return cast(sql, Numeric())
 
 
 def contains(name: str, value: Any) -> ColumnElement[bool]:

@@ -22,7 +22,13 @@ target_metadata = Base.metadata
 
 # Expression indexes written by hand in revisions (Alembic cannot autogenerate them).
 HAND_WRITTEN_INDEXES = frozenset(
-    {"ix_items_text", "ix_items_time_range_geometry", "ix_items_geometry", "ix_items_cube_facts"}
+    {
+        "ix_items_text",
+        "ix_items_time_range_geometry",
+        "ix_items_geometry",
+        "ix_items_cube_facts",
+        "ix_items_cube_resolution",
+    }
 )
 
 

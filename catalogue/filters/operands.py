@@ -28,6 +28,7 @@ from shapely.geometry import box, shape
 from sqlalchemy import Boolean, ColumnElement, DateTime, Numeric, Text, cast, func, literal, null
 from sqlalchemy.dialects.postgresql import JSONB
 
+from catalogue import cube_properties
 from catalogue.errors import InvalidInputError, UnknownPropertyError
 from catalogue.filters.parse import show
 from catalogue.models import ItemRow
@@ -127,6 +128,9 @@ def typed(operand: Operand, kind: Kind) -> ColumnElement[Any]:
     if operand.kind is Kind.NULL:
         return cast(null(), SQL_TYPES.get(kind, Text()))
     if operand.kind is Kind.JSON:
+        exact = cube_properties.number(operand.sql) if kind is Kind.NUMBER else None
+        if exact is not None:
+            return exact
         return getattr(func, READS[kind])(operand.sql, type_=SQL_TYPES[kind])
     if operand.literal:
         return literal(literal_value(operand, kind), SQL_TYPES[kind])
