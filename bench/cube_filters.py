@@ -174,7 +174,8 @@ def main() -> int:
             )
         )
         with_indexes = asyncio.run(timed_write(url, fresh(args.write, 1, "w1")))
-        asyncio.run(sql(url, "DROP INDEX ix_items_cube_facts; DROP INDEX ix_items_cube_resolution"))
+        for index in ("ix_items_cube_facts", "ix_items_cube_resolution"):
+            asyncio.run(sql(url, f"DROP INDEX {index}"))
         without_indexes = asyncio.run(timed_write(url, fresh(args.write, 2, "w2")))
         plain = asyncio.run(measure(url, max(3, args.repeat // 3)))
         after = " ".join(f"{value:.1f}" for value in os.getloadavg())

@@ -55,7 +55,8 @@ def _indexed(op: str, a: Operand, b: Operand) -> ColumnElement[bool] | None:
     """`op` as containment of the cube facts, when `a` is a cube array and `b` a literal
     (either way round for the symmetric functions); None otherwise."""
     name = cube_properties.facts_key(a.sql) if a.kind is Kind.JSON else None
-    if name is None or not b.literal or b.kind not in (Kind.ARRAY, *SCALARS):
+    arrays = cube_properties.ARRAY_NAMES
+    if name is None or name not in arrays or not b.literal or b.kind not in (Kind.ARRAY, *SCALARS):
         if op in ("a_equals", "a_overlaps") and a.literal and b.kind is Kind.JSON:
             return _indexed(op, b, a)
         return None

@@ -74,6 +74,7 @@ FILTERS: list[tuple[str, Callable[[Facts], bool]]] = [
     ("NOT A_CONTAINS(cube:variable_names, ('agb'))",
      lambda f: "agb" not in f["cube:variable_names"]),
     ("cube:time_step = 'P1Y'", lambda f: f["cube:time_step"] == "P1Y"),
+    ("NOT A_CONTAINS(cube:time_step, ('P1Y'))", lambda f: False),  # a string: unknown
     ("cube:time_step IN ('P1Y', 'P1M')", lambda f: f["cube:time_step"] in ("P1Y", "P1M")),
     ("cube:time_step <> 'P1Y'",
      lambda f: f["cube:time_step"] is not None and f["cube:time_step"] != "P1Y"),
