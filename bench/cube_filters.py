@@ -112,7 +112,8 @@ async def sql(url: Any, statement: str) -> Any:
     engine = create_async_engine(url)
     try:
         async with engine.begin() as conn:
-            return (await conn.execute(text(statement))).scalar()
+            result = await conn.execute(text(statement))
+            return result.scalar() if result.returns_rows else None
     finally:
         await engine.dispose()
 
