@@ -6,6 +6,7 @@ bad names are a 400 that names them."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import cql2
@@ -231,3 +232,18 @@ def test_pystac_client_finds_cubes(live_cubes: str, method: str) -> None:
         assert [item.id for item in by_json.items()] == ["ndvi-monthly"]
     queryables = client.get_merged_queryables(["cubes"])["properties"]
     assert queryables["cube:variable_names"]["items"] == {"type": "string"}
+
+
+def readme_filters() -> list[str]:
+    """The filters of the README's "Finding cubes" table (second column)."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    section = readme.split("### Finding cubes", 1)[1].split("\n### ", 1)[0]
+    rows = [line.split("|") for line in section.splitlines() if line.startswith("| ")]
+    return [row[2].strip().strip("`") for row in rows if row[2].strip().startswith("`")]
+
+
+async def test_the_readme_examples_work_as_pasted(catalogue: httpx.AsyncClient) -> None:
+    examples = readme_filters()
+    assert len(examples) >= 8
+    found = [ids(await catalogue.get("/search", params={"filter": text})) for text in examples]
+    assert found[0] == {"agb-yearly", "ndvi-monthly"}
