@@ -17,6 +17,7 @@ import math
 import numpy as np
 
 Nodata = float | int | None
+MAX_COUNTED_CLASSES = 64  # above: windows are sorted instead of counted
 
 
 def valid_mask(block: np.ndarray, nodata: Nodata) -> np.ndarray:
@@ -28,11 +29,20 @@ def valid_mask(block: np.ndarray, nodata: Nodata) -> np.ndarray:
 
 
 def average(block: np.ndarray, factor: int, nodata: Nodata) -> np.ndarray:
-    """Mean of each `factor` x `factor` window over its valid pixels."""
+    """Mean of each `factor` x `factor` window over its valid pixels.
+
+    Sums go by halving (pairs of rows, then pairs of columns, log2(factor) times): a few
+    strided additions per pixel instead of a reduction over non-adjacent axes, and a
+    pairwise sum, accurate in float32 (the working type of float32 data; float64 else)."""
     valid = valid_mask(block, nodata)
-    values = np.where(valid, block, 0).astype(np.float64)
-    sums = _window_sum(_padded(values, factor, 0.0), factor)
-    counts = _window_sum(_padded(valid, factor, False), factor)
+    work = np.float32 if block.dtype in (np.float16, np.float32) else np.float64
+    sums = _padded(np.where(valid, block, 0).astype(work, copy=False), factor, 0)
+    counts = _padded(valid, factor, False).astype(np.int32 if factor > 128 else np.int16)
+    if factor & (factor - 1) == 0:
+        for _ in range(factor.bit_length() - 1):
+            sums, counts = _halved(sums), _halved(counts)
+    else:
+        sums, counts = _window_sum(sums, factor), _window_sum(counts, factor)
     with np.errstate(invalid="ignore", divide="ignore"):
         means = sums / counts
     if block.dtype.kind in "iu":
@@ -42,8 +52,79 @@ def average(block: np.ndarray, factor: int, nodata: Nodata) -> np.ndarray:
 
 
 def mode(block: np.ndarray, factor: int, nodata: Nodata) -> np.ndarray:
-    """The most frequent valid value of each window (smallest on ties)."""
+    """The most frequent valid value of each window (smallest on ties).
+
+    Class maps hold few classes: every window's histogram is counted in one `bincount` over
+    the block (classes numbered 0..n-1, nodata and padding n). Many distinct values
+    (identifiers, say) would make those histograms too big: then windows are sorted and
+    their longest run taken."""
     valid = valid_mask(block, nodata)
+    if factor == 2:
+        return _mode_of_four(block, valid, nodata)
+    classes = np.unique(block[valid])
+    if classes.size > MAX_COUNTED_CLASSES:
+        return _mode_by_sorting(block, valid, factor, nodata)
+    slots = classes.size + 1  # the last one counts nodata
+    codes = _padded(_class_codes(block, valid, classes), factor, slots - 1)
+    *lead, height, width = codes.shape
+    rows, cols = height // factor, width // factor
+    windows = int(np.prod(lead, dtype=np.int64)) * rows * cols
+    kind = np.int32 if windows * slots < 2**31 else np.int64
+    window = (np.arange(height, dtype=kind)[:, None] // factor) * cols + (
+        np.arange(width, dtype=kind)[None, :] // factor
+    )
+    planes = np.arange(windows // (rows * cols), dtype=kind).reshape(*lead, 1, 1)
+    index = (window + planes * (rows * cols)) * slots + codes
+    counts = np.bincount(index.ravel(), minlength=windows * slots)
+    counts = counts.reshape(*lead, rows, cols, slots)[..., :-1]
+    if not classes.size:
+        return np.full(counts.shape[:-1], _fill(nodata, block.dtype), block.dtype)
+    best = np.argmax(counts, axis=-1)
+    empty = np.take_along_axis(counts, best[..., None], axis=-1)[..., 0] == 0
+    return np.where(empty, _fill(nodata, block.dtype), classes[best]).astype(block.dtype)
+
+
+def _mode_of_four(block: np.ndarray, valid: np.ndarray, nodata: Nodata) -> np.ndarray:
+    """2 x 2 windows: each of the four pixels counts its equals among the valid ones; the
+    most frequent value wins, the smallest on ties. Sixteen comparisons per window, no
+    histogram."""
+    fill = _fill(nodata, block.dtype)
+    values = _padded(block, 2, fill)
+    flags = _padded(valid, 2, False)
+    corners = [(slice(r, None, 2), slice(c, None, 2)) for r in (0, 1) for c in (0, 1)]
+    pixels = [values[..., rows, cols] for rows, cols in corners]
+    valids = [flags[..., rows, cols] for rows, cols in corners]
+    best = np.full(pixels[0].shape, fill, block.dtype)
+    best_count = np.full(pixels[0].shape, -1, np.int8)
+    for pixel, ok in zip(pixels, valids, strict=True):
+        count = sum(
+            ((pixel == other) & seen).astype(np.int8)
+            for other, seen in zip(pixels, valids, strict=True)
+        )
+        count = np.where(ok, count, -1).astype(np.int8)
+        better = (count > best_count) | ((count == best_count) & (pixel < best) & ok)
+        best = np.where(better, pixel, best)
+        best_count = np.maximum(best_count, count)
+    return best
+
+
+def _class_codes(block: np.ndarray, valid: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """Each pixel's class number (0..n-1), n where it is not valid: a lookup table for
+    8/16-bit integers, a binary search otherwise."""
+    missing = classes.size
+    if block.dtype.kind in "iu" and block.dtype.itemsize <= 2:
+        low = int(np.iinfo(block.dtype).min)
+        table = np.full(2 ** (8 * block.dtype.itemsize), missing, np.int32)
+        table[classes.astype(np.int64) - low] = np.arange(classes.size, dtype=np.int32)
+        shifted = block.astype(np.int64) - low if low else block
+        return table[shifted]
+    codes = np.searchsorted(classes, block).astype(np.int32)
+    return np.where(valid, codes, missing)
+
+
+def _mode_by_sorting(
+    block: np.ndarray, valid: np.ndarray, factor: int, nodata: Nodata
+) -> np.ndarray:
     padded_valid = _padded(valid, factor, False)
     keys = _padded(block.astype(np.int64), factor, 0)
     invalid = np.iinfo(np.int64).max  # sorts after every class
@@ -85,6 +166,12 @@ def _padded(array: np.ndarray, factor: int, value: float | int | bool) -> np.nda
         return array
     widths = [(0, 0)] * (array.ndim - 2) + [(0, pad_y), (0, pad_x)]
     return np.pad(array, widths, constant_values=value)
+
+
+def _halved(array: np.ndarray) -> np.ndarray:
+    """Sums of 2 x 2 windows (even sizes)."""
+    rows = array[..., 0::2, :] + array[..., 1::2, :]
+    return rows[..., 0::2] + rows[..., 1::2]
 
 
 def _window_sum(array: np.ndarray, factor: int) -> np.ndarray:

@@ -23,6 +23,7 @@ from typing import Any
 import dask.array as da
 import numpy as np
 import xarray as xr
+from dask.base import tokenize
 
 from cubes.downsample import Nodata, average, coarse_length, mode
 
@@ -150,7 +151,7 @@ def _downsampled(data: Any, factor: int, method: str, nodata: Nodata, tile: int)
     )
     coarse = da.map_blocks(
         reduce, data, factor=factor, nodata=nodata, chunks=chunks, dtype=data.dtype,
-        name=f"level-{method}-{factor}-{da.core.tokenize(data, nodata)}",
+        name=f"level-{method}-{factor}-{tokenize(data, nodata)}",
     )  # fmt: skip
     return coarse.rechunk({lead: tile, lead + 1: tile})
 

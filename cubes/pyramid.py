@@ -12,8 +12,9 @@ group, for `xr.open_datatree` and GDAL).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import dask
@@ -41,6 +42,8 @@ from cubes.levels import (
     timeseries_chunk,
     timeseries_dataset,
 )
+
+logger = logging.getLogger(__name__)
 
 PROJ_CONVENTION = {
     "schema_url": "https://raw.githubusercontent.com/zarr-experimental/geo-proj/refs/tags/v1/schema.json",
@@ -81,6 +84,7 @@ class Pyramid:
 
     levels: list[Level]
     timeseries_chunk: int | None
+    resampling: Mapping[str, str] = field(default_factory=dict)  # per variable
 
 
 def full_resolution_attrs(plan: PyramidPlan, shape: tuple[int, int]) -> dict[str, Any]:
@@ -116,11 +120,13 @@ def build_pyramid(
         chunk = timeseries_chunk(full, plan.tile, plan.timeseries_chunk)
         copy = timeseries_dataset(full, chunk)
         work.append(_write(copy, url, TIMESERIES_GROUP, zarr_format, plan, options))
+    elif plan.timeseries:
+        logger.warning("%s: the cube has no time axis, so no time-series layout", url)
     if work:
         compute(dask.delayed(_written)(work))
     levels = [_level(grid, plan) for grid in grids]
     _finish(url, zarr_format, root_attrs(plan, grids, full.attrs), levels, chunk is not None)
-    return Pyramid(levels, chunk)
+    return Pyramid(levels, chunk, dict(plan.resampling))
 
 
 def root_attrs(

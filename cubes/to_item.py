@@ -107,7 +107,7 @@ def cube_item(
     properties.update(_projection(geobox))
     item["stac_extensions"] = list(EXTENSIONS)
     categorical = categorical_variables(dataset, built)
-    item["assets"] = cube_assets(cube, store, storage_options, categorical, pyramid, built)
+    item["assets"] = cube_assets(cube, store, storage_options, categorical, pyramid)
     if any(layer.classes for layer in built.layers.values()):
         item["stac_extensions"].append(CLASSIFICATION_EXTENSION)
     item["links"] = []
@@ -120,7 +120,6 @@ def cube_assets(
     storage_options: dict[str, Any],
     categorical: list[str],
     pyramid: Pyramid,
-    built: BuiltCube,
 ) -> dict[str, dict[str, Any]]:
     """`zarr` (the full resolution, as before levels existed), `zarr-multiscales` (the store
     root: every level) and, with the time-series layout, `zarr-timeseries`."""
@@ -135,7 +134,7 @@ def cube_assets(
         "levels with `xarray.open_datatree(href, engine='zarr', **xarray:open_kwargs)`, one "
         "with `xarray.open_zarr(href + '/<k>', ...)`; GDAL >= 3.13 lists them as overviews.",
         "roles": ["data", "overview"],
-        "multiscales": _levels(pyramid, built, categorical),
+        "multiscales": _levels(pyramid),
     }
     assets = {DATA_ASSET: full, PYRAMID_ASSET: pyramid_asset}
     if pyramid.timeseries_chunk is not None:
@@ -151,7 +150,7 @@ def cube_assets(
     return assets
 
 
-def _levels(pyramid: Pyramid, built: BuiltCube, categorical: list[str]) -> dict[str, Any]:
+def _levels(pyramid: Pyramid) -> dict[str, Any]:
     """The levels as the item states them: group path, scale, shape and transform of each,
     and each variable's resampling."""
     return {
@@ -164,7 +163,7 @@ def _levels(pyramid: Pyramid, built: BuiltCube, categorical: list[str]) -> dict[
             }
             for level in pyramid.levels
         ],
-        "resampling": {name: "mode" if name in categorical else "average" for name in built.layers},
+        "resampling": dict(pyramid.resampling),
     }
 
 

@@ -72,8 +72,11 @@ def test_the_zarr_asset_opens_the_full_resolution_and_the_store_holds_the_levels
     cube = xr.open_zarr(href, **built["item"]["assets"]["zarr"]["xarray:open_kwargs"])
     assert (cube.sizes["y"], cube.sizes["x"]) == SHAPES[0]
     assert set(cube.data_vars) >= {"forest_type", "agb", "cci_agb", "annual_disturbances"}
-    tree = xr.open_datatree(built["store"], engine="zarr", consolidated=True)
+    pyramid = built["item"]["assets"][PYRAMID_ASSET]
+    tree = xr.open_datatree(pyramid["href"], engine="zarr", **pyramid["xarray:open_kwargs"])
     assert set(tree.children) == {"0", "1", "2", "timeseries"}
+    coarse = tree["2"].to_dataset()
+    assert coarse["forest_type"].dtype == np.uint8 and coarse["agb"].dtype == np.float32
 
 
 def test_levels_halve_down_to_one_tile_and_parse_back(built) -> None:

@@ -74,6 +74,11 @@ async def test_a_rebuild_switches_the_href_and_the_old_version_stays_readable(
     assert old != new and second.href == new
     assert Path(store_url(old)).with_suffix(".retired").is_file()  # kept for the grace period
     xr.testing.assert_equal(xr.open_zarr(old).load(), xr.open_zarr(new).load())
+    old_levels = xr.open_datatree(store_url(old), engine="zarr", consolidated=True)
+    new_levels = xr.open_datatree(store_url(new), engine="zarr", consolidated=True)
+    assert set(old_levels.children) == set(new_levels.children) == {"0", "1", "2"}
+    for path in ("1", "2"):  # a reader of the old version still has all its levels
+        xr.testing.assert_equal(old_levels[path].to_dataset(), new_levels[path].to_dataset())
 
 
 async def test_versions_past_the_grace_period_are_removed(database, compute_pool, tmp_path) -> None:
