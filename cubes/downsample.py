@@ -29,26 +29,46 @@ def valid_mask(block: np.ndarray, nodata: Nodata) -> np.ndarray:
 
 
 def average(block: np.ndarray, factor: int, nodata: Nodata) -> np.ndarray:
-    """Mean of each `factor` x `factor` window over its valid pixels.
-
-    Sums go by halving (pairs of rows, then pairs of columns, log2(factor) times): a few
-    strided additions per pixel instead of a reduction over non-adjacent axes, and a
-    pairwise sum, accurate in float32 (the working type of float32 data; float64 else)."""
+    """Mean of each `factor` x `factor` window over its valid pixels."""
+    if factor > 1 and factor & (factor - 1) == 0:
+        return averages(block, factor.bit_length() - 1, nodata)[-1]
     valid = valid_mask(block, nodata)
+    sums = _padded(np.where(valid, block, 0).astype(np.float64), factor, 0)
+    counts = _padded(valid, factor, False)
+    return _means(_window_sum(sums, factor), _window_sum(counts, factor), block.dtype, nodata)
+
+
+def averages(block: np.ndarray, levels: int, nodata: Nodata) -> list[np.ndarray]:
+    """Means of the windows of 2, 4, ..., 2**levels pixels a side, each over its valid
+    pixels of `block`.
+
+    Sums and counts go by halving (pairs of rows, then pairs of columns), so the windows
+    of 2**k pixels are summed from those of 2**(k-1): exact, since sums and counts add up,
+    and a few strided additions per pixel for all levels together. The pairwise sums stay
+    accurate in float32, the working type of float32 data (float64 otherwise)."""
+    valid = valid_mask(block, nodata)
+    top = 2**levels
     work = np.float32 if block.dtype in (np.float16, np.float32) else np.float64
-    sums = _padded(np.where(valid, block, 0).astype(work, copy=False), factor, 0)
-    counts = _padded(valid, factor, False).astype(np.int32 if factor > 128 else np.int16)
-    if factor & (factor - 1) == 0:
-        for _ in range(factor.bit_length() - 1):
-            sums, counts = _halved(sums), _halved(counts)
-    else:
-        sums, counts = _window_sum(sums, factor), _window_sum(counts, factor)
+    sums = _padded(np.where(valid, block, 0).astype(work, copy=False), top, 0)
+    counts = _padded(valid, top, False).astype(np.int32 if top > 128 else np.int16)
+    height, width = block.shape[-2:]
+    result = []
+    for level in range(1, levels + 1):
+        sums, counts = _halved(sums), _halved(counts)
+        rows, cols = coarse_length(height, 2**level), coarse_length(width, 2**level)
+        result.append(
+            _means(sums[..., :rows, :cols], counts[..., :rows, :cols], block.dtype, nodata)
+        )
+    return result
+
+
+def _means(sums: np.ndarray, counts: np.ndarray, dtype: np.dtype, nodata: Nodata) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
         means = sums / counts
-    if block.dtype.kind in "iu":
-        info = np.iinfo(block.dtype)
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
         means = np.clip(np.rint(np.nan_to_num(means)), info.min, info.max)
-    return np.where(counts > 0, means, _fill(nodata, block.dtype)).astype(block.dtype)
+    return np.where(counts > 0, means, _fill(nodata, dtype)).astype(dtype)
 
 
 def mode(block: np.ndarray, factor: int, nodata: Nodata) -> np.ndarray:
@@ -85,27 +105,26 @@ def mode(block: np.ndarray, factor: int, nodata: Nodata) -> np.ndarray:
 
 
 def _mode_of_four(block: np.ndarray, valid: np.ndarray, nodata: Nodata) -> np.ndarray:
-    """2 x 2 windows: each of the four pixels counts its equals among the valid ones; the
-    most frequent value wins, the smallest on ties. Sixteen comparisons per window, no
-    histogram."""
+    """2 x 2 windows: each valid pixel counts its valid equals among the other three (six
+    comparisons per window); the most frequent value wins, the smallest on ties. No
+    histogram, a few passes over the block."""
     fill = _fill(nodata, block.dtype)
-    values = _padded(block, 2, fill)
-    flags = _padded(valid, 2, False)
+    values, flags = _padded(block, 2, fill), _padded(valid, 2, False)
     corners = [(slice(r, None, 2), slice(c, None, 2)) for r in (0, 1) for c in (0, 1)]
     pixels = [values[..., rows, cols] for rows, cols in corners]
     valids = [flags[..., rows, cols] for rows, cols in corners]
-    best = np.full(pixels[0].shape, fill, block.dtype)
-    best_count = np.full(pixels[0].shape, -1, np.int8)
-    for pixel, ok in zip(pixels, valids, strict=True):
-        count = sum(
-            ((pixel == other) & seen).astype(np.int8)
-            for other, seen in zip(pixels, valids, strict=True)
-        )
-        count = np.where(ok, count, -1).astype(np.int8)
-        better = (count > best_count) | ((count == best_count) & (pixel < best) & ok)
+    counts = [np.where(ok, 1, -8).astype(np.int8) for ok in valids]  # invalid: never wins
+    for i in range(4):
+        for j in range(i + 1, 4):
+            same = (pixels[i] == pixels[j]) & valids[i] & valids[j]
+            counts[i] += same
+            counts[j] += same
+    best, best_count = pixels[0], counts[0]
+    for pixel, count in zip(pixels[1:], counts[1:], strict=True):
+        better = (count > best_count) | ((count == best_count) & (pixel < best))
         best = np.where(better, pixel, best)
         best_count = np.maximum(best_count, count)
-    return best
+    return np.where(best_count > 0, best, fill).astype(block.dtype)
 
 
 def _class_codes(block: np.ndarray, valid: np.ndarray, classes: np.ndarray) -> np.ndarray:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 import dask.array as da
@@ -25,7 +26,7 @@ import numpy as np
 import xarray as xr
 from dask.base import tokenize
 
-from cubes.downsample import Nodata, average, coarse_length, mode
+from cubes.downsample import Nodata, average, averages, coarse_length, mode
 
 SPATIAL = ("y", "x")
 MODE = "mode"
@@ -66,6 +67,25 @@ def level_grids(shape: tuple[int, int], transform: tuple[float, ...], tile: int)
         index += 1
 
 
+def level_datasets(
+    full: xr.Dataset,
+    grids: list[LevelGrid],
+    resampling: Mapping[str, str],
+    nodata: Mapping[str, Nodata],
+    tile: int,
+) -> list[xr.Dataset]:
+    """Levels `grids` of `full` (level 0 opened raw and lazily, chunked by tile)."""
+    per_level: list[dict[Any, xr.DataArray]] = [{} for _ in grids]
+    factors = [grid.factor for grid in grids]
+    for name, variable in full.data_vars.items():
+        variable = variable.transpose(..., *SPATIAL)
+        method = resampling.get(str(name), AVERAGE)
+        arrays = _downsampled(variable.data, factors, method, nodata.get(str(name)), tile)
+        for variables, data in zip(per_level, arrays, strict=True):
+            variables[name] = xr.DataArray(data, dims=variable.dims, attrs=_attrs(variable))
+    return [_level(full, grid, variables) for grid, variables in zip(grids, per_level, strict=True)]
+
+
 def level_dataset(
     full: xr.Dataset,
     grid: LevelGrid,
@@ -73,13 +93,12 @@ def level_dataset(
     nodata: Mapping[str, Nodata],
     tile: int,
 ) -> xr.Dataset:
-    """Level `grid` of `full` (level 0 opened raw and lazily, chunked by tile)."""
-    variables = {}
-    for name, variable in full.data_vars.items():
-        variable = variable.transpose(..., *SPATIAL)
-        method = resampling.get(str(name), AVERAGE)
-        data = _downsampled(variable.data, grid.factor, method, nodata.get(str(name)), tile)
-        variables[name] = xr.DataArray(data, dims=variable.dims, attrs=_attrs(variable))
+    """One level of `full` (see `level_datasets`)."""
+    return level_datasets(full, [grid], resampling, nodata, tile)[0]
+
+
+def _level(full: xr.Dataset, grid: LevelGrid, variables: dict[Any, xr.DataArray]) -> xr.Dataset:
+    """The level's variables with their own x/y coordinates and grid mapping."""
     coords = {
         name: coord.variable
         for name, coord in full.coords.items()
@@ -135,25 +154,48 @@ def layout_encoding(
     return result
 
 
-def _downsampled(data: Any, factor: int, method: str, nodata: Nodata, tile: int) -> Any:
-    """Blockwise downsampling of a dask array on its last two axes, re-tiled to `tile`."""
-    if factor == 1:
-        return data
+def _downsampled(
+    data: Any, factors: list[int], method: str, nodata: Nodata, tile: int
+) -> list[Any]:
+    """Every level of a dask array (downsampled on its last two axes by each of `factors`),
+    re-tiled to `tile`. One task per chunk computes all levels from it, so each chunk of
+    level 0 is read once; the levels are then picked from its result."""
     lead = data.ndim - 2
-    # every chunk but the last must hold whole windows
-    if tile % factor:
-        step = factor * coarse_length(tile, factor)
+    top = max(factors)
+    if tile % top:  # every chunk but the last must hold whole windows of every level
+        step = top * coarse_length(tile, top)
         data = data.rechunk({lead: step, lead + 1: step})
-    reduce = mode if method == MODE else average
-    chunks = (
-        *data.chunks[:lead],
-        *(tuple(coarse_length(n, factor) for n in axis) for axis in data.chunks[lead:]),
-    )
-    coarse = da.map_blocks(
-        reduce, data, factor=factor, nodata=nodata, chunks=chunks, dtype=data.dtype,
-        name=f"level-{method}-{factor}-{tokenize(data, nodata)}",
+    token = tokenize(data, factors, method, nodata)
+    reduced = da.map_blocks(
+        _all_levels, data, factors=tuple(factors), method=method, nodata=nodata,
+        chunks=data.chunks, dtype=object, meta=np.empty((0,) * data.ndim, object),
+        name=f"levels-{method}-{token}",
     )  # fmt: skip
-    return coarse.rechunk({lead: tile, lead + 1: tile})
+    result = []
+    for index, factor in enumerate(factors):
+        chunks = (
+            *data.chunks[:lead],
+            *(tuple(coarse_length(n, factor) for n in axis) for axis in data.chunks[lead:]),
+        )
+        level = da.map_blocks(
+            itemgetter(index), reduced, chunks=chunks, dtype=data.dtype,
+            meta=np.empty((0,) * data.ndim, data.dtype), name=f"level-{factor}-{token}",
+        )  # fmt: skip
+        result.append(level.rechunk({lead: tile, lead + 1: tile}))
+    return result
+
+
+def _all_levels(
+    block: np.ndarray, factors: tuple[int, ...], method: str, nodata: Nodata
+) -> tuple[np.ndarray, ...]:
+    """`block` downsampled by each factor: modes one by one, averages in one halving chain
+    when the factors are powers of two (as levels' are)."""
+    if method == MODE:
+        return tuple(mode(block, factor, nodata) for factor in factors)
+    if all(f > 1 and f & (f - 1) == 0 for f in factors):
+        chain = averages(block, max(factors).bit_length() - 1, nodata)
+        return tuple(chain[factor.bit_length() - 2] for factor in factors)
+    return tuple(average(block, factor, nodata) for factor in factors)
 
 
 def _attrs(variable: xr.DataArray) -> dict[str, Any]:

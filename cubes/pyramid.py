@@ -17,9 +17,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import dask
+import dask.array as da
 import xarray as xr
 import zarr
+from dask import delayed, is_dask_collection
 from pyproj import CRS
 
 from catalogue.cube_layout import (
@@ -37,7 +38,7 @@ from cubes.levels import (
     MODE,
     LevelGrid,
     layout_encoding,
-    level_dataset,
+    level_datasets,
     level_grids,
     timeseries_chunk,
     timeseries_dataset,
@@ -64,12 +65,14 @@ SPATIAL_CONVENTION = {
 @dataclass(frozen=True)
 class PyramidPlan:
     """What to build around level 0: per variable its resampling (`mode` or `average`)
-    and nodata, level 0's encoding, the tile size, and the time-series chunk (None: no
-    time-series layout)."""
+    and nodata, level 0's encoding and the other groups' (`cubes.cf.derived_compressor`),
+    the tile size, and whether to add the time-series layout (its chunk: None for the
+    default)."""
 
     resampling: Mapping[str, str]
     nodata: Mapping[str, Nodata]
-    encoding: Mapping[str, Mapping[str, Any]]
+    encoding: Mapping[str, Mapping[str, Any]]  # level 0's
+    derived_encoding: Mapping[str, Mapping[str, Any]]  # the other groups' (faster codec)
     tile: int
     crs: CRS
     transform: tuple[float, float, float, float, float, float]
@@ -110,20 +113,19 @@ def build_pyramid(
     )
     shape = (full.sizes["y"], full.sizes["x"])
     grids = level_grids(shape, plan.transform, plan.tile)
-    work = []
-    for grid in grids[1:]:
-        level = level_dataset(full, grid, plan.resampling, plan.nodata, plan.tile)
+    groups: dict[str, xr.Dataset] = {}
+    coarse = level_datasets(full, grids[1:], plan.resampling, plan.nodata, plan.tile)
+    for grid, level in zip(grids[1:], coarse, strict=True):
         level.attrs.update(_geo_attrs(plan.crs, grid))
-        work.append(_write(level, url, level_path(grid.index), zarr_format, plan, options))
+        groups[level_path(grid.index)] = level
     chunk = None
     if plan.timeseries and "time" in full.dims:
         chunk = timeseries_chunk(full, plan.tile, plan.timeseries_chunk)
-        copy = timeseries_dataset(full, chunk)
-        work.append(_write(copy, url, TIMESERIES_GROUP, zarr_format, plan, options))
+        groups[TIMESERIES_GROUP] = timeseries_dataset(full, chunk)
     elif plan.timeseries:
         logger.warning("%s: the cube has no time axis, so no time-series layout", url)
-    if work:
-        compute(dask.delayed(_written)(work))
+    if groups:
+        compute(_store(groups, url, zarr_format, plan, options))
     levels = [_level(grid, plan) for grid in grids]
     _finish(url, zarr_format, root_attrs(plan, grids, full.attrs), levels, chunk is not None)
     return Pyramid(levels, chunk, dict(plan.resampling))
@@ -166,27 +168,39 @@ def _geo_attrs(crs: CRS, grid: LevelGrid) -> dict[str, Any]:
     }
 
 
-def _write(
-    dataset: xr.Dataset,
+def _store(
+    groups: Mapping[str, xr.Dataset],
     url: str,
-    group: str,
     zarr_format: int,
     plan: PyramidPlan,
     options: dict[str, Any] | None,
 ) -> Any:
-    return dataset.to_zarr(
-        url,
-        group=group,
-        mode="w-",
-        zarr_format=zarr_format,
-        consolidated=False,
-        compute=False,
-        encoding=layout_encoding(dataset, plan.encoding),
-        storage_options=options,
-    )
+    """One delayed write of every group's data. xarray writes each group's metadata and
+    coordinates now; the data goes through a single `dask.array.store`, because xarray's
+    own delayed writes are optimised group by group, and each would then read and reduce
+    the level-0 chunks again. The values are raw (read without CF decoding, nodata as its
+    `_FillValue`), which is what xarray would have stored."""
+    sources, targets = [], []
+    for path, dataset in groups.items():
+        dataset.to_zarr(
+            url,
+            group=path,
+            mode="w-",
+            zarr_format=zarr_format,
+            consolidated=False,
+            compute=False,  # metadata and coordinates only; the data follows below
+            encoding=layout_encoding(dataset, plan.derived_encoding),
+            storage_options=options,
+        )
+        arrays = zarr.open_group(zarr_store(url), path=path, mode="r+", zarr_format=zarr_format)  # type: ignore[arg-type]
+        for name, variable in dataset.data_vars.items():
+            sources.append(variable.data)
+            targets.append(arrays[str(name)])
+    stored = da.store(sources, targets, lock=False, compute=False)
+    return stored if is_dask_collection(stored) else delayed(_stored)(list(stored))
 
 
-def _written(parts: list[Any]) -> int:
+def _stored(parts: list[Any]) -> int:
     return len(parts)
 
 

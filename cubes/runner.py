@@ -262,6 +262,7 @@ def pyramid_plan(dataset: Any, built: BuiltCube, spec: CubeSpec, geobox: Any) ->
         resampling={name: "mode" if name in categorical else "average" for name in built.layers},
         nodata={name: layer.nodata for name, layer in built.layers.items()},
         encoding=encoding(dataset, built, spec),
+        derived_encoding=encoding(dataset, built, spec, derived=True),
         tile=spec.grid.tile_size,
         crs=geobox.crs.proj,
         transform=tuple(geobox.transform)[:6],

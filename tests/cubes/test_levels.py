@@ -213,3 +213,11 @@ def _href_and_kwargs(asset: dict[str, Any]) -> dict[str, Any]:
 def test_the_job_counts_the_levels(built) -> None:
     assert built["result"].counts["levels"] == 3
     assert Path(built["store"], "timeseries", ".zmetadata").is_file()
+
+
+@pytest.mark.parametrize("group", ["1", "2", "timeseries"])
+def test_derived_groups_use_the_fast_member_of_the_cube_codec(built, full, group) -> None:
+    (level0,) = full["agb"].encoding["compressors"]
+    (derived,) = _open(f"{built['store']}/{group}")["agb"].encoding["compressors"]
+    assert (level0.cname, derived.cname) == ("zstd", "lz4")
+    assert derived.shuffle == level0.shuffle
