@@ -139,10 +139,14 @@ def _fill(nodata: float | int | None, dtype: np.dtype) -> Any:
 
 
 def derived_compressor(spec: CompressorSpec, zarr_format: int, dtype: np.dtype) -> Any:
-    """The levels' and the time-series layout's compressor: the cube's own family, at its
-    fastest -- Blosc with LZ4 instead of zstd (same byte shuffle), or Zstandard level 1.
-    Writing them costs a fifth of zstd's time for files about 3 % larger on float data
-    (bench/results/levels.md), and LZ4 also decompresses faster for tiles and series."""
+    """The levels' and the time-series layout's compressor for floating-point data: the
+    cube's own family, at its fastest -- Blosc with LZ4 instead of zstd (same byte
+    shuffle), or Zstandard level 1. Writing them costs a fifth of zstd's time for files
+    about 3 % larger (bench/results/levels.md), and LZ4 also decompresses faster for tiles
+    and series. Integer data (class maps) compresses fast and far better with the cube's
+    own compressor, which it keeps."""
+    if dtype.kind != "f":
+        return compressor(spec, zarr_format, dtype)
     if spec.name == "zstd":
         return compressor(CompressorSpec(name="zstd", level=1), zarr_format, dtype)
     if zarr_format == 2:

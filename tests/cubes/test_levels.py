@@ -221,3 +221,5 @@ def test_derived_groups_use_the_fast_member_of_the_cube_codec(built, full, group
     (derived,) = _open(f"{built['store']}/{group}")["agb"].encoding["compressors"]
     assert (level0.cname, derived.cname) == ("zstd", "lz4")
     assert derived.shuffle == level0.shuffle
+    (classes,) = _open(f"{built['store']}/{group}")["forest_type"].encoding["compressors"]
+    assert classes.cname == "zstd"  # class maps keep the cube's compressor
