@@ -18,6 +18,7 @@ import numpy as np
 
 Nodata = float | int | None
 MAX_COUNTED_CLASSES = 64  # above: windows are sorted instead of counted
+MAX_PLANE_CLASSES = 16  # up to this many classes in a block, levels count per class plane
 
 
 def valid_mask(block: np.ndarray, nodata: Nodata) -> np.ndarray:
@@ -102,6 +103,61 @@ def mode(block: np.ndarray, factor: int, nodata: Nodata) -> np.ndarray:
     best = np.argmax(counts, axis=-1)
     empty = np.take_along_axis(counts, best[..., None], axis=-1)[..., 0] == 0
     return np.where(empty, _fill(nodata, block.dtype), classes[best]).astype(block.dtype)
+
+
+def modes(block: np.ndarray, levels: int, nodata: Nodata) -> list[np.ndarray] | None:
+    """Modes of the windows of 2, 4, ..., 2**levels pixels a side, for a block of at most
+    MAX_PLANE_CLASSES classes (None for more: see `mode`).
+
+    One count plane per class, summed by halving like `averages`: the counts of a window
+    of 2**k pixels are those of its four 2**(k-1) sub-windows added up, so every level is
+    an exact mode of its level-0 pixels, and the levels after the first cost a quarter of
+    the one before. The first class (the smallest) with the highest count wins."""
+    integers = block.dtype.kind in "iu"  # their only invalid value is nodata, never a class
+    valid = None if integers and block.dtype.itemsize == 1 else valid_mask(block, nodata)
+    classes = _classes_of(block, valid, nodata)
+    if classes.size > MAX_PLANE_CLASSES:
+        return None
+    top = 2**levels
+    planes = [
+        _padded(block == value if integers else (block == value) & valid, top, False)
+        for value in classes
+    ]
+    planes = [plane.view(np.uint8) for plane in planes]
+    height, width = block.shape[-2:]
+    fill = _fill(nodata, block.dtype)
+    result = []
+    for level in range(1, levels + 1):
+        if level == 4:  # 4**4 = 256 pixels per window: past uint8
+            planes = [plane.astype(np.uint16 if levels <= 8 else np.uint32) for plane in planes]
+        planes = [_halved(plane) for plane in planes]
+        rows, cols = coarse_length(height, 2**level), coarse_length(width, 2**level)
+        window = (..., slice(rows), slice(cols))
+        if not planes:
+            result.append(np.full(block.shape[:-2] + (rows, cols), fill, block.dtype))
+            continue
+        best, choice = planes[0][window], np.zeros(planes[0][window].shape, np.intp)
+        for index, plane in enumerate(planes[1:], start=1):
+            counts = plane[window]
+            choice = np.where(counts > best, index, choice)
+            best = np.maximum(best, counts)
+        result.append(np.where(best > 0, classes[choice], fill).astype(block.dtype))
+    return result
+
+
+def _classes_of(block: np.ndarray, valid: np.ndarray | None, nodata: Nodata) -> np.ndarray:
+    """The valid values of a block, sorted (`valid` None: 8-bit integers, whose values
+    are counted in one histogram, nodata left out)."""
+    if valid is not None:
+        return np.unique(block[valid])
+    low = int(np.iinfo(block.dtype).min)
+    counts = np.bincount(block.view(np.uint8).ravel(), minlength=256)
+    if block.dtype == np.int8:
+        counts = np.roll(counts, 128)  # bytes 128..255 are -128..-1
+    present = np.flatnonzero(counts) + low
+    if nodata is not None and not _is_nan(nodata):
+        present = present[present != nodata]
+    return present.astype(block.dtype)
 
 
 def _mode_of_four(block: np.ndarray, valid: np.ndarray, nodata: Nodata) -> np.ndarray:

@@ -26,7 +26,7 @@ import numpy as np
 import xarray as xr
 from dask.base import tokenize
 
-from cubes.downsample import Nodata, average, averages, coarse_length, mode
+from cubes.downsample import Nodata, average, averages, coarse_length, mode, modes
 
 SPATIAL = ("y", "x")
 MODE = "mode"
@@ -75,6 +75,8 @@ def level_datasets(
     tile: int,
 ) -> list[xr.Dataset]:
     """Levels `grids` of `full` (level 0 opened raw and lazily, chunked by tile)."""
+    if not grids:  # level 0 fits in one tile: no other level
+        return []
     per_level: list[dict[Any, xr.DataArray]] = [{} for _ in grids]
     factors = [grid.factor for grid in grids]
     for name, variable in full.data_vars.items():
@@ -190,9 +192,14 @@ def _all_levels(
 ) -> tuple[np.ndarray, ...]:
     """`block` downsampled by each factor: modes one by one, averages in one halving chain
     when the factors are powers of two (as levels' are)."""
+    powers = all(f > 1 and f & (f - 1) == 0 for f in factors)
+    if method == MODE and powers:
+        chain = modes(block, max(factors).bit_length() - 1, nodata)
+        if chain is not None:
+            return tuple(chain[factor.bit_length() - 2] for factor in factors)
     if method == MODE:
         return tuple(mode(block, factor, nodata) for factor in factors)
-    if all(f > 1 and f & (f - 1) == 0 for f in factors):
+    if powers:
         chain = averages(block, max(factors).bit_length() - 1, nodata)
         return tuple(chain[factor.bit_length() - 2] for factor in factors)
     return tuple(average(block, factor, nodata) for factor in factors)

@@ -148,3 +148,29 @@ def test_timeseries_chunk_keeps_a_chunk_of_the_whole_axis_small() -> None:
     assert timeseries_chunk(cube(4, "float32"), 256, None) == 256  # no smaller than needed
     assert timeseries_chunk(cube(100_000, "float64"), 2048, None) == 8  # a floor
     assert timeseries_chunk(cube(10, "uint8"), 2048, 48) == 48  # as asked
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "int16"])
+def test_modes_of_every_level_from_class_planes_equal_the_windows_modes(dtype) -> None:
+    from cubes.downsample import modes
+
+    rng = np.random.default_rng(11)
+    values = rng.integers(1, 6, (45, 70)).astype(dtype)
+    values[rng.random(values.shape) < 0.3] = 0
+    values[:, :9] = 0  # a nodata band on the west edge
+    chain = modes(values, 5, 0)  # windows up to 32 px: counts past uint8 from level 4
+    assert chain is not None and len(chain) == 5
+    for level, result in enumerate(chain, start=1):
+        assert result.dtype == values.dtype
+        np.testing.assert_array_equal(result, reference_mode(values, 2**level, 0))
+
+
+def test_many_classes_fall_back_to_one_mode_per_level() -> None:
+    from cubes.downsample import modes
+    from cubes.levels import _all_levels
+
+    values = np.arange(40 * 40, dtype=np.int32).reshape(40, 40) % 50
+    assert modes(values, 2, -1) is None  # 50 classes: no planes
+    two, four = _all_levels(values, (2, 4), "mode", -1)
+    np.testing.assert_array_equal(two, reference_mode(values, 2, -1))
+    np.testing.assert_array_equal(four, reference_mode(values, 4, -1))
