@@ -45,6 +45,7 @@ from cubes.levels import (
 )
 
 logger = logging.getLogger(__name__)
+BATCH_BYTES = 32 * 2**20  # level-0 data per downsampling task
 
 PROJ_CONVENTION = {
     "schema_url": "https://raw.githubusercontent.com/zarr-experimental/geo-proj/refs/tags/v1/schema.json",
@@ -102,15 +103,9 @@ def build_pyramid(
     """Write levels 1.. and the time-series layout from `<url>/0`, then the root's
     attributes and every consolidated metadata file."""
     options = storage_options_for(url) or None
-    full = xr.open_zarr(
-        url,
-        group=FULL_RESOLUTION_GROUP,
-        consolidated=False,
-        zarr_format=zarr_format,
-        mask_and_scale=False,
-        chunks={},
-        storage_options=options,
-    )
+    full = _full_resolution(url, zarr_format, options, {})
+    if "time" in full.dims:  # several steps per read and task: fewer, larger tasks
+        full = _full_resolution(url, zarr_format, options, {"time": time_batch(full, plan.tile)})
     shape = (full.sizes["y"], full.sizes["x"])
     grids = level_grids(shape, plan.transform, plan.tile)
     groups: dict[str, xr.Dataset] = {}
@@ -129,6 +124,30 @@ def build_pyramid(
     levels = [_level(grid, plan) for grid in grids]
     _finish(url, zarr_format, root_attrs(plan, grids, full.attrs), levels, chunk is not None)
     return Pyramid(levels, chunk, dict(plan.resampling))
+
+
+def _full_resolution(
+    url: str, zarr_format: int, options: dict[str, Any] | None, chunks: dict[str, int]
+) -> xr.Dataset:
+    """Level 0 as written, raw (no CF decoding) and lazy; chunked as stored but along
+    the dimensions in `chunks`."""
+    return xr.open_zarr(
+        url,
+        group=FULL_RESOLUTION_GROUP,
+        consolidated=False,
+        zarr_format=zarr_format,
+        mask_and_scale=False,
+        chunks=chunks,
+        storage_options=options,
+    )
+
+
+def time_batch(full: xr.Dataset, tile: int) -> int:
+    """Time steps read and downsampled per task: as many tiles as fit in BATCH_BYTES (a
+    cube with hundreds of steps would otherwise schedule thousands of tiny tasks)."""
+    itemsize = max(v.dtype.itemsize for v in full.data_vars.values() if "time" in v.dims)
+    steps = BATCH_BYTES // (tile * tile * itemsize)
+    return int(max(1, min(full.sizes["time"], steps)))
 
 
 def root_attrs(
