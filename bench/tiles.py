@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import random
 import sys
@@ -225,37 +226,47 @@ def box_busy_seconds() -> float:
 
 
 def measure_latency(run: Run, side: Side) -> None:
-    """Per zoom: a fresh process, one primer tile of another variable of the cube, the page
-    cache dropped, then the cold tiles one at a time, then the same tiles again (warm)."""
+    """Per zoom and round: a fresh process, one primer tile of another variable of the cube,
+    the page cache dropped, then the cold tiles one at a time, then the same tiles again
+    (warm), all on one connection. Zooms with fewer tiles than `--latency-per-zoom` get
+    more rounds (at most 3), each on a fresh process."""
     args = run.args
     rng = random.Random(args.seed + 1)
     for zoom in latency_zooms(run):
         candidates = run.footprint.tiles(zoom)
         tiles = rng.sample(candidates, min(args.latency_per_zoom, len(candidates)))
-        side.stop()
-        side.start()
-        primer = prime(side, tiles[0])
-        dropped = False if args.no_drop_caches else tiles_sides.drop_page_cache()
-        urls = urls_of(side, tiles)
-        cold = tiles_load.sequential(urls).summary()
-        warm = tiles_load.sequential(urls * args.warm_repeats).summary()
-        run.latency.append({"side": side.name, "zoom": zoom, "tiles": len(tiles),
-                            "page_cache_dropped": dropped, "primer": primer,
-                            "cold": cold, "warm": warm})  # fmt: skip
-        log(f"{side.name} z{zoom}: cold p50 {cold['p50_ms']} ms, warm p50 {warm['p50_ms']} ms")
+        rounds = min(3, math.ceil(args.latency_per_zoom / len(tiles)))
+        for round_index in range(rounds):
+            row = latency_round(run, side, tiles)
+            row.update(side=side.name, zoom=zoom, round=round_index + 1)
+            run.latency.append(row)
+            log(f"{side.name} z{zoom} round {round_index + 1}: cold p50 "
+                f"{row['cold']['p50_ms']} ms, warm p50 {row['warm']['p50_ms']} ms")  # fmt: skip
     side.stop()
+
+
+def latency_round(run: Run, side: Side, tiles: list[Tile]) -> dict[str, Any]:
+    args = run.args
+    side.stop()
+    side.start()
+    urls = urls_of(side, tiles)
+    primer = None
+    if side.primer_params is not None:
+        primer = tiles_load.url_builder(side.template, side.primer_params)(tiles[0])
+
+    def between() -> bool:
+        return False if args.no_drop_caches else tiles_sides.drop_page_cache()
+
+    primed, dropped, cold, warm = tiles_load.probe(primer, urls, urls * args.warm_repeats, between)
+    return {"tiles": len(tiles), "page_cache_dropped": dropped,
+            "primer": primed.summary() if primed else None,
+            "cold": cold.summary(), "warm": warm.summary(),
+            "cold_ms": [round(v, 1) for v in cold.latencies_ms],
+            "warm_ms": [round(v, 1) for v in warm.latencies_ms]}  # fmt: skip
 
 
 def latency_zooms(run: Run) -> list[int]:
     return sorted({t[0] for name in ("mixed", "zoomed-out") for t in run.sets[name]})
-
-
-def prime(side: Side, tile: Tile) -> dict[str, Any] | None:
-    """One tile of the primer variable (None when the cube has no other variable)."""
-    if side.primer_params is None:
-        return None
-    url = tiles_load.url_builder(side.template, side.primer_params)(tile)
-    return tiles_load.sequential([url]).summary()
 
 
 def write_report(run: Run) -> None:

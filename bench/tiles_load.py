@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import itertools
+import math
 import random
 import statistics
 import time
@@ -165,7 +167,7 @@ def percentile(sorted_values: Sequence[float], q: float) -> float:
     """Nearest-rank percentile of an already sorted list."""
     if not sorted_values:
         return float("nan")
-    rank = max(1, min(len(sorted_values), round(q / 100 * len(sorted_values) + 0.5)))
+    rank = max(1, min(len(sorted_values), math.ceil(q / 100 * len(sorted_values))))
     return sorted_values[rank - 1]
 
 
@@ -196,13 +198,13 @@ async def _one(session: Any, url: str, result: LoadResult) -> None:
 
 
 async def _load(urls: Sequence[str], concurrency: int, duration: float, passes: int) -> LoadResult:
-    """Workers draw the URLs in order, cycling, until `passes` passes are done or
-    `duration` is over (at least one pass); the wall time ends with the last answer."""
+    """Workers draw the URLs in order, cycling, until `duration` is over and at least
+    `passes` passes are done; the wall time ends with the last answer."""
     import aiohttp
 
     result = LoadResult(concurrency)
     total = max(len(urls), len(urls) * passes)
-    cursor = iter(range(total))
+    cursor = itertools.count()  # shared by the workers: each index is asked once
     connector = aiohttp.TCPConnector(limit=concurrency, force_close=False)
     timeout = aiohttp.ClientTimeout(total=300)
     started = time.perf_counter()
@@ -210,7 +212,7 @@ async def _load(urls: Sequence[str], concurrency: int, duration: float, passes: 
 
     async def worker(session: Any) -> None:
         for index in cursor:
-            if index >= len(urls) and time.perf_counter() > deadline:
+            if index >= total and time.perf_counter() > deadline:
                 return
             await _one(session, urls[index % len(urls)], result)
 
@@ -230,6 +232,39 @@ def sequential(urls: Sequence[str]) -> LoadResult:
     """One keep-alive connection, one request at a time (so one server worker answers
     them all: the latency a single map client sees)."""
     return asyncio.run(_load(urls, 1, 0.0, 1))
+
+
+def probe(
+    primer: str | None, cold: Sequence[str], warm: Sequence[str], between: Callable[[], bool]
+) -> tuple[LoadResult | None, bool, LoadResult, LoadResult]:
+    """On ONE keep-alive connection (so one server worker answers everything): the primer,
+    then `between()` (dropping the page cache), then the cold URLs, then the warm ones."""
+    return asyncio.run(_probe(primer, cold, warm, between))
+
+
+async def _probe(
+    primer: str | None, cold: Sequence[str], warm: Sequence[str], between: Callable[[], bool]
+) -> tuple[LoadResult | None, bool, LoadResult, LoadResult]:
+    import aiohttp
+
+    connector = aiohttp.TCPConnector(limit=1)
+    timeout = aiohttp.ClientTimeout(total=300)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        primed = None
+        if primer is not None:
+            primed = LoadResult(1)
+            await _one(session, primer, primed)
+        done = between()
+        results = []
+        for urls in (cold, warm):
+            result = LoadResult(1)
+            started, cpu = time.perf_counter(), time.process_time()
+            for url in urls:
+                await _one(session, url, result)
+            result.wall_s = time.perf_counter() - started
+            result.client_cpu_s = time.process_time() - cpu
+            results.append(result)
+    return primed, done, results[0], results[1]
 
 
 def url_builder(template: str, params: str) -> Callable[[Tile], str]:
