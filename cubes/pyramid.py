@@ -199,7 +199,8 @@ def _store(
     own delayed writes are optimised group by group, and each would then read and reduce
     the level-0 chunks again. The values are raw (read without CF decoding, nodata as its
     `_FillValue`), which is what xarray would have stored."""
-    sources, targets = [], []
+    sources: list[Any] = []
+    targets: list[Any] = []  # zarr arrays: what dask.array.store writes into
     for path, dataset in groups.items():
         dataset.to_zarr(
             url,

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote, urlsplit
@@ -196,7 +196,7 @@ def _same(path: str, other: str) -> bool:
 
 def write_version(
     dataset: xr.Dataset,
-    encoding: dict[str, dict[str, object]],
+    encoding: Mapping[str, Mapping[str, object]],
     url: str,
     zarr_format: int,
     compute: Callable[[object], None],
