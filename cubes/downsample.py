@@ -19,6 +19,7 @@ import numpy as np
 Nodata = float | int | None
 MAX_COUNTED_CLASSES = 64  # above: windows are sorted instead of counted
 MAX_PLANE_CLASSES = 16  # up to this many classes in a block, levels count per class plane
+SCANNED_RANGE = 16  # 8-bit values spanning fewer: classes found by comparisons
 
 
 def valid_mask(block: np.ndarray, nodata: Nodata) -> np.ndarray:
@@ -150,6 +151,23 @@ def _classes_of(block: np.ndarray, valid: np.ndarray | None, nodata: Nodata) -> 
     are counted in one histogram, nodata left out)."""
     if valid is not None:
         return np.unique(block[valid])
+    info = np.iinfo(block.dtype)
+    skip = nodata is not None and not _is_nan(nodata) and info.min <= nodata <= info.max
+    # bytes turned so that nodata is 255 (the others keep their cyclic order below it), or
+    # without nodata so that the smallest value is 0
+    start = (int(nodata) + 1) & 0xFF if skip else int(info.min) & 0xFF  # type: ignore[arg-type]
+    turned = block.view(np.uint8) - np.uint8(start)
+    least = int(turned.min())
+    most = int((turned + np.uint8(1)).max()) - 1 if skip else int(turned.max())
+    if most - least < SCANNED_RANGE:  # a few comparisons: cheaper than a histogram
+        found = [v for v in range(least, most + 1) if (turned == v).any()]
+        values = np.array([(v + start) & 0xFF for v in found], np.uint8).view(block.dtype)
+        return np.sort(values)
+    return _histogram_classes(block, nodata)
+
+
+def _histogram_classes(block: np.ndarray, nodata: Nodata) -> np.ndarray:
+    """The values of an 8-bit block, nodata left out, from one histogram."""
     low = int(np.iinfo(block.dtype).min)
     counts = np.bincount(block.view(np.uint8).ravel(), minlength=256)
     if block.dtype == np.int8:
