@@ -137,26 +137,33 @@ def modes(block: np.ndarray, levels: int, nodata: Nodata) -> list[np.ndarray] | 
         if not planes:
             result.append(np.full(block.shape[:-2] + (rows, cols), fill, block.dtype))
             continue
-        best, choice = planes[0][window], np.zeros(planes[0][window].shape, np.intp)
-        for index, plane in enumerate(planes[1:], start=1):
+        best = planes[0][window]
+        winner = np.full(best.shape, classes[0], block.dtype)  # the class itself, no index
+        for value, plane in zip(classes[1:], planes[1:], strict=True):
             counts = plane[window]
-            choice = np.where(counts > best, index, choice)
+            np.copyto(winner, value, where=counts > best)
             best = np.maximum(best, counts)
-        result.append(np.where(best > 0, classes[choice], fill).astype(block.dtype))
+        result.append(np.where(best > 0, winner, fill).astype(block.dtype))
     return result
 
 
 def _classes_of(block: np.ndarray, valid: np.ndarray | None, nodata: Nodata) -> np.ndarray:
-    """The valid values of a block, sorted (`valid` None: 8-bit integers, whose values
-    are counted in one histogram, nodata left out)."""
+    """The valid values of a block, sorted (`valid` None: 8-bit integers, nodata left out).
+
+    8-bit values spanning fewer than SCANNED_RANGE values (a class map's few classes,
+    nodata set apart) are found by a min, a max and one comparison per candidate: numpy
+    runs those without the GIL, while `bincount` (the general case) holds it and widens
+    every byte to 64 bits, which made it the costliest step of a 39-step map's levels."""
     if valid is not None:
         return np.unique(block[valid])
+    if not block.size:
+        return np.empty(0, block.dtype)
     info = np.iinfo(block.dtype)
     skip = nodata is not None and not _is_nan(nodata) and info.min <= nodata <= info.max
     # bytes turned so that nodata is 255 (the others keep their cyclic order below it), or
     # without nodata so that the smallest value is 0
     start = (int(nodata) + 1) & 0xFF if skip else int(info.min) & 0xFF  # type: ignore[arg-type]
-    turned = block.view(np.uint8) - np.uint8(start)
+    turned = block.view(np.uint8) - np.uint8(start) if start else block.view(np.uint8)
     least = int(turned.min())
     most = int((turned + np.uint8(1)).max()) - 1 if skip else int(turned.max())
     if most - least < SCANNED_RANGE:  # a few comparisons: cheaper than a histogram
