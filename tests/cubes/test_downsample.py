@@ -174,3 +174,75 @@ def test_many_classes_fall_back_to_one_mode_per_level() -> None:
     two, four = _all_levels(values, (2, 4), "mode", -1)
     np.testing.assert_array_equal(two, reference_mode(values, 2, -1))
     np.testing.assert_array_equal(four, reference_mode(values, 4, -1))
+
+
+@pytest.mark.parametrize("nodata", [None, 0, 1, 127, 128, 255, -1, -128, 300])
+@pytest.mark.parametrize("dtype", ["uint8", "int8"])
+def test_8_bit_classes_found_by_comparisons_equal_the_histograms(nodata, dtype) -> None:
+    """Few classes (a scan of the span between min and max, nodata set apart) or many (the
+    histogram): the same sorted classes, nodata left out, at both ends of the byte range."""
+    from cubes.downsample import _classes_of, _histogram_classes
+
+    rng = np.random.default_rng(5)
+    blocks = [
+        np.array([[0, 255], [255, 1]], np.uint8),
+        rng.integers(250, 256, (2, 9, 9)).astype(np.uint8),  # wraps past 255 in int8
+        rng.integers(0, 5, (2, 9, 9)).astype(np.uint8),
+        np.arange(256, dtype=np.uint8).reshape(16, 16),  # every value: the histogram
+        np.full((3, 3), 255, np.uint8),
+        np.zeros((0, 4), np.uint8),
+    ]
+    for block in (b.view(dtype) for b in blocks):
+        found = _classes_of(block, None, nodata)
+        assert found.dtype == block.dtype
+        np.testing.assert_array_equal(found, _histogram_classes(block, nodata))
+
+
+def test_modes_of_a_long_8_bit_class_map_with_nodata_at_255() -> None:
+    from cubes.downsample import modes
+
+    rng = np.random.default_rng(3)
+    values = rng.choice(np.array([0, 1, 7, 255], np.uint8), (6, 37, 50), p=[0.5, 0.2, 0.1, 0.2])
+    values[2] = 255  # a step holding nothing
+    chain = modes(values, 2, 255)
+    assert chain is not None
+    for level, result in enumerate(chain, start=1):
+        for step, plane in enumerate(values):
+            np.testing.assert_array_equal(result[step], reference_mode(plane, 2**level, 255))
+
+
+@pytest.mark.parametrize(
+    ("dtype", "fill", "empty", "kept"),
+    [
+        ("uint8", 255, 255, 1),
+        ("float32", float("nan"), float("nan"), 0.0),
+        ("float32", 0.0, 0.0, -0.0),  # zarr's rule: -0.0 is not a fill of 0.0
+    ],
+)
+def test_the_pass_leaves_out_blocks_of_fill_only(tmp_path, dtype, fill, empty, kept) -> None:
+    """Blocks holding only the fill value are not written (a missing chunk reads as the
+    fill anyway); every other block is, and reads back as written."""
+    import zarr
+
+    from cubes.pyramid import FillSkippingTarget
+
+    array = zarr.create_array(
+        str(tmp_path / "a.zarr"), shape=(4, 4), chunks=(2, 2), dtype=dtype, fill_value=fill,
+        zarr_format=2,
+    )  # fmt: skip
+    target = FillSkippingTarget(array)
+    block = np.full((2, 2), empty, dtype)
+    target[0:2, 0:2] = block
+    other = block.copy()
+    other[1, 1] = kept
+    target[2:4, 2:4] = other
+    da.store([da.from_array(np.full((2, 4), empty, dtype), chunks=2)], [target], regions=[
+        (slice(0, 2), slice(0, 4))
+    ])  # fmt: skip
+    chunks = sorted(p.name for p in (tmp_path / "a.zarr").iterdir() if not p.name.startswith("."))
+    assert chunks == ["1.1"]
+    expected = np.full((4, 4), empty, dtype)
+    expected[3, 3] = kept
+    read = zarr.open_array(str(tmp_path / "a.zarr"), mode="r")[:]
+    np.testing.assert_array_equal(read, expected)
+    assert np.signbit(read[3, 3]) == np.signbit(np.asarray(kept, dtype))
