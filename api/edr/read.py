@@ -25,6 +25,7 @@ import pandas as pd
 import xarray as xr
 
 from api.cube_datasets import OpenCube
+from api.cube_dimensions import dimension_index
 from api.edr.grid import Window
 from catalogue.errors import InvalidInputError
 from catalogue.times import Interval, rfc3339
@@ -92,7 +93,7 @@ def selections(
     for dim in dict.fromkeys(d for name in names for d in dataset[name].dims):
         if dim in SPATIAL or dim == TIME:
             continue
-        picks[str(dim)] = _pick(dataset, str(dim), query.get(str(dim)))
+        picks[str(dim)] = dimension_index(dataset, str(dim), query.get(str(dim)))
     return picks
 
 
@@ -250,23 +251,6 @@ def _masked(values: np.ndarray, nodata: Any) -> np.ndarray:
     if isinstance(nodata, int | float) and not math.isnan(nodata):
         result[result == nodata] = np.nan
     return result
-
-
-def _pick(dataset: xr.Dataset, dim: str, asked: str | None) -> int:
-    """A coordinate value (as text), else an index; as the map tiles read them."""
-    values = _coordinate_values(dataset, dim)
-    if asked is None:
-        return 0
-    texts = [str(v) for v in values]
-    if asked in texts:
-        return texts.index(asked)
-    if asked.isdigit() and int(asked) < len(texts):
-        return int(asked)
-    shown = ", ".join(texts[:20]) + (" ..." if len(texts) > 20 else "")
-    raise InvalidInputError(
-        f"{dim}: {asked!r} is not a value of the cube's {dim!r} dimension ({shown}) nor an "
-        f"index 0 to {len(texts) - 1}"
-    )
 
 
 def _coordinate_values(dataset: xr.Dataset, dim: str) -> list[Any]:

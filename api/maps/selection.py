@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from api.cube_dimensions import dimension_index
 from catalogue.errors import InvalidInputError
 from catalogue.times import DATE, as_utc, parse_datetime, rfc3339
 
@@ -72,7 +73,7 @@ def select(
         if dim == TIME:
             index.append(time_index(dataset, time, time_range))
         else:
-            index.append(_dim_index(dataset, dim, others.get(dim)))
+            index.append(dimension_index(dataset, dim, others.get(dim)))
     return Selection(variable, dims, tuple(index))
 
 
@@ -116,22 +117,3 @@ def _moment(text: str) -> datetime:
     if DATE.fullmatch(text):
         return datetime.fromisoformat(text).replace(tzinfo=UTC)
     return as_utc(parse_datetime(text, "time"))
-
-
-def _dim_index(dataset: xr.Dataset, dim: str, requested: str | None) -> int:
-    size = dataset.sizes[dim]
-    if requested is None:
-        return 0
-    if dim in dataset.coords:
-        labels = [str(value) for value in dataset[dim].values.tolist()]
-        if requested in labels:
-            return labels.index(requested)
-    else:
-        labels = [str(position) for position in range(size)]
-    if requested.isdigit() and int(requested) < size:
-        return int(requested)
-    raise InvalidInputError(
-        f"{dim}={requested!r} is not a value of dimension {dim!r}: one of "
-        f"{', '.join(labels[:20])}{' ...' if len(labels) > 20 else ''} (or an index 0 to "
-        f"{size - 1})"
-    )
