@@ -26,7 +26,7 @@ from catalogue.edr_links import add_edr_links
 from catalogue.errors import InvalidBboxError, InvalidInputError
 from catalogue.ids import check_id
 from catalogue.times import parse_datetime
-from catalogue.web_map_links import CUBE_MARKER, add_web_map_links
+from catalogue.web_map_links import add_web_map_links, may_be_cube
 
 STRUCTURAL_RELS = frozenset({"self", "parent", "collection", "root", "items"})
 STAC_VERSION = "1.1.0"
@@ -250,7 +250,7 @@ def item_json_text(
     items.
     """
     rewrite = cube_hrefs is not None and cube_hrefs.json_root in stored.body
-    if rewrite or CUBE_MARKER in stored.body:
+    if rewrite or may_be_cube(stored.body):
         item = json_codec.loads(stored.body)
         item["links"] = json_codec.loads(stored.links)
         return json_codec.dumps(row_to_item(item, base_url, cube_hrefs))

@@ -13,10 +13,18 @@ from typing import Any
 from urllib.parse import quote
 
 WEB_MAP_LINKS_EXTENSION = "https://stac-extensions.github.io/web-map-links/v1.2.0/schema.json"
-CUBE_MARKER = '"cube:variables"'  # in an item's JSON text: maybe a cube, worth a look
 DATA_ASSET = "zarr"
+# what the JSON text of every cube item holds: harvested NetCDF items describe their
+# variables too, but have no `zarr` asset, and stay on the serializer's text path
+CUBE_MARKERS = ('"cube:variables"', f'"{DATA_ASSET}"')
 MAX_LAYERS = 20  # variables advertised; the WMTS capabilities list them all
 TMS = "WebMercatorQuad"
+
+
+def may_be_cube(item_text: str) -> bool:
+    """Whether an item's JSON text may be a cube with map layers (a cheap test before
+    parsing it to add the links)."""
+    return all(marker in item_text for marker in CUBE_MARKERS)
 
 
 def map_variables(item: Mapping[str, Any]) -> list[str]:
