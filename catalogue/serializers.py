@@ -25,6 +25,7 @@ from catalogue.bbox import bbox_problem, geometry_bbox
 from catalogue.edr_links import add_edr_links
 from catalogue.errors import InvalidBboxError, InvalidInputError
 from catalogue.ids import check_id
+from catalogue.storage_extension import drop_storage_refs
 from catalogue.times import parse_datetime
 from catalogue.web_map_links import add_web_map_links, may_be_cube
 
@@ -153,7 +154,9 @@ class CubeHrefs:
     prefix ("s3://bucket/cubes/"). `public_base` (ending with '/') is where readers reach
     that root over HTTP(S): a bucket's public URL, a CDN; None for a local root means the
     API's own `<base_url>cubes/`. An S3 root without a public base needs no CubeHrefs: its
-    `s3://` hrefs and their `xarray:storage_options` are handed out as stored.
+    `s3://` hrefs, their `xarray:storage_options` and `storage:refs` are handed out as
+    stored. A rewritten asset loses both (plain HTTP needs neither), and the item the
+    storage schemes no asset refers to any more.
     """
 
     root: str
@@ -269,6 +272,7 @@ def _serve_cube_assets(content: dict[str, Any], base_url: str, hrefs: CubeHrefs)
         asset["href"] = public
         if "xarray:storage_options" in asset:  # they describe S3 access; HTTP needs none
             asset["xarray:storage_options"] = {}
+        drop_storage_refs(content, asset)  # likewise its S3 storage scheme
 
 
 def _extent_geometry(collection: dict[str, Any]) -> str | None:

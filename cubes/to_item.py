@@ -10,7 +10,9 @@ Extents of x/y are those of the coordinates, i.e. of pixel centres, consistent w
 dimension's `step`; `proj:bbox` gives the outer pixel edges.
 
 Asset hrefs. On S3 the href is the store's `s3://` URL, which `xr.open_zarr` opens with
-`xarray:storage_options` (endpoint, `anon`; never credentials); with
+`xarray:storage_options` (endpoint, `anon`; never credentials), and which the storage
+extension describes as well (`storage:refs` to a scheme in `storage:schemes`, see
+`catalogue.storage_extension`); with
 `CUBESTAC_CUBE_PUBLIC_BASE` the API hands out the bucket's HTTP URL instead, the same prefix
 swap as below (`catalogue.serializers.CubeHrefs`). On a local cube root the href is the
 store's absolute path on this machine, with no `file://` scheme: `xr.open_zarr(href)` works
@@ -48,6 +50,7 @@ from catalogue.extensions import (
     stac_data_type,
 )
 from catalogue.projection import PROJECTION_V2_EXTENSION
+from catalogue.storage_extension import S3Access, add_storage_fields, environment_region
 from catalogue.times import rfc3339
 from cubes.aggregate import iso_duration, period_end
 from cubes.build import BuiltCube
@@ -110,6 +113,7 @@ def cube_item(
     item["assets"] = cube_assets(cube, store, storage_options, categorical, pyramid)
     if any(layer.classes for layer in built.layers.values()):
         item["stac_extensions"].append(CLASSIFICATION_EXTENSION)
+    add_storage_fields(item, S3Access.from_options(storage_options, environment_region()))
     item["links"] = []
     return item
 
@@ -186,7 +190,14 @@ def zarr_asset(
 ) -> dict[str, Any]:
     """The asset readers open the cube with. `mask_and_scale` is per variable (xarray reads
     a mapping; names left out are decoded): categorical ones keep their stored integers,
-    the others have nodata masked to NaN."""
+    the others have nodata masked to NaN.
+
+    Every field of the zarr extension v1.1.0 (`zarr:zarr_format`, `zarr:consolidated`,
+    `zarr:node_type`: each store and level is a group). `xarray:open_kwargs` and
+    `xarray:storage_options` (the archived xarray-assets extension) stay, because xpystac
+    0.5 -- `xr.open_dataset(asset, engine="stac")` -- still reads them: the storage options
+    are how it reaches an S3 endpoint that is not AWS, which it does not take from
+    `storage:schemes`."""
     open_kwargs: dict[str, Any] = {
         "consolidated": True,
         "zarr_format": cube.zarr_format,

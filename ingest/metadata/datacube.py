@@ -7,6 +7,7 @@ it stays pure.
 
 from __future__ import annotations
 
+import json
 import math
 import threading
 from dataclasses import dataclass
@@ -77,10 +78,16 @@ def _read_netcdf(filesystem: AbstractFileSystem, path: str, local: bool) -> Cube
 
 
 def zarr_layout(filesystem: AbstractFileSystem, path: str) -> dict[str, Any]:
-    """Zarr format and whether the metadata is consolidated, from the files in the store."""
+    """Zarr format and whether the metadata is consolidated, from the files in the store
+    (for Zarr 3, from the root `zarr.json`: its `consolidated_metadata`, and whether it is
+    a group -- an array alone is no dataset)."""
     names = {entry.rsplit("/", 1)[-1] for entry in filesystem.ls(path, detail=False)}
     if "zarr.json" in names:
-        return {"zarr_format": 3, "consolidated": False, "metadata": "zarr.json"}
+        root = json.loads(filesystem.cat_file(f"{path.rstrip('/')}/zarr.json"))
+        if root.get("node_type") != "group":
+            raise CubeMetadataError("a Zarr array, not a group: there is no dataset to describe")
+        consolidated = isinstance(root.get("consolidated_metadata"), dict)
+        return {"zarr_format": 3, "consolidated": consolidated, "metadata": "zarr.json"}
     if ".zmetadata" in names:
         return {"zarr_format": 2, "consolidated": True, "metadata": ".zmetadata"}
     if ".zgroup" in names:

@@ -27,6 +27,7 @@ from catalogue.extensions import (
     ZARR_EXTENSION,
 )
 from catalogue.projection import PROJECTION_EXTENSION
+from catalogue.storage_extension import S3Access, add_storage_fields, environment_region
 from ingest.config import FilesSource
 from ingest.errors import RecordError, SourceError
 from ingest.metadata import when
@@ -54,7 +55,8 @@ class FileEntry:
 
 
 class FilesHarvester(HarvesterBase):
-    version: ClassVar[int] = 2  # 2: proj:epsg beside proj:code (projection v1.2.0)
+    # 2: proj:epsg beside proj:code (projection v1.2.0); 3: storage extension on S3 assets
+    version: ClassVar[int] = 3
 
     def __init__(self, config: FilesSource) -> None:
         self.config = config
@@ -63,10 +65,13 @@ class FilesHarvester(HarvesterBase):
         self._filesystem: AbstractFileSystem | None = None
         self._pattern = ""
         self._local = False
+        self._access = S3Access()
 
     async def open(self) -> None:
         self._filesystem, self._pattern = self.filesystems.resolve(self.config.url)
         self._local = "file" in _protocols(self._filesystem)
+        # how readers reach `s3://` files (storage extension): read once, so to_item is pure
+        self._access = S3Access.from_options(self.config.storage_options, environment_region())
 
     @property
     def filesystem(self) -> AbstractFileSystem:
@@ -151,9 +156,11 @@ class FilesHarvester(HarvesterBase):
         assert record.href is not None and record.key is not None
         entry: FileEntry = record.context
         if isinstance(payload, RasterInfo):
-            return self._raster_item(record, payload)
-        assert isinstance(payload, CubeInfo)
-        return self._cube_item(record, entry, payload)
+            item = self._raster_item(record, payload)
+        else:
+            assert isinstance(payload, CubeInfo)
+            item = self._cube_item(record, entry, payload)
+        return add_storage_fields(item, self._access)
 
     def _raster_item(self, record: Record, info: RasterInfo) -> dict[str, Any]:
         assert record.href is not None and record.key is not None
@@ -200,6 +207,8 @@ class FilesHarvester(HarvesterBase):
             "zarr:zarr_format": zarr["zarr_format"],
             "zarr:consolidated": zarr["consolidated"],
             "zarr:node_type": "group",
+            # xarray-assets fields too: xpystac 0.5 opens the asset with them (storage:
+            # fields describe the same access, see catalogue.storage_extension)
             "xarray:open_kwargs": {"consolidated": zarr["consolidated"]},
         }
         endpoint = self.config.storage_options.get("endpoint_url")
