@@ -58,7 +58,10 @@ from cubes.grid import wgs84_footprint
 from cubes.pyramid import Pyramid
 from cubes.spec import CubeSpec
 
+# no `; version=2|3` parameter (STAC's draft Zarr best practices): xpystac 0.5 matches the
+# media type exactly and opens nothing else; `zarr:zarr_format` states the format
 MEDIA_TYPE = "application/vnd.zarr"
+# xarray-assets (archived) is still declared: its fields are written (xpystac reads them)
 EXTENSIONS = [DATACUBE_EXTENSION, PROJECTION_V2_EXTENSION, ZARR_EXTENSION, XARRAY_EXTENSION]
 MAX_TIME_VALUES = 10_000
 CF_FLAGS = ("flag_values", "flag_meanings", "flag_masks")

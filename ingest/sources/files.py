@@ -44,7 +44,7 @@ EXTENSIONS: dict[str, Format] = {
     ".zarr": "zarr",
 }  # fmt: skip
 NETCDF_MEDIA_TYPE = "application/x-netcdf"
-ZARR_MEDIA_TYPE = "application/vnd.zarr"
+ZARR_MEDIA_TYPE = "application/vnd.zarr"  # unversioned, as cubes.to_item.MEDIA_TYPE says why
 MAGIC = frozenset("*?[")
 
 
