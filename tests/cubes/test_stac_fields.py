@@ -132,7 +132,9 @@ async def catalogue(module_database, module_db_url, compute_pool, moto, tmp_path
     inputs = tmp_path_factory.mktemp("inputs")
     await seed(module_database, [data.cci_biomass(inputs).item, data.forest_type(inputs).item])
     local_root = tmp_path_factory.mktemp("cubes")
-    [local] = await build(module_database, [spec("on-disk")], local_root, compute_pool)
+    cubes = [spec("on-disk"), {**spec("on-disk-v3"), "zarr_format": 3}]
+    local, local_v3 = await build(module_database, cubes, local_root, compute_pool)
+    assert local_v3.status.value == "succeeded", local_v3.message
     context = RunContext(module_database, f"s3://{BUCKET}/cubes", compute_pool, cube_anon=True)
     [on_s3] = await run_cubes([CubeSpec.model_validate(spec("on-s3"))], context)
     assert local.status.value == on_s3.status.value == "succeeded", local.message + on_s3.message
@@ -166,7 +168,7 @@ def served_items(db_url, **settings: Any) -> dict[str, dict[str, Any]]:
 @pytest.fixture(scope="module")
 def served(catalogue, module_db_url) -> dict[str, dict[str, Any]]:
     items = served_items(module_db_url, cube_root=str(catalogue))
-    assert len(items) == 2 + 2 * 5 + 2  # cubes, harvested files, the cubes' inputs
+    assert len(items) == 3 + 2 * 5 + 2  # cubes, harvested files, the cubes' inputs
     return items
 
 
@@ -191,7 +193,7 @@ def test_every_served_item_validates_against_every_extension_it_declares(served)
 async def stored(catalogue, module_database) -> dict[str, dict[str, Any]]:
     """The cube items as built and stored, before the API adds links or rewrites hrefs."""
     async with module_database.read() as conn:
-        return {cube: await get_item(conn, "fields", cube) for cube in ("on-disk", "on-s3")}
+        return {c: await get_item(conn, "fields", c) for c in ("on-disk", "on-disk-v3", "on-s3")}
 
 
 def test_pystac_validates_built_served_and_harvested_items(stored, served) -> None:
@@ -234,7 +236,8 @@ def store_facts(path: str) -> tuple[int, bool, str]:
 
 
 def test_every_zarr_asset_states_the_zarr_fields_of_its_store(served, catalogue) -> None:
-    """The cube's three assets (groups of one store) and the harvested stores."""
+    """Each local cube's three assets (groups of one store; Zarr 2 and 3) and the harvested
+    stores."""
     checked = 0
     for key, item in served.items():
         for asset in item["assets"].values():
@@ -247,7 +250,11 @@ def test_every_zarr_asset_states_the_zarr_fields_of_its_store(served, catalogue)
             stated = tuple(asset[field] for field in ZARR_FIELDS)
             assert stated == store_facts(path), (key, href)
             checked += 1
-    assert checked == len(ZARR_ASSETS) + 3
+    assert checked == 2 * len(ZARR_ASSETS) + 3
+    cube_formats = [
+        served[f"fields/{cube}"]["assets"]["zarr"] for cube in ("on-disk", "on-disk-v3")
+    ]
+    assert [a["zarr:zarr_format"] for a in cube_formats] == [2, 3]
     formats = [served[f"local-files/{n}"]["assets"]["data"] for n in ("v2", "v3", "v3c")]
     assert [(a["zarr:zarr_format"], a["zarr:consolidated"]) for a in formats] == [
         (2, True),
