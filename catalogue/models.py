@@ -13,6 +13,8 @@ from typing import Any, ClassVar
 
 from geoalchemy2 import Geometry
 from sqlalchemy import (
+    BigInteger,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -130,6 +132,29 @@ class ItemRow(Base):
         # `ids=` searches across collections.
         Index("ix_items_id", "id"),
     )
+
+
+class ItemDayCountRow(Base):
+    """How many items of a collection have their `datetime` on one UTC day.
+
+    Kept exact by statement-level triggers on `items` (migration 0011), so that counts
+    constrained only by collections and datetime (`numberMatched`, `/aggregate`'s totals,
+    datetime and collection frequencies) read a few thousand rows instead of millions of
+    index entries. The day is the one `datetime_frequency` buckets the item in: its
+    `datetime` (the start for interval items) in UTC. `odd` counts those items whose
+    `datetime` lies outside their own [start_datetime, end_datetime] (possible: STAC does
+    not forbid it): for them the day says nothing about a datetime search, so days holding
+    any are counted through `items` instead. Days whose items all went keep their row, at 0.
+    No foreign key: the rows are only ever written by the triggers, a collection's go to 0
+    with its items, and each key's write stays one index probe.
+    """
+
+    __tablename__ = "item_day_counts"
+
+    collection: Mapped[str] = mapped_column(String, primary_key=True)
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    odd: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default=text("0"))
 
 
 class JobRow(Base):
