@@ -345,7 +345,11 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     # to the app's router as well as for stac-fastapi's own router below
     app.router.route_class = AwaitedRequestModelRoute
     # the item search and its caches, one per app (catalogue.search.service)
-    search = ItemSearch(count_budget_ms=settings.api.count_timeout_ms)
+    search = ItemSearch(
+        count_budget_ms=settings.api.count_timeout_ms,
+        count_estimate_max=settings.api.count_estimate_max,
+        day_counts=settings.api.count_by_days,
+    )
     state = AppState(db, settings.public_url, cube_hrefs(settings), search)
     attach_state(app, state)
     add_docs_page(app, "/api", settings.api.title)

@@ -65,6 +65,13 @@ class ApiSettings(BaseModel):
     max_q_chars: int = Field(default=1_000, ge=1)  # the whole free-text `q`
     # budget of the exact count behind `numberMatched` on multi-page results; 0: never count
     count_timeout_ms: int = Field(default=100, ge=0, le=60_000)
+    # a search the planner expects to match more items is not counted (numberMatched left
+    # out at once, the budget not spent); searches by collections and datetime alone are
+    # counted from the per-day counts whatever their size
+    count_estimate_max: int = Field(default=100_000, ge=0)
+    # count searches by collections and datetime (and answer /aggregate's totals, datetime
+    # and collection frequencies for them) from the per-day counts; false: from the items
+    count_by_days: bool = True
     # `child` links on the landing page (the first collections by id), and the default page
     # of /children; the rest are reached through /children or /collections' `next` links
     max_child_links: int = Field(default=1_000, ge=1, le=10_000)

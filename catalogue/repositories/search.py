@@ -14,9 +14,9 @@ shape and kept by `catalogue.search.service`, the one caller.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from collections.abc import Set as AbstractSet
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from sqlalchemy import (
     ARRAY,
@@ -58,6 +58,7 @@ from catalogue.repositories.sorting import (
 from catalogue.search.query import ItemQuery, PageToken
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 items = ItemRow.__table__
 collections = CollectionRow.__table__
@@ -340,11 +341,10 @@ async def read_rows(
 QUERY_CANCELED = "57014"  # what PostgreSQL raises when statement_timeout fires
 
 
-async def count_within(
-    conn: AsyncConnection, statement: Any, parameters: dict[str, Any], timeout_ms: int
-) -> int | None:
-    """The count `statement` (of a counted shape) gives, or None when it takes over
-    `timeout_ms`.
+async def within_budget(
+    conn: AsyncConnection, timeout_ms: int, run: Callable[[], Awaitable[T]]
+) -> T | None:
+    """What `run` (statements on `conn`) gives, or None when it takes over `timeout_ms`.
 
     A page never needs the count: keyset paging reads `limit + 1` rows whatever the size of
     the result, while counting every match of a broad search at a million items is a full
@@ -357,9 +357,21 @@ async def count_within(
         "SELECT set_config('statement_timeout', $1, true)", (str(timeout_ms),)
     )
     try:
-        return int((await conn.execute(statement, parameters)).scalar_one())
+        return await run()
     except DBAPIError as error:
         if str(getattr(error.orig, "sqlstate", "")) != QUERY_CANCELED:
             raise
         logger.debug("count over %d ms, numberMatched left out", timeout_ms)
         return None
+
+
+async def count_within(
+    conn: AsyncConnection, statement: Any, parameters: dict[str, Any], timeout_ms: int
+) -> int | None:
+    """The count `statement` (of a counted shape) gives, or None when it takes over
+    `timeout_ms` (`within_budget`)."""
+
+    async def run() -> int:
+        return int((await conn.execute(statement, parameters)).scalar_one())
+
+    return await within_budget(conn, timeout_ms, run)

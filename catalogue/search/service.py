@@ -21,9 +21,15 @@ when known within the budget, `numberMatched`. What happens in between belongs h
    search's API time). The SQL itself is `catalogue.repositories.search`'s. Figures:
    bench/results/code_figures.md.
 3. **The count.** A page that does not show its own total (a first page with a next one,
-   or a later page) is counted after it, under `count_budget_ms`; a search whose count ran
-   over is remembered for `SLOW_TTL_S` (`SlowSearches`) so that paging through it does not
-   spend the budget on every page.
+   or a later page) is counted after it, in one of two ways. A search constrained only by
+   collections and/or datetime is counted from the per-day counts
+   (`catalogue.search.day_counts`): exact, and cheap at any size. Any other search asks
+   the planner first (`EXPLAIN`, about a millisecond): estimated above
+   `count_estimate_max` rows, it is not counted at all (a count of millions of rows could
+   not end within the budget, and trying would cost the whole budget); below, it is
+   counted exactly under `count_budget_ms`. A search whose count ran over is remembered
+   for `SLOW_TTL_S` (`SlowSearches`) so that paging through it does not spend the budget
+   on every page.
 
 One `ItemSearch` per application (`api.app.create_app`), so two apps in one process (the
 tests, `bench/count_cost.py`) keep their own caches.
@@ -43,17 +49,19 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from catalogue.database import Database
 from catalogue.errors import UnknownPropertyError
 from catalogue.repositories.collections import get_collection
+from catalogue.repositories.estimate import estimated_rows
 from catalogue.repositories.item_text import stored_item_text
 from catalogue.repositories.queryables import property_names
 from catalogue.repositories.search import (
     PreparedSearch,
     Rows,
     build_statement,
-    count_within,
     read_rows,
+    within_budget,
 )
 from catalogue.repositories.search_shape import SearchShape, search_parameters
 from catalogue.repositories.sorting import check_sort_fields
+from catalogue.search import day_counts
 from catalogue.search.query import ItemQuery, PageToken
 from catalogue.serializers import StoredItemText
 
@@ -64,6 +72,11 @@ STATEMENT_CACHE_SIZE = 256
 MAX_CACHED_FILTER_CHARS = 8_192  # longer filters (as the repr of their CQL2-JSON) are not kept
 SLOW_TTL_S = 60.0
 SLOW_ENTRIES = 1_024  # keys come from clients' searches: bounded, oldest dropped first
+# Searches the planner expects to match more rows are not counted (see the module doc):
+# an index-only count reads about 3 million entries a second on a quiet core, so 100,000
+# fits the default 100 ms budget with room for a tenfold error of the estimate downwards.
+COUNT_ESTIMATE_MAX = 100_000
+OVER_ESTIMATE = -1  # what counting gives when the estimate said not to
 
 Paths = tuple[tuple[str, ...], ...]
 
@@ -205,8 +218,15 @@ class SlowSearches:
 class ItemSearch:
     """The catalogue's item search and its caches (see the module docstring)."""
 
-    def __init__(self, count_budget_ms: int = 0) -> None:
+    def __init__(
+        self,
+        count_budget_ms: int = 0,
+        count_estimate_max: int = COUNT_ESTIMATE_MAX,
+        day_counts: bool = True,
+    ) -> None:
         self.count_budget_ms = count_budget_ms  # 0: never count beyond what a page shows
+        self.count_estimate_max = count_estimate_max
+        self.day_counts = day_counts  # False: never count from the per-day counts
         self.names = KnownNames()
         self.statements = Statements()
         self.slow = SlowSearches()
@@ -245,22 +265,38 @@ class ItemSearch:
         budget_ms: int,
         parameters: dict[str, Any] | None = None,
     ) -> int | None:
-        """Every item the query matches, or None when counting takes over `budget_ms` (or
-        did within `SLOW_TTL_S`). `conn` must be in a transaction of its own that the
-        caller rolls back. `parameters`: the query's `search_parameters` when at hand (the
-        count's statement takes what it names of them). Names were checked by the page's
-        search: the filter is translated here without them."""
+        """Every item the query matches, or None when the planner expects more than
+        `count_estimate_max` or counting takes over `budget_ms` (or did within
+        `SLOW_TTL_S`); from the per-day counts when they apply. `conn` must be in a
+        transaction of its own that the caller rolls back. `parameters`: the query's
+        `search_parameters` when at hand (the count's statement takes what it names of
+        them). Names were checked by the page's search: the filter is translated here
+        without them."""
         shape = SearchShape.of(query).counted
         if parameters is None:
             parameters = search_parameters(query)
         key = self.slow.key(shape, query, parameters)
         if key in self.slow:
             return None
+        if self.day_counts and day_counts.by_days(query):
+            by_days = await day_counts.count(conn, query, parameters, budget_ms)
+            if by_days is None:
+                self.slow.remember(key)
+            if by_days != day_counts.NOT_BY_DAYS:
+                return by_days
         statement = self.statements.get(shape, query.filter, None).statement
-        matched = await count_within(conn, statement, parameters, budget_ms)
+
+        async def estimate_then_count() -> int:
+            """The count, or OVER_ESTIMATE without counting (both under the budget: a
+            plan waits for locks as a count does)."""
+            if await estimated_rows(conn, statement, parameters) > self.count_estimate_max:
+                return OVER_ESTIMATE
+            return int((await conn.execute(statement, parameters)).scalar_one())
+
+        matched = await within_budget(conn, budget_ms, estimate_then_count)
         if matched is None:
             self.slow.remember(key)
-        return matched
+        return None if matched == OVER_ESTIMATE else matched
 
     async def _checked_rows(
         self,
