@@ -182,6 +182,7 @@ class AggregationClient(AsyncBaseAggregationClient):
             geotile_precision=geotile,
             interval=aggregation.check_interval(params.get("datetime_frequency_interval")),
             timeout_ms=self.core.api_settings.aggregate_timeout_ms,
+            by_days=self.core.api_settings.count_by_days,
         )
         state = app_state(request)
         results = await aggregation.aggregate(state.database, aggregate_request)

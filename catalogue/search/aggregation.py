@@ -18,7 +18,12 @@ and precision parameters SFEOS and stac-server use, so that clients written for 
 
 Each aggregation is one grouped statement over the search's own WHERE clause
 (`catalogue.repositories.aggregation`), in one read-only transaction under a
-`statement_timeout`: a request over the budget is a `StatementTimeoutError` (504).
+`statement_timeout`: a request over the budget is a `StatementTimeoutError` (504). For a
+search constrained only by collections and/or datetime, `total_count`, `datetime_min`,
+`datetime_max`, `datetime_frequency` (intervals of whole days: year to day) and
+`collection_frequency` are read from the per-day counts instead
+(`catalogue.search.day_counts`): the same answers, without reading millions of index
+entries for a collection of millions.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from sqlalchemy import String, bindparam
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from catalogue.database import Database
@@ -37,9 +43,11 @@ from catalogue.errors import InvalidInputError
 from catalogue.filters import filter_clause
 from catalogue.repositories import aggregation as sql
 from catalogue.repositories.collections import get_collection
+from catalogue.repositories.day_counts import counts, day_key
 from catalogue.repositories.queryables import list_queryables, property_names
 from catalogue.repositories.search import where_clauses
 from catalogue.repositories.search_shape import SearchShape, search_parameters
+from catalogue.search import day_counts
 from catalogue.search.query import ItemQuery
 
 INTERVALS = ("year", "quarter", "month", "week", "day", "hour", "minute", "second")
@@ -173,6 +181,7 @@ class AggregateRequest:
     geotile_precision: int = GEOTILE_PRECISION[0]
     interval: str = DEFAULT_INTERVAL
     timeout_ms: int = 10_000
+    by_days: bool = True  # False: never from the per-day counts (settings.api.count_by_days)
 
 
 def rfc3339(value: datetime) -> str:
@@ -214,17 +223,25 @@ class Aggregator:
     """Computes the aggregations of one request on one connection (see the module doc)."""
 
     def __init__(
-        self, conn: AsyncConnection, request: AggregateRequest, clauses: list[Any]
+        self,
+        conn: AsyncConnection,
+        request: AggregateRequest,
+        clauses: list[Any],
+        days: day_counts.Split | None = None,
     ) -> None:
         self.conn = conn
         self.request = request
         self.clauses = clauses
         self.parameters = search_parameters(request.query)
+        self.days = days  # the search split by days, when the per-day counts answer it
         self._stats: sql.Stats | None = None
 
     async def stats(self) -> sql.Stats:
         if self._stats is None:
-            self._stats = await sql.stats(self.conn, self.clauses, self.parameters)
+            if self.days is not None:
+                self._stats = await day_counts.stats(self.conn, self.days)
+            else:
+                self._stats = await sql.stats(self.conn, self.clauses, self.parameters)
         return self._stats
 
     async def compute(self, definition: Definition) -> dict[str, Any]:
@@ -263,11 +280,28 @@ class Aggregator:
         ]
         return _distribution(definition, buckets, 0)
 
+    def _day_keys(self, definition: Definition) -> tuple[Any, Any] | None:
+        """The bucket key on the per-day counts and on the items, when the days answer
+        this aggregation (else None)."""
+        if self.days is None:
+            return None
+        if definition.kind == Kind.DATETIME and self.request.interval in day_counts.DAY_UNITS:
+            return day_key(bindparam("agg_interval", type_=String)), sql.datetime_key()
+        if definition.kind == Kind.TERMS and definition.property is None:
+            return counts.c.collection, sql.collection_key()
+        return None
+
     async def _frequencies(self, definition: Definition) -> dict[str, Any]:
         keyed, parameters, size, by_key, label = self._key(definition)
-        found = await sql.frequencies(
-            self.conn, keyed, self.clauses, {**self.parameters, **parameters}, size, by_key
-        )
+        day_keys = self._day_keys(definition)
+        if self.days is not None and day_keys is not None:
+            found = await day_counts.frequencies(
+                self.conn, self.days, *day_keys, parameters, size, by_key
+            )
+        else:
+            found = await sql.frequencies(
+                self.conn, keyed, self.clauses, {**self.parameters, **parameters}, size, by_key
+            )
         buckets = [label(value, count) for value, count in found.buckets]
         overflow = found.keyed - sum(count for _, count in found.buckets)
         return _distribution(definition, buckets, overflow)
@@ -362,5 +396,8 @@ async def aggregate(database: Database, request: AggregateRequest) -> list[dict[
         clauses = where_clauses(SearchShape.of(query).counted)
         if query.filter is not None:
             clauses.append(filter_clause(query.filter, frozenset(await property_names(conn))))
-        aggregator = Aggregator(conn, request, clauses)
+        days = None
+        if request.by_days and day_counts.by_days(query):
+            days = await day_counts.split(conn, query, search_parameters(query))
+        aggregator = Aggregator(conn, request, clauses, days)
         return [await aggregator.compute(definition) for definition in chosen]

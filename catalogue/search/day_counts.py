@@ -26,12 +26,13 @@ from sqlalchemy import Integer, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from catalogue.repositories import day_counts as sql
+from catalogue.repositories.aggregation import Frequencies, Stats
 from catalogue.repositories.search import where_clauses, within_budget
 from catalogue.repositories.search_shape import SearchShape
 from catalogue.search.query import ItemQuery
 
 # `datetime_frequency` intervals made of whole days (an hour's bucket is not)
-DAY_INTERVALS = frozenset({"year", "quarter", "month", "week", "day"})
+DAY_UNITS = frozenset({"year", "quarter", "month", "week", "day"})
 
 
 def by_days(query: ItemQuery) -> bool:
@@ -177,9 +178,7 @@ async def count(
     return await within_budget(conn, budget_ms, run)
 
 
-async def stats(
-    conn: AsyncConnection, found: Split
-) -> tuple[int, datetime | None, datetime | None]:
+async def stats(conn: AsyncConnection, found: Split) -> Stats:
     """`total_count`, `datetime_min`, `datetime_max`, in one statement."""
     statement = select(
         sql.windows_count(found.search, found.days.windows()).scalar_subquery(),
@@ -187,7 +186,7 @@ async def stats(
         found.moment(last=True),
     )
     outside, earliest, latest = (await conn.execute(statement, found.parameters)).one()
-    return found.whole_days + int(outside), earliest, latest
+    return Stats(found.whole_days + int(outside), earliest, latest)
 
 
 async def frequencies(
@@ -198,10 +197,11 @@ async def frequencies(
     parameters: dict[str, Any],
     size: int,
     by_key: bool,
-) -> tuple[list[tuple[Any, int]], int]:
+) -> Frequencies:
     """The `size` first buckets (by frequency then key, or by key when `by_key`) and how
-    many items have a key, as `catalogue.repositories.aggregation.frequencies` gives
-    them, from the whole days' rows and the windows' items."""
+    many items have a key, as `catalogue.repositories.aggregation.frequencies` gives them
+    (in the same order: sorted by PostgreSQL), from the whole days' rows and the windows'
+    items. `parameters`: the aggregation's own (`agg_interval`)."""
     keyed = found.keyed(table_key, item_key)
     frequency = func.sum(keyed.c.n).label("n")
     order = [keyed.c.k] if by_key else [frequency.desc(), keyed.c.k]
@@ -212,8 +212,7 @@ async def frequencies(
         .order_by(*order)
         .limit(bindparam("agg_size", type_=Integer))
     )
-    rows = (
-        await conn.execute(statement, {**found.parameters, **parameters, "agg_size": size})
-    ).all()
+    values = {**found.parameters, **parameters, "agg_size": size}
+    rows = (await conn.execute(statement, values)).all()
     total = int(rows[0].total) if rows else 0
-    return [(row.k, int(row.n)) for row in rows], total
+    return Frequencies([(row.k, int(row.n)) for row in rows], total)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import random
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,6 +21,7 @@ import httpx
 import pytest
 from shapely.geometry import box, shape
 
+from api import create_app
 from tests.helpers import make_collection, make_item
 
 COLLECTIONS = ("alpha", "beta", "gamma")
@@ -42,18 +43,45 @@ def generated_items(count: int = 300, seed: int = 16) -> list[dict[str, Any]]:
         if collection != "gamma":
             properties["grid:code"] = f"MGRS-{rng.randint(30, 33)}U{rng.choice('PQ')}"
             properties["view:sun_elevation"] = round(rng.uniform(-10, 70), 2)
-        items.append(
-            make_item(
-                f"item-{index:03d}",
-                collection,
-                lon=round(rng.uniform(-170, 160), 3),
-                lat=round(rng.uniform(-80, 70), 3),
-                size=round(rng.uniform(0.01, 8), 3),
-                when=START + timedelta(seconds=rng.randrange(SPAN_S)),
-                **properties,
-            )
+        item = make_item(
+            f"item-{index:03d}",
+            collection,
+            lon=round(rng.uniform(-170, 160), 3),
+            lat=round(rng.uniform(-80, 70), 3),
+            size=round(rng.uniform(0.01, 8), 3),
+            when=START + timedelta(seconds=rng.randrange(SPAN_S)),
+            **properties,
         )
+        if index % 10 == 7:  # an interval item: no datetime, a range of up to 40 days
+            start = when(item)
+            end = start + timedelta(seconds=rng.randrange(40 * 86400))
+            item["properties"].update(
+                datetime=None, start_datetime=_text(start), end_datetime=_text(end)
+            )
+        items.append(item)
     return items
+
+
+def _text(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _moment(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+
+
+def when(item: dict[str, Any]) -> datetime:
+    """The item's `datetime`, the start of an interval item (what datetime_* aggregate)."""
+    properties = item["properties"]
+    return _moment(properties.get("datetime") or properties["start_datetime"])
+
+
+def overlaps(item: dict[str, Any], start: datetime | None, end: datetime | None) -> bool:
+    """The item's [start, end] (an instant's: [datetime, datetime]) meets [start, end]."""
+    properties = item["properties"]
+    first = when(item)
+    last = _moment(properties["end_datetime"]) if properties.get("end_datetime") else first
+    return (end is None or first <= end) and (start is None or last >= start)
 
 
 ITEMS = generated_items()
@@ -103,12 +131,6 @@ def geotile(lon: float, lat: float, zoom: int) -> str:
         return int(max(min(math.floor(position * tiles), tiles - 1.0), 0.0))
 
     return f"{zoom}/{index(x)}/{index(y)}"
-
-
-def when(item: dict[str, Any]) -> datetime:
-    return datetime.strptime(item["properties"]["datetime"], "%Y-%m-%dT%H:%M:%SZ").replace(
-        tzinfo=UTC
-    )
 
 
 def es_time(value: datetime) -> str:
@@ -254,9 +276,39 @@ CASES: dict[str, Case] = {
         },
         lambda item: (
             item["collection"] in ("alpha", "gamma")
-            and datetime(2020, 3, 1, tzinfo=UTC)
-            <= when(item)
-            <= datetime(2021, 8, 31, 23, 59, 59, tzinfo=UTC)
+            and overlaps(
+                item,
+                datetime(2020, 3, 1, tzinfo=UTC),
+                datetime(2021, 8, 31, 23, 59, 59, tzinfo=UTC),
+            )
+        ),
+    ),
+    "partial days, all collections": (
+        "",
+        {"datetime": "2020-03-01T13:20:00Z/2020-11-30T07:00:00Z"},
+        {"datetime": "2020-03-01T13:20:00Z/2020-11-30T07:00:00Z"},
+        lambda item: overlaps(
+            item, datetime(2020, 3, 1, 13, 20, tzinfo=UTC), datetime(2020, 11, 30, 7, tzinfo=UTC)
+        ),
+    ),
+    "open start, another zone": (
+        "",
+        {"datetime": "../2020-06-15T12:00:00+02:00", "collections": "gamma"},
+        {"datetime": "../2020-06-15T12:00:00+02:00", "collections": ["gamma"]},
+        lambda item: (
+            item["collection"] == "gamma"
+            and overlaps(item, None, datetime(2020, 6, 15, 10, tzinfo=UTC))
+        ),
+    ),
+    "whole days then a partial one": (
+        "alpha",
+        {"datetime": "2021-02-03T00:00:00Z/2021-02-27T11:00:00Z"},
+        {"datetime": "2021-02-03T00:00:00Z/2021-02-27T11:00:00Z"},
+        lambda item: (
+            item["collection"] == "alpha"
+            and overlaps(
+                item, datetime(2021, 2, 3, tzinfo=UTC), datetime(2021, 2, 27, 11, tzinfo=UTC)
+            )
         ),
     ),
     "cql2 filter": (
@@ -296,7 +348,14 @@ CASES: dict[str, Case] = {
         "beta",
         {"datetime": "2020-01-01T00:00:00Z/2020-12-31T23:59:59Z"},
         {"datetime": "2020-01-01T00:00:00Z/2020-12-31T23:59:59Z"},
-        lambda item: item["collection"] == "beta" and when(item).year == 2020,
+        lambda item: (
+            item["collection"] == "beta"
+            and overlaps(
+                item,
+                datetime(2020, 1, 1, tzinfo=UTC),
+                datetime(2020, 12, 31, 23, 59, 59, tzinfo=UTC),
+            )
+        ),
     ),
 }
 PRECISIONS = [
@@ -328,29 +387,94 @@ def _by_name(answer: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return found
 
 
+@pytest.fixture
+async def from_items(settings, database) -> AsyncIterator[httpx.AsyncClient]:
+    """A second app on the same database that never reads the per-day counts: every
+    aggregation from the items (`CUBESTAC_API__COUNT_BY_DAYS=false`)."""
+    api = settings.api.model_copy(update={"count_by_days": False})
+    app = create_app(settings.model_copy(update={"api": api}), database=database)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+    ) as http:
+        yield http
+
+
+async def check_case(
+    clients: list[httpx.AsyncClient], case: str, method: str, items: list[dict[str, Any]]
+) -> None:
+    """Every aggregation of the case, at every precision, from each client, equals the
+    brute force over `items`."""
+    scope, get_params, post_body, keep = CASES[case]
+    names = ALL
+    matched = [item for item in items if keep(item)]
+    for precision in PRECISIONS:
+        for client in clients:
+            if method == "GET":
+                response = await client.get(
+                    _path(scope), params={**get_params, **precision, "aggregations": names}
+                )
+            else:
+                body = {**post_body, **precision, "aggregations": names.split(",")}
+                response = await client.post(_path(scope), json=body)
+            assert response.status_code == 200, response.text
+            answer = response.json()
+            assert answer["type"] == "AggregationCollection"
+            assert [a["name"] for a in answer["aggregations"]] == names.split(",")
+            assert _by_name(answer) == expected(matched, precision), (case, precision)
+
+
 @pytest.mark.parametrize("method", ["GET", "POST"])
 @pytest.mark.parametrize("case", list(CASES))
 async def test_every_aggregation_matches_brute_force(
-    client: httpx.AsyncClient, case: str, method: str
+    client: httpx.AsyncClient, from_items: httpx.AsyncClient, case: str, method: str
 ) -> None:
+    """Both ways (the per-day counts where they apply, and the items alone) agree with the
+    brute force."""
     await seed(client)
-    scope, get_params, post_body, keep = CASES[case]
-    names = ALL
-    for precision in PRECISIONS:
-        if method == "GET":
-            response = await client.get(
-                _path(scope), params={**get_params, **precision, "aggregations": names}
+    assert [item for item in ITEMS if CASES[case][3](item)], "each case must match some items"
+    await check_case([client, from_items], case, method, ITEMS)
+
+
+DAY_CASES = [
+    "everything",
+    "datetime and collections",
+    "partial days, all collections",
+    "open start, another zone",
+    "whole days then a partial one",
+]  # and "collection beta, month", before beta is deleted
+
+
+async def test_after_updates_and_deletes(
+    client: httpx.AsyncClient, from_items: httpx.AsyncClient
+) -> None:
+    """Items moved to other days (one becoming an interval item), items deleted and a
+    collection deleted: both ways still agree with the brute force."""
+    await seed(client)
+    items = {item["id"]: item for item in ITEMS}
+    for index in range(0, 60, 4):
+        moved = dict(items[f"item-{index:03d}"])
+        moved["properties"] = {
+            **moved["properties"],
+            "datetime": _text(START + timedelta(days=400 + index, hours=index)),
+        }
+        if index == 8:
+            moved["properties"].update(
+                datetime=None,
+                start_datetime=_text(START + timedelta(days=500)),
+                end_datetime=_text(START + timedelta(days=530)),
             )
-        else:
-            body = {**post_body, **precision, "aggregations": names.split(",")}
-            response = await client.post(_path(scope), json=body)
-        assert response.status_code == 200, response.text
-        answer = response.json()
-        assert answer["type"] == "AggregationCollection"
-        assert [a["name"] for a in answer["aggregations"]] == names.split(",")
-        matched = [item for item in ITEMS if keep(item)]
-        assert matched, "each case must match some items"
-        assert _by_name(answer) == expected(matched, precision), (case, precision)
+        path = f"/collections/{moved['collection']}/items/{moved['id']}"
+        assert (await client.put(path, json=moved)).status_code == 200
+        items[moved["id"]] = moved
+    for index in range(100, 160, 3):
+        gone = items.pop(f"item-{index:03d}")
+        path = f"/collections/{gone['collection']}/items/{gone['id']}"
+        assert (await client.delete(path)).status_code in (200, 204)
+    deleted = await client.delete("/collections/beta", params={"cascade": "true"})
+    assert deleted.status_code in (200, 204), deleted.text
+    left = [item for item in items.values() if item["collection"] != "beta"]
+    for case in DAY_CASES:
+        await check_case([client, from_items], case, "POST", left)
 
 
 async def test_aggregations_lists_what_the_items_carry(client: httpx.AsyncClient) -> None:
