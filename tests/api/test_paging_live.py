@@ -90,11 +90,12 @@ def test_stac_browser_previous_button(live_api: str) -> None:
 
 async def _count_under_lock(url: URL, search: ItemSearch, query: ItemQuery) -> int | None:
     """The count of `query` while another transaction holds an ACCESS EXCLUSIVE lock on the
-    items: it cannot end within any budget, so PostgreSQL cancels it (deterministically)."""
+    items and their per-day counts (a search by collections is counted from the latter): it
+    cannot end within any budget, so PostgreSQL cancels it (deterministically)."""
     database = Database(create_engine(make_settings(url)))
     try:
         async with database.engine.connect() as locker:
-            await locker.execute(text("LOCK TABLE items IN ACCESS EXCLUSIVE MODE"))
+            await locker.execute(text("LOCK TABLE items, item_day_counts IN ACCESS EXCLUSIVE MODE"))
             async with database.read_in_transaction() as conn:
                 return await search.count(conn, query, budget_ms=100)
     finally:
