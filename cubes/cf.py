@@ -22,6 +22,7 @@ from pyproj.enums import WktVersion
 
 from cubes.build import BuiltCube
 from cubes.classes import flag_attrs
+from cubes.sharding import with_shards
 from cubes.spec import CompressorSpec, CubeSpec
 
 GRID_MAPPING = "spatial_ref"
@@ -105,7 +106,8 @@ def _our_version() -> str:
 def encoding(
     dataset: xr.Dataset, built: BuiltCube, cube: CubeSpec, derived: bool = False
 ) -> dict[str, dict[str, Any]]:
-    """Chunks, compressor and `_FillValue` per variable; coordinates uncompressed.
+    """Chunks, compressor and `_FillValue` per variable; coordinates uncompressed. A
+    sharded cube (Zarr v3) writes each tile as one shard of inner chunks (`cubes.sharding`).
     `derived`: the compressor of the groups made from level 0 (`derived_compressor`)."""
     result: dict[str, dict[str, Any]] = {}
     tile = cube.grid.tile_size
@@ -114,7 +116,7 @@ def encoding(
         chunks = tuple(
             min(tile, variable.sizes[d]) if d in ("y", "x") else 1 for d in variable.dims
         )
-        result[name] = {
+        entry = {
             "chunks": chunks,
             "compressors": (
                 (derived_compressor if derived else compressor)(
@@ -123,6 +125,7 @@ def encoding(
             ),
             "_FillValue": _fill(layer.nodata, variable.dtype),
         }
+        result[name] = with_shards(entry, [str(d) for d in variable.dims], cube.inner_chunk)
     for name in ("x", "y"):
         result[name] = {"chunks": (dataset.sizes[name],), "compressors": None}
     if "time" in dataset.coords:

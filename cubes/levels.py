@@ -27,6 +27,7 @@ import xarray as xr
 from dask.base import tokenize
 
 from cubes.downsample import Nodata, average, averages, coarse_length, mode, modes
+from cubes.sharding import with_shards
 
 SPATIAL = ("y", "x")
 MODE = "mode"
@@ -34,6 +35,7 @@ AVERAGE = "average"
 TIMESERIES_TARGET_BYTES = 4 * 2**20  # one time-series chunk, uncompressed
 MIN_TIMESERIES_CHUNK = 8
 ENCODING_KEYS = ("_FillValue", "missing_value")
+SHARD_KEYS = ("chunks", "shards")
 
 
 @dataclass(frozen=True)
@@ -143,14 +145,21 @@ def timeseries_chunk(full: xr.Dataset, tile: int, requested: int | None) -> int:
 
 
 def layout_encoding(
-    dataset: xr.Dataset, base: Mapping[str, Mapping[str, Any]]
+    dataset: xr.Dataset,
+    base: Mapping[str, Mapping[str, Any]],
+    inner: Mapping[str, int | None] | None = None,
+    whole: tuple[str, ...] = (),
 ) -> dict[str, dict[str, Any]]:
-    """Level 0's encoding (compressor, `_FillValue`) with the chunks `dataset` has."""
+    """Level 0's encoding (compressor, `_FillValue`) with the chunks `dataset` has; with
+    `inner` (per variable: a sharded cube's inner chunk side), those chunks are the
+    shards, split into inner chunks of that side (whole along the dimensions `whole`)."""
     result: dict[str, dict[str, Any]] = {}
     for name, variable in dataset.data_vars.items():
         chunks = tuple(sizes[0] for sizes in variable.chunks) if variable.chunks else None
-        entry = {k: v for k, v in base.get(str(name), {}).items() if k != "chunks"}
-        result[str(name)] = {**entry, "chunks": chunks}
+        entry = {k: v for k, v in base.get(str(name), {}).items() if k not in SHARD_KEYS}
+        side = (inner or {}).get(str(name))
+        dims = [str(d) for d in variable.dims]
+        result[str(name)] = with_shards({**entry, "chunks": chunks}, dims, side, whole)
     for name in SPATIAL:
         result[name] = {"chunks": (dataset.sizes[name],), "compressors": None}
     return result

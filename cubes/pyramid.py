@@ -44,6 +44,7 @@ from cubes.levels import (
     timeseries_chunk,
     timeseries_dataset,
 )
+from cubes.sharding import timeseries_shard_side
 
 logger = logging.getLogger(__name__)
 BATCH_BYTES = 32 * 2**20  # level-0 data per downsampling task
@@ -80,6 +81,19 @@ class PyramidPlan:
     transform: tuple[float, float, float, float, float, float]
     timeseries: bool = False
     timeseries_chunk: int | None = None
+    inner_chunk: int | None = None  # a sharded cube's (Zarr v3) inner chunk side
+
+    def inner(self, dataset: xr.Dataset, timeseries_chunk: int | None = None) -> dict[str, Any]:
+        """Per variable of a group, its inner chunk side when sharded: the time-series
+        chunk for variables with time in that layout, the cube's inner chunk otherwise."""
+        if self.inner_chunk is None:
+            return {}
+        return {
+            str(name): timeseries_chunk
+            if timeseries_chunk is not None and "time" in variable.dims
+            else self.inner_chunk
+            for name, variable in dataset.data_vars.items()
+        }
 
 
 @dataclass(frozen=True)
@@ -109,15 +123,16 @@ def build_pyramid(
         full = _full_resolution(url, zarr_format, options, {"time": time_batch(full, plan.tile)})
     shape = (full.sizes["y"], full.sizes["x"])
     grids = level_grids(shape, plan.transform, plan.tile)
-    groups: dict[str, xr.Dataset] = {}
+    groups: dict[str, tuple[xr.Dataset, dict[str, Any]]] = {}  # path -> (data, inner sides)
     coarse = level_datasets(full, grids[1:], plan.resampling, plan.nodata, plan.tile)
     for grid, level in zip(grids[1:], coarse, strict=True):
         level.attrs.update(_geo_attrs(plan.crs, grid))
-        groups[level_path(grid.index)] = level
+        groups[level_path(grid.index)] = (level, plan.inner(level))
     chunk = None
     if plan.timeseries and "time" in full.dims:
         chunk = timeseries_chunk(full, plan.tile, plan.timeseries_chunk)
-        groups[TIMESERIES_GROUP] = timeseries_dataset(full, chunk)
+        series = timeseries_dataset(full, _timeseries_block(full, chunk, plan))
+        groups[TIMESERIES_GROUP] = (series, plan.inner(series, chunk))
     elif plan.timeseries:
         logger.warning("%s: the cube has no time axis, so no time-series layout", url)
     if groups:
@@ -125,6 +140,15 @@ def build_pyramid(
     levels = [_level(grid, plan) for grid in grids]
     _finish(url, zarr_format, root_attrs(plan, grids, full.attrs), levels, chunk is not None)
     return Pyramid(levels, chunk, dict(plan.resampling))
+
+
+def _timeseries_block(full: xr.Dataset, chunk: int, plan: PyramidPlan) -> int:
+    """The y/x side each task writes in the time-series layout: its chunk, or when the
+    cube is sharded a shard of such chunks (`cubes.sharding`)."""
+    if plan.inner_chunk is None:
+        return chunk
+    itemsize = max(v.dtype.itemsize for v in full.data_vars.values())
+    return timeseries_shard_side(chunk, full.sizes["time"], itemsize, plan.tile)
 
 
 def _full_resolution(
@@ -189,7 +213,7 @@ def _geo_attrs(crs: CRS, grid: LevelGrid) -> dict[str, Any]:
 
 
 def _store(
-    groups: Mapping[str, xr.Dataset],
+    groups: Mapping[str, tuple[xr.Dataset, dict[str, Any]]],
     url: str,
     zarr_format: int,
     plan: PyramidPlan,
@@ -202,7 +226,7 @@ def _store(
     `_FillValue`), which is what xarray would have stored."""
     sources: list[Any] = []
     targets: list[Any] = []  # zarr arrays: what dask.array.store writes into
-    for path, dataset in groups.items():
+    for path, (dataset, inner) in groups.items():
         dataset.to_zarr(
             url,
             group=path,
@@ -210,7 +234,9 @@ def _store(
             zarr_format=zarr_format,
             consolidated=False,
             compute=False,  # metadata and coordinates only; the data follows below
-            encoding=layout_encoding(dataset, plan.derived_encoding),
+            encoding=layout_encoding(
+                dataset, plan.derived_encoding, inner, ("time",) if path == TIMESERIES_GROUP else ()
+            ),
             storage_options=options,
         )
         arrays = zarr.open_group(zarr_store(url), path=path, mode="r+", zarr_format=zarr_format)  # type: ignore[arg-type]

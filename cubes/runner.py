@@ -268,6 +268,7 @@ def pyramid_plan(dataset: Any, built: BuiltCube, spec: CubeSpec, geobox: Any) ->
         transform=tuple(geobox.transform)[:6],
         timeseries=layout is not None,
         timeseries_chunk=layout.chunk if layout is not None else None,
+        inner_chunk=spec.inner_chunk,
     )
 
 

@@ -35,6 +35,8 @@ PROCESSING_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_]*$"
 PERIOD_PATTERN = re.compile(r"^(\d*)([DWMY])$")
 MAX_GRID_PIXELS = 10_000_000_000  # default of CUBESTAC_CUBES__MAX_GRID_PIXELS
 MAX_GRID_PIXELS_SETTING = "CUBESTAC_CUBES__MAX_GRID_PIXELS"
+DEFAULT_INNER_CHUNK = 512  # px: sharding's default inner chunk, at most
+MIN_INNER_CHUNK = 64  # px: below this a tile_size's divisor makes no useful inner chunk
 EDGE_TOLERANCE = 1e-6  # of a pixel: a bbox that is a whole number of pixels stays so
 
 Resampling = Literal["nearest", "bilinear", "cubic", "average", "mode", "min", "max"]
@@ -277,6 +279,32 @@ class TimeseriesSpec(_Strict):
     )
 
 
+class ShardingSpec(_Strict):
+    """Zarr v3 sharding (the `sharding_indexed` codec): each shard is one file holding one
+    whole tile (`grid.tile_size`, zarr-python's `shards`), made of inner chunks of
+    `chunks` pixels (zarr-python's `chunks`), each compressed on its own. A reader asks for
+    a shard's index (a suffix byte range) and then only the inner chunks it needs, so map
+    tiles read little, while the store keeps one file per tile rather than one per inner
+    chunk."""
+
+    chunks: int | None = Field(
+        None,
+        ge=16,
+        le=16384,
+        description="Side of an inner chunk in pixels; must divide grid.tile_size. Default: "
+        f"the largest divisor of tile_size up to {DEFAULT_INNER_CHUNK} (a 512 px map tile "
+        "at 2x, or four 256 px tiles).",
+    )
+
+    def inner_chunk(self, tile_size: int) -> int:
+        """The inner chunk side for shards of `tile_size` pixels."""
+        if self.chunks is not None:
+            return self.chunks
+        limit = min(tile_size, DEFAULT_INNER_CHUNK)
+        best = max(d for d in range(1, limit + 1) if not tile_size % d)
+        return best if best >= MIN_INNER_CHUNK else tile_size  # e.g. a prime tile_size
+
+
 class CubeSpec(_Strict):
     """One cube: inputs regridded onto one grid, written as one Zarr, published as one item."""
 
@@ -287,7 +315,17 @@ class CubeSpec(_Strict):
     grid: GridSpec
     time: TimeSpec | None = None
     inputs: list[InputSpec] = Field(min_length=1)
-    zarr_format: Literal[2, 3] = 2
+    zarr_format: Literal[2, 3] = Field(
+        2,
+        description="2 (default: every Zarr reader, GDAL >= 3.4) or 3 (zarr-python >= 3, "
+        "GDAL >= 3.13 with sharding; see README, 'Which readers open which format').",
+    )
+    sharding: bool | ShardingSpec | None = Field(
+        None,
+        description="Zarr v3 only: shards of one tile made of inner chunks (true, or "
+        "{chunks: N} for the inner chunk side); default: on for zarr_format 3. false "
+        "writes v3 with one chunk per tile, as format 2 does.",
+    )
     compressor: CompressorSpec = Field(default_factory=CompressorSpec)
     compute: ComputeSpec = Field(default_factory=ComputeSpec)
     timeseries: bool | TimeseriesSpec = Field(
@@ -315,6 +353,35 @@ class CubeSpec(_Strict):
                 f"({self.grid.tile_size}): the time-series layout is chunked smaller in space"
             )
         return self
+
+    @model_validator(mode="after")
+    def _sharding_format(self) -> CubeSpec:
+        if self.sharding not in (None, False) and self.zarr_format != 3:
+            raise ValueError(
+                "sharding needs zarr_format: 3 (Zarr v2 has no shards); set zarr_format: 3 "
+                "or remove sharding"
+            )
+        layout = self.sharding_layout
+        tile = self.grid.tile_size
+        if layout is not None and layout.chunks is not None and tile % layout.chunks:
+            raise ValueError(
+                f"sharding.chunks ({layout.chunks}) must divide grid.tile_size ({tile}): a "
+                "shard is one tile made of whole inner chunks"
+            )
+        return self
+
+    @property
+    def sharding_layout(self) -> ShardingSpec | None:
+        """The sharding asked for (on by default for Zarr v3), or None."""
+        if self.zarr_format != 3 or self.sharding is False:
+            return None
+        return self.sharding if isinstance(self.sharding, ShardingSpec) else ShardingSpec()
+
+    @property
+    def inner_chunk(self) -> int | None:
+        """Side of an inner chunk when the cube is sharded, else None."""
+        layout = self.sharding_layout
+        return layout.inner_chunk(self.grid.tile_size) if layout is not None else None
 
     @property
     def timeseries_layout(self) -> TimeseriesSpec | None:

@@ -67,7 +67,7 @@ def read_window(
             block = (*leading, row_chunk, col_chunk)
             chunk = cache.get((name, block))
             if chunk is None:
-                chunk = np.asarray(array.get_block_selection(block))
+                chunk = np.asarray(array[chunk_region(array, block)])
                 cache.put((name, block), chunk)
             plane = chunk[within] if within else chunk
             top, left = row_chunk * row_size, col_chunk * col_size
@@ -77,3 +77,15 @@ def read_window(
                 r0 - top : r1 - top, c0 - left : c1 - left
             ]
     return window
+
+
+def chunk_region(array: zarr.Array, block: Sequence[int]) -> tuple[slice, ...]:
+    """The selection of one chunk, by its block index in the grid of `array.chunks`.
+
+    Not `get_block_selection`: its blocks are a sharded array's shards (Zarr v3), whose
+    `chunks` are the inner chunks; a selection of one inner chunk reads just that chunk
+    (and its shard's index), where a shard would read a whole tile."""
+    return tuple(
+        slice(index * size, min((index + 1) * size, length))
+        for index, size, length in zip(block, array.chunks, array.shape, strict=True)
+    )

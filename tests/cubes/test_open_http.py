@@ -42,13 +42,18 @@ COLLECTION = "opened"
 ROW, COL = 100, 150  # a pixel in chunk (1, 2) of the 64 px tiles
 
 
-def cube_spec(cube_id: str, *inputs: dict[str, Any], zarr_format: int = 2) -> dict[str, Any]:
+def cube_spec(
+    cube_id: str, *inputs: dict[str, Any], zarr_format: int = 2, **fields: Any
+) -> dict[str, Any]:
+    """Unsharded here (one file per chunk, one GET each); the sharded v3 cube's reads are
+    in `test_readers_formats.py`."""
     return {
         "id": cube_id,
         "collection": COLLECTION,
         "grid": data.GRID,
         "inputs": list(inputs),
         "zarr_format": zarr_format,
+        **fields,
     }
 
 
@@ -57,7 +62,7 @@ TYPES = {"collection": "forest-type", "resampling": "mode"}
 CUBES = {2: "biomass-types", 3: "biomass-types-v3"}  # Zarr format -> cube id
 SPECS = [
     cube_spec(CUBES[2], BIOMASS, TYPES),
-    cube_spec(CUBES[3], BIOMASS, TYPES, zarr_format=3),
+    cube_spec(CUBES[3], BIOMASS, TYPES, zarr_format=3, sharding=False),
     cube_spec("doomed", TYPES),
 ]
 
