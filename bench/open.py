@@ -84,9 +84,12 @@ def ensure_cube(root: Path, size: int, steps: int, tile: int, zarr_format: int) 
     return store
 
 
-def write_cube(store: Path, size: int, steps: int, tile: int, zarr_format: int) -> None:
+def write_cube(
+    store: Path, size: int, steps: int, tile: int, zarr_format: int, inner: int | None = None
+) -> None:
     """Smooth biomass-like fields plus quantised noise: compresses like real data, not like
-    zeros. Written block by block through dask, as the cube builder does."""
+    zeros. Written block by block through dask, as the cube builder does; with `inner`
+    (Zarr 3), each tile is a shard of inner chunks of that side (`cubes.sharding`)."""
     import dask
     import dask.array as da
     import pandas as pd
@@ -96,6 +99,7 @@ def write_cube(store: Path, size: int, steps: int, tile: int, zarr_format: int) 
     from odc.geo.xr import xr_crs_coord
 
     from cubes.cf import compressor, gdal_crs
+    from cubes.sharding import with_shards
     from cubes.spec import CompressorSpec
 
     geobox = GeoBox(
@@ -127,7 +131,9 @@ def write_cube(store: Path, size: int, steps: int, tile: int, zarr_format: int) 
     )
     blosc = compressor(CompressorSpec(), zarr_format, np.dtype("float32"))
     encoding = {
-        "agb": {"chunks": (1, tile, tile), "compressors": (blosc,)},
+        "agb": with_shards(
+            {"chunks": (1, tile, tile), "compressors": (blosc,)}, ("time", "y", "x"), inner
+        ),
         "x": {"chunks": (size,), "compressors": None},
         "y": {"chunks": (size,), "compressors": None},
         "time": {"chunks": (steps,), "compressors": None},

@@ -104,6 +104,7 @@ class Pyramid:
     levels: list[Level]
     timeseries_chunk: int | None
     resampling: Mapping[str, str] = field(default_factory=dict)  # per variable
+    shard_sides: Mapping[str, int] = field(default_factory=dict)  # "map"/"timeseries", sharded
 
 
 def full_resolution_attrs(plan: PyramidPlan, shape: tuple[int, int]) -> dict[str, Any]:
@@ -139,7 +140,10 @@ def build_pyramid(
         compute(_store(groups, url, zarr_format, plan, options))
     levels = [_level(grid, plan) for grid in grids]
     _finish(url, zarr_format, root_attrs(plan, grids, full.attrs), levels, chunk is not None)
-    return Pyramid(levels, chunk, dict(plan.resampling))
+    shards = {} if plan.inner_chunk is None else {"map": plan.tile}
+    if chunk is not None and plan.inner_chunk is not None:
+        shards["timeseries"] = _timeseries_block(full, chunk, plan)
+    return Pyramid(levels, chunk, dict(plan.resampling), shards)
 
 
 def _timeseries_block(full: xr.Dataset, chunk: int, plan: PyramidPlan) -> int:

@@ -58,3 +58,12 @@ def with_shards(
     if inner is None or entry.get("chunks") is None:
         return entry
     return {**entry, **shard_encoding(entry["chunks"], dims, inner, whole)}
+
+
+def read_chunks(shard_side: int | None) -> dict[str, int]:
+    """A sharded store's `chunks` for `xr.open_zarr` (the items' `xarray:open_kwargs`):
+    one dask chunk per shard in y/x, the stored chunks along other axes. With `{}` xarray
+    makes a task per inner chunk, and each task reads its shard's index again: a 512 x 512
+    window then costs an index request per inner chunk instead of one per shard
+    (bench/results/zarr_formats.md). Empty (the stored chunks) when not sharded."""
+    return {} if shard_side is None else {"y": shard_side, "x": shard_side}

@@ -56,6 +56,7 @@ from cubes.aggregate import iso_duration, period_end
 from cubes.build import BuiltCube
 from cubes.grid import wgs84_footprint
 from cubes.pyramid import Pyramid
+from cubes.sharding import read_chunks
 from cubes.spec import CubeSpec
 
 # no `; version=2|3` parameter (STAC's draft Zarr best practices): xpystac 0.5 matches the
@@ -144,10 +145,14 @@ def cube_assets(
         "multiscales": _levels(pyramid),
     }
     assets = {DATA_ASSET: full, PYRAMID_ASSET: pyramid_asset}
+    for asset in assets.values():  # a sharded store: a dask chunk per shard
+        asset["xarray:open_kwargs"]["chunks"] = read_chunks(pyramid.shard_sides.get("map"))
     if pyramid.timeseries_chunk is not None:
         href = group_url(store, TIMESERIES_GROUP)
+        series = zarr_asset(cube, href, storage_options, categorical)
+        series["xarray:open_kwargs"]["chunks"] = read_chunks(pyramid.shard_sides.get("timeseries"))
         assets[TIMESERIES_ASSET] = {
-            **zarr_asset(cube, href, storage_options, categorical),
+            **series,
             "title": f"{title}: time-series layout (Zarr format {cube.zarr_format})",
             "description": "The full resolution again, each chunk holding the whole time "
             f"axis of {pyramid.timeseries_chunk} x {pyramid.timeseries_chunk} pixels: read "

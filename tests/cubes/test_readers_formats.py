@@ -208,6 +208,30 @@ def test_the_sharded_cube_opens_in_one_request_then_reads_index_and_inner_chunk(
     assert value == on_disk["agb"].isel(time=1, y=100, x=150).values
 
 
+def test_a_window_reads_its_shard_index_once(served) -> None:
+    """The item's open_kwargs chunk a sharded cube by shard, so one dask task reads a
+    window of one shard: one index request, then only the inner chunks under it (zarr
+    coalesces neighbouring ones); `chunks={}` would read the index once per inner chunk."""
+    assets = item(served, "v3-sharded").assets
+    assert assets[DATA_ASSET].extra_fields["xarray:open_kwargs"]["chunks"] == {
+        "y": data.TILE,
+        "x": data.TILE,
+    }
+    assert item(served, "v2").assets[DATA_ASSET].extra_fields["xarray:open_kwargs"]["chunks"] == {}
+    cube = open_asset(assets[DATA_ASSET])
+    served.log.take()
+    window = cube["agb"].isel(time=0, y=slice(16, 48), x=slice(80, 90)).values  # 2 of 4
+    reading = served.log.take()
+    assert {path.rsplit("/agb/", 1)[1] for path, _, _ in reading} == {"c/0/0/1"}, reading
+    ranges = [byte_range or "" for _, byte_range, _ in reading]
+    assert [r.startswith("bytes=-") for r in ranges].count(True) == 1, reading
+    assert 2 <= len(reading) <= 3, reading  # the index, then the two chunks (coalesced?)
+    on_disk = open_asset(assets[DATA_ASSET], local(served, assets[DATA_ASSET].href))
+    np.testing.assert_array_equal(
+        window, on_disk["agb"].isel(time=0, y=slice(16, 48), x=slice(80, 90)).values
+    )
+
+
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_xpystac_opens_every_asset(served, fmt: str) -> None:
     assets = item(served, fmt).assets
