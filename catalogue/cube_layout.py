@@ -29,6 +29,7 @@ MULTISCALES_CONVENTION = {
     "description": "Multiscale layout of zarr datasets",
 }
 FULL_RESOLUTION_GROUP = "0"
+SPATIAL_DIMS = ("y", "x")  # a cube's spatial dimensions, last in every variable
 TIMESERIES_GROUP = "timeseries"
 DATA_ASSET = "zarr"  # level 0: what `xr.open_zarr(href)` users and xpystac open
 TIMESERIES_ASSET = "zarr-timeseries"  # the time-series layout, when the cube has one
@@ -54,12 +55,24 @@ def level_path(index: int) -> str:
     return str(index)
 
 
-def multiscales_attrs(levels: Sequence[Level], default_resampling: str) -> dict[str, Any]:
-    """The root group's attributes that describe `levels` (level 0 first)."""
+def multiscales_attrs(
+    levels: Sequence[Level], default_resampling: str, dims: Sequence[str] | None = None
+) -> dict[str, Any]:
+    """The root group's attributes that describe `levels` (level 0 first).
+
+    With `dims`, the dimensions every gridded variable has, a level is `derived_from` level
+    0 with a `transform.scale` factor per dimension (1 along all but y and x), as GDAL
+    (3.13 on) writes it; GDAL checks such a scale against each array's dimensions and skips
+    the level for an array of another length. Without (variables of different dimensions:
+    a static class map beside a time series), the scale covers y and x and no level names
+    `derived_from`, which GDAL takes as a level of every array whose y/x sizes match its
+    `spatial:shape`."""
     layout: list[dict[str, Any]] = []
     for level in levels:
-        entry: dict[str, Any] = {"asset": level.path, "transform": {"scale": [level.scale] * 2}}
-        if level.path != FULL_RESOLUTION_GROUP:
+        axes = dims if dims is not None else SPATIAL_DIMS
+        scale = [level.scale if dim in SPATIAL_DIMS else 1.0 for dim in axes]
+        entry: dict[str, Any] = {"asset": level.path, "transform": {"scale": scale}}
+        if level.path != FULL_RESOLUTION_GROUP and dims is not None:
             entry["derived_from"] = FULL_RESOLUTION_GROUP
         if level.resampling:
             entry["resampling_method"] = level.resampling
@@ -87,13 +100,13 @@ def levels_from_attrs(attrs: Mapping[str, Any]) -> list[Level]:
 
 
 def _level(entry: Mapping[str, Any], default_resampling: Any) -> Level:
-    scale = (entry.get("transform") or {}).get("scale") or [1.0]
+    scale = (entry.get("transform") or {}).get("scale") or [1.0]  # x's factor: the last
     shape = entry.get("spatial:shape")
     transform = entry.get("spatial:transform")
     resampling = entry.get("resampling_method", default_resampling)
     return Level(
         path=str(entry["asset"]),
-        scale=float(scale[0]),
+        scale=float(scale[-1]),
         shape=(int(shape[0]), int(shape[1])) if shape and len(shape) == 2 else None,
         transform=tuple(float(v) for v in transform)  # type: ignore[arg-type]
         if transform and len(transform) == 6

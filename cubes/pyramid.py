@@ -139,7 +139,8 @@ def build_pyramid(
     if groups:
         compute(_store(groups, url, zarr_format, plan, options))
     levels = [_level(grid, plan) for grid in grids]
-    _finish(url, zarr_format, root_attrs(plan, grids, full.attrs), levels, chunk is not None)
+    attrs = root_attrs(plan, grids, full.attrs, shared_dims(full))
+    _finish(url, zarr_format, attrs, levels, chunk is not None)
     shards = {} if plan.inner_chunk is None else {"map": plan.tile}
     if chunk is not None and plan.inner_chunk is not None:
         shards["timeseries"] = _timeseries_block(full, chunk, plan)
@@ -180,16 +181,31 @@ def time_batch(full: xr.Dataset, tile: int) -> int:
 
 
 def root_attrs(
-    plan: PyramidPlan, grids: list[LevelGrid], global_attrs: Mapping[str, Any]
+    plan: PyramidPlan,
+    grids: list[LevelGrid],
+    global_attrs: Mapping[str, Any],
+    dims: tuple[str, ...] | None = None,
 ) -> dict[str, Any]:
     """The root group's attributes: the cube's global CF attributes, the `multiscales`
-    layout and GeoZarr `proj:` / `spatial:` of the full resolution."""
+    layout (its scales per axis of `dims`, the variables' shared dimensions, when they
+    share them) and GeoZarr `proj:` / `spatial:` of the full resolution."""
     levels = [_level(grid, plan) for grid in grids]
     default = AVERAGE if AVERAGE in plan.resampling.values() or not plan.resampling else MODE
-    attrs = {**global_attrs, **multiscales_attrs(levels, default)}
+    attrs = {**global_attrs, **multiscales_attrs(levels, default, dims)}
     geo = _geo_attrs(plan.crs, grids[0])
     attrs["zarr_conventions"] = [MULTISCALES_CONVENTION, *geo.pop("zarr_conventions")]
     return {**attrs, **geo}
+
+
+def shared_dims(dataset: xr.Dataset) -> tuple[str, ...] | None:
+    """The dimensions every gridded data variable (one with y and x) has, in the same order;
+    None when they differ. The grid mapping (`spatial_ref`, 0-d) is not gridded."""
+    dims = {
+        tuple(str(dim) for dim in variable.dims)
+        for variable in dataset.data_vars.values()
+        if {"y", "x"} <= set(variable.dims)
+    }
+    return dims.pop() if len(dims) == 1 else None
 
 
 def _level(grid: LevelGrid, plan: PyramidPlan) -> Level:
@@ -203,17 +219,23 @@ def _geo_attrs(crs: CRS, grid: LevelGrid) -> dict[str, Any]:
     height, width = grid.shape
     xs = sorted((c, c + a * width))
     ys = sorted((f, f + e * height))
-    epsg = crs.to_epsg()
     return {
         "zarr_conventions": [PROJ_CONVENTION, SPATIAL_CONVENTION],
-        "proj:code": f"EPSG:{epsg}" if epsg is not None else None,
-        "proj:wkt2": crs.to_wkt(),
+        **proj_attrs(crs),
         "spatial:dimensions": ["y", "x"],
         "spatial:transform": list(grid.transform),
         "spatial:shape": [height, width],
         "spatial:bbox": [xs[0], ys[0], xs[1], ys[1]],
         "spatial:registration": "pixel",
     }
+
+
+def proj_attrs(crs: CRS) -> dict[str, str]:
+    """The CRS as the `proj:` convention states it: `proj:code` when the CRS has an EPSG
+    code, else `proj:wkt2`; one of them only, since the convention's schema takes exactly
+    one (`oneOf`), and none is ever null."""
+    epsg = crs.to_epsg()
+    return {"proj:code": f"EPSG:{epsg}"} if epsg is not None else {"proj:wkt2": crs.to_wkt()}
 
 
 def _store(

@@ -296,13 +296,37 @@ def test_edr_answers_of_both_formats_are_the_same(served, query: str) -> None:
 # -- GeoZarr attributes and rioxarray -----------------------------------------------------
 
 
+PROJ_UUID = "f17cb550-5864-4468-aeb7-f3180cfb622f"
+SPATIAL_UUID = "689b58e2-cf7b-45e0-9fff-9cfc0883d6b4"
+CRS_FIELDS = ("proj:code", "proj:wkt2", "proj:projjson")
+
+
+def geo_facts(attrs: dict[str, Any]) -> None:
+    """What GeoZarr's `proj:` and `spatial:` conventions ask of a group: both registered by
+    UUID, exactly one CRS field (the schema's `oneOf`) and never null, y/x named."""
+    assert {PROJ_UUID, SPATIAL_UUID} <= {c["uuid"] for c in attrs["zarr_conventions"]}
+    crs_fields = {k: v for k, v in attrs.items() if k in CRS_FIELDS}
+    assert crs_fields == {"proj:code": "EPSG:3035"}
+    assert attrs["spatial:dimensions"] == ["y", "x"]
+    assert attrs["spatial:registration"] == "pixel"
+
+
+def gridded_dims(array: Any) -> tuple[str, ...]:
+    """An array's dimension names, in v2 (`_ARRAY_DIMENSIONS`) and v3 (`dimension_names`)."""
+    assert isinstance(array, zarr.Array)
+    names = getattr(array.metadata, "dimension_names", None)
+    return tuple(names if names is not None else array.attrs["_ARRAY_DIMENSIONS"])
+
+
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_geozarr_attributes_on_the_root_and_every_level(served, fmt: str) -> None:
+def test_geozarr_attributes_on_the_root_and_every_group(served, fmt: str) -> None:
+    """The root holds `multiscales` (as GDAL 3.13 looks for it: on the grandparent of an
+    array `<level>/<variable>`) and the full resolution's `proj:` / `spatial:`; each level
+    group and the time-series group their own, which its arrays inherit."""
     store = local(served, item(served, fmt).assets[PYRAMID_ASSET].href)
     root = zarr.open_group(store, mode="r")
     attrs = dict(root.attrs)
-    assert attrs["proj:code"] == "EPSG:3035" and "LAEA" in attrs["proj:wkt2"]
-    assert attrs["spatial:dimensions"] == ["y", "x"]
+    geo_facts(attrs)
     assert attrs["spatial:transform"] == [data.RES, 0.0, data.WEST, 0.0, -data.RES, data.NORTH]
     names = {convention["name"] for convention in attrs["zarr_conventions"]}
     assert names == {"multiscales", "proj:", "spatial:"}
@@ -310,10 +334,23 @@ def test_geozarr_attributes_on_the_root_and_every_level(served, fmt: str) -> Non
     layout = attrs["multiscales"]["layout"]
     assert [entry["asset"] for entry in layout] == ["0", "1", "2"]
     for entry in layout:
-        group = dict(root[entry["asset"]].attrs)
-        assert group["proj:code"] == "EPSG:3035"
-        assert group["spatial:transform"] == entry["spatial:transform"]
-        assert group["spatial:shape"] == entry["spatial:shape"]
+        group = root[entry["asset"]]
+        geo_facts(dict(group.attrs))
+        assert group.attrs["spatial:transform"] == entry["spatial:transform"]
+        assert group.attrs["spatial:shape"] == entry["spatial:shape"]
+        dims = {name: gridded_dims(group[name]) for name in ("agb", "forest_type")}
+        assert dims == {"agb": ("time", "y", "x"), "forest_type": ("y", "x")}  # mixed
+        for name in dims:
+            assert list(group[name].shape[-2:]) == entry["spatial:shape"], name
+        # GDAL 3.13 checks a `derived_from` level's scale against each array's dimensions
+        # and drops the level for arrays of another length: with mixed dimensions, a scale
+        # over y and x and no `derived_from`, so every array keeps every level
+        factor = layout[0]["spatial:shape"][1] / entry["spatial:shape"][1]
+        assert entry["transform"]["scale"] == [factor, factor]
+        assert "derived_from" not in entry
+    series = dict(root["timeseries"].attrs)
+    geo_facts(series)
+    assert series["spatial:transform"] == attrs["spatial:transform"]
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
