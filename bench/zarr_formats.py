@@ -144,6 +144,11 @@ class Recorded:
     """(path, Range header) of every request under /cubes/."""
 
     entries: list[tuple[str, str | None]] = field(default_factory=list)
+    body_bytes: int = 0  # response bytes sent since the last reset
+
+    def reset(self) -> None:
+        self.entries.clear()
+        self.body_bytes = 0
 
 
 class Recorder:
@@ -152,12 +157,18 @@ class Recorder:
         self.recorded = recorded
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope["path"].startswith("/cubes/"):
-            byte_range = dict(scope["headers"]).get(b"range")
-            self.recorded.entries.append(
-                (scope["path"], byte_range.decode() if byte_range else None)
-            )
-        await self.app(scope, receive, send)
+        if scope["type"] != "http" or not scope["path"].startswith("/cubes/"):
+            await self.app(scope, receive, send)
+            return
+        byte_range = dict(scope["headers"]).get(b"range")
+        self.recorded.entries.append((scope["path"], byte_range.decode() if byte_range else None))
+
+        async def sending(message: Any) -> None:
+            if message["type"] == "http.response.body":
+                self.recorded.body_bytes += len(message.get("body", b""))
+            await send(message)
+
+        await self.app(scope, receive, sending)
 
 
 @contextmanager
@@ -204,11 +215,12 @@ def count(args: argparse.Namespace, base: str, recorded: Recorded) -> dict[str, 
     counts = {}
     for label in FORMATS:
         name = label.replace(" ", "-")
-        recorded.entries.clear()
+        recorded.reset()
         dataset = xr.open_zarr(
             f"{base}/cubes/{COLLECTION_PATH}/{name}.zarr", **open_kwargs(label, args.tile)
         )
         opened = len(recorded.entries)
+        opened_bytes = recorded.body_bytes
         read_window(dataset, args, 1)
         kinds = [kind(path, byte_range) for path, byte_range in recorded.entries]
         first = kinds.index("chunk")
@@ -222,6 +234,7 @@ def count(args: argparse.Namespace, base: str, recorded: Recorded) -> dict[str, 
             "window requests": len(window),
             "window chunks": window.count("chunk"),
             "window shard indexes": window.count("shard index"),
+            "window bytes": recorded.body_bytes - opened_bytes,
         }
     return counts
 
@@ -243,8 +256,9 @@ def report(
         f"{os.cpu_count()} cores",
         "",
         "| format | open, disk | open, HTTP | 512x512 window, disk | window, HTTP | "
-        "window HTTP / disk | requests before the first chunk | window requests |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "window HTTP / disk | requests before the first chunk | window requests | "
+        "window bytes sent |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for label in FORMATS:
         c = counts[label]
@@ -256,7 +270,8 @@ def report(
         lines.append(
             f"| {label} | {medians[f'open|{label}|disk'] * 1e3:.1f} ms "
             f"| {medians[f'open|{label}|http'] * 1e3:.1f} ms | {disk * 1e3:.1f} ms "
-            f"| {http * 1e3:.1f} ms | {http / disk:.2f}x | {before} | {window} |"
+            f"| {http * 1e3:.1f} ms | {http / disk:.2f}x | {before} | {window} "
+            f"| {c['window bytes'] / 1e6:.1f} MB |"
         )
     lines += [
         "",
