@@ -11,7 +11,7 @@ import hashlib
 import re
 from collections.abc import Mapping
 from datetime import date, datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
 import orjson
@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 from catalogue.bbox import parse_bbox
+from catalogue.cube_root import normalise_root
 from catalogue.errors import InvalidInputError
 from catalogue.ids import unique_ids
 from catalogue.times import parse_interval, rfc3339
@@ -65,6 +66,10 @@ class SourceBase(BaseModel):
         default=1.0, ge=0, le=600, description="First back-off; doubles on every retry."
     )
 
+    # Fields added after sources were stored: left out of the digest while unset, so that
+    # upgrading does not make every existing source read everything again.
+    LATER_FIELDS: ClassVar[frozenset[str]] = frozenset()
+
     def content_hash(self, harvester_version: int) -> str:
         """A digest of the settings that shape the items, with the harvester's version.
 
@@ -72,6 +77,9 @@ class SourceBase(BaseModel):
         items, and the next run reads everything again (see catalogue.repositories.sources).
         """
         shaping = self.model_dump(mode="json", exclude=set(OPERATIONAL_FIELDS))
+        for name in self.LATER_FIELDS:
+            if shaping.get(name) is None:
+                shaping.pop(name, None)
         shaping["harvester_version"] = harvester_version
         return hashlib.sha256(orjson.dumps(shaping, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
@@ -220,8 +228,29 @@ class CollectionSpec(BaseModel):
     providers: list[Provider] = Field(default_factory=list)
 
 
+class VirtualRefs(BaseModel):
+    """`virtual_refs:` of a `files` source: a Kerchunk reference set per NetCDF/HDF5 file,
+    so readers open it as Zarr without a copy (`ingest.metadata.references`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    root: str | None = Field(
+        default=None,
+        description="Folder or s3:// prefix the references are written under, as "
+        "`<root>/<collection>/<item id>.json`. Default: `<CUBESTAC_CUBE_ROOT>/refs`, which "
+        "the API serves under /cubes/refs/ (readers fetch them over HTTP).",
+    )
+
+    @field_validator("root")
+    @classmethod
+    def _root(cls, root: str | None) -> str | None:
+        return None if root is None else _check_url(root, frozenset({"", "file", "s3"}))
+
+
 class FilesSource(SourceBase):
     """A glob of GeoTIFF/COG, NetCDF or Zarr on a local folder, http(s):// listing or s3://."""
+
+    LATER_FIELDS: ClassVar[frozenset[str]] = frozenset({"virtual_refs"})
 
     kind: Literal["files"]
     collection: CollectionSpec
@@ -236,11 +265,24 @@ class FilesSource(SourceBase):
         "file's metadata when it matches.",
     )
     storage_options: dict[str, Any] = Field(default_factory=dict)
+    virtual_refs: VirtualRefs | None = Field(
+        default=None,
+        description="`true` (or an object with `root`): add a `references` asset (Kerchunk "
+        "JSON, roles index/references) to NetCDF-4/HDF5 items, so xpystac and "
+        "`xr.open_dataset(href, engine='kerchunk')` open the file lazily as Zarr.",
+    )
 
     @field_validator("url")
     @classmethod
     def _url(cls, url: str) -> str:
         return _check_url(url, FSSPEC_SCHEMES)
+
+    @field_validator("virtual_refs", mode="before")
+    @classmethod
+    def _virtual_refs(cls, value: Any) -> Any:
+        if isinstance(value, bool):  # `virtual_refs: true` is the common spelling
+            return {} if value else None
+        return value
 
     @field_validator("datetime_pattern")
     @classmethod
@@ -270,6 +312,18 @@ class SourcesSection(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     sources: Annotated[list[SourceConfig], unique_ids("source")] = Field(default_factory=list)
+
+
+def with_cube_root(source: SourceConfig, cube_root: str | None) -> SourceConfig:
+    """The source with its references root defaulted to `<cube root>/refs` (the prefix
+    `catalogue.cube_root` gives cube hrefs, so the API serves and rewrites them alike).
+    Without a cube root the root stays unset, and the harvest fails saying so."""
+    if not isinstance(source, FilesSource) or source.virtual_refs is None:
+        return source
+    if source.virtual_refs.root is not None or not cube_root:
+        return source
+    refs = source.virtual_refs.model_copy(update={"root": f"{normalise_root(cube_root)}/refs"})
+    return source.model_copy(update={"virtual_refs": refs})
 
 
 SOURCE_ADAPTER: TypeAdapter[SourceConfig] = TypeAdapter(SourceConfig)

@@ -14,7 +14,7 @@ from catalogue.database import Database, create_engine
 from catalogue.repositories.jobs import JobStatus
 from catalogue.schema import ensure_migrated
 from catalogue.settings import Settings
-from ingest.config import SourceConfig
+from ingest.config import SourceConfig, with_cube_root
 from ingest.pipeline import harvest_source
 from ingest.progress import Progress
 from ingest.report import SourceOutcome
@@ -24,12 +24,15 @@ async def run_ingest(
     settings: Settings, sources: Sequence[SourceConfig], progress: Progress
 ) -> list[SourceOutcome]:
     """Harvest `sources` in order into the catalogue `settings` names (which must be
-    migrated: NotMigratedError otherwise)."""
+    migrated: NotMigratedError otherwise); virtual references go under its cube root."""
     engine = create_engine(settings)
     try:
         await ensure_migrated(engine)
         database = Database(engine)
-        return [await harvest_source(database, source, progress) for source in sources]
+        return [
+            await harvest_source(database, with_cube_root(source, settings.cube_root), progress)
+            for source in sources
+        ]
     finally:
         await engine.dispose()
 

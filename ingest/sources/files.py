@@ -13,6 +13,7 @@ config, its extent from the items.
 from __future__ import annotations
 
 import asyncio
+import logging
 import posixpath
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
@@ -30,13 +31,20 @@ from catalogue.projection import PROJECTION_EXTENSION
 from catalogue.storage_extension import S3Access, add_storage_fields, environment_region
 from ingest.config import FilesSource
 from ingest.errors import RecordError, SourceError
-from ingest.metadata import when
-from ingest.metadata.datacube import CubeInfo, read_netcdf, read_zarr, zarr_layout
+from ingest.metadata import references, when
+from ingest.metadata.datacube import (
+    NETCDF_LOCK,
+    CubeInfo,
+    read_netcdf,
+    read_zarr,
+    zarr_layout,
+)
 from ingest.metadata.geotiff import RasterInfo, read_geotiff
 from ingest.retry import RetryPolicy, is_transient
 from ingest.sources.base import Fetched, HarvesterBase, Problem, Record
 from ingest.upstream import FileSystems, file_fingerprint
 
+logger = logging.getLogger(__name__)
 Format = Literal["geotiff", "netcdf", "zarr"]
 EXTENSIONS: dict[str, Format] = {
     ".tif": "geotiff", ".tiff": "geotiff", ".gtiff": "geotiff", ".cog": "geotiff",
@@ -68,6 +76,12 @@ class FilesHarvester(HarvesterBase):
         self._access = S3Access()
 
     async def open(self) -> None:
+        refs = self.config.virtual_refs
+        if refs is not None and refs.root is None:
+            raise SourceError(
+                "virtual_refs: no folder for the references: set CUBESTAC_CUBE_ROOT (they "
+                "go under <cube root>/refs/) or virtual_refs.root"
+            )
         self._filesystem, self._pattern = self.filesystems.resolve(self.config.url)
         self._local = "file" in _protocols(self._filesystem)
         # how readers reach `s3://` files (storage extension): read once, so to_item is pure
@@ -130,7 +144,7 @@ class FilesHarvester(HarvesterBase):
         try:
             async for attempt in self.policy.asynchronous():
                 with attempt:
-                    return await asyncio.to_thread(self._read, entry, known)
+                    return await asyncio.to_thread(self._read, record, known)
         except RecordError:
             raise
         except Exception as error:
@@ -139,7 +153,8 @@ class FilesHarvester(HarvesterBase):
             raise RecordError(url, f"cannot be read as {entry.format}: {error}") from error
         raise AssertionError("unreachable: tenacity re-raises the last error")
 
-    def _read(self, entry: FileEntry, known: str | None) -> Fetched | None:
+    def _read(self, record: Record, known: str | None) -> Fetched | None:
+        entry: FileEntry = record.context
         if entry.format == "zarr":
             layout = zarr_layout(self.filesystem, entry.path)
             metadata = self.filesystem.info(posixpath.join(entry.path, layout["metadata"]))
@@ -149,12 +164,52 @@ class FilesHarvester(HarvesterBase):
             return Fetched(fingerprint, read_zarr(self.filesystem, entry.path))
         fingerprint = file_fingerprint(self.filesystem.info(entry.path))
         if entry.format == "geotiff":
-            return Fetched(fingerprint, read_geotiff(self.filesystem, entry.path, self._local))
-        return Fetched(fingerprint, read_netcdf(self.filesystem, entry.path, self._local))
+            raster = read_geotiff(self.filesystem, entry.path, self._local)
+            return Fetched(fingerprint, self._referenced(record, raster))
+        cube = read_netcdf(self.filesystem, entry.path, self._local)
+        return Fetched(fingerprint, self._referenced(record, cube))
+
+    def _referenced(self, record: Record, payload: Any) -> Any:
+        """The payload with its `references` asset when `virtual_refs` asks for one; a file
+        that cannot be referenced keeps its item, without the asset, and a warning."""
+        refs = self.config.virtual_refs
+        if refs is None or refs.root is None:
+            return payload
+        assert record.href is not None and record.key is not None
+        entry: FileEntry = record.context
+        url = references.references_url(refs.root, *record.key)
+        try:
+            self._write_references(record.href, entry, url)
+        except Exception as reason:  # noqa: BLE001 - the item is good without references
+            logger.warning(
+                "source %s: %s: no virtual references: %s", self.config.id, record.href, reason
+            )
+            return payload
+        asset = references.reference_asset(url, record.href, dict(self.config.storage_options))
+        return references.Referenced(payload, asset)
+
+    def _write_references(self, href: str, entry: FileEntry, url: str) -> None:
+        if entry.format != "netcdf":
+            raise references.NotReferenceable(
+                "GeoTIFF is not supported (VirtualiZarr's TIFF parser, virtual-tiff, "
+                "writes Zarr v3 codecs that Kerchunk JSON cannot express)"
+            )
+        with self.filesystem.open(entry.path, "rb") as handle:
+            head = handle.read(8)
+        options = dict(self.config.storage_options)
+        with NETCDF_LOCK:  # HDF5 is not thread-safe (see ingest.metadata.datacube)
+            found = references.file_references(href, head, options)
+        references.write_references(found, url)
 
     def to_item(self, record: Record, payload: Any) -> dict[str, Any]:
         assert record.href is not None and record.key is not None
         entry: FileEntry = record.context
+        if isinstance(payload, references.Referenced):
+            item = self.to_item(record, payload.payload)
+            item["assets"][references.ASSET_KEY] = payload.asset
+            if XARRAY_EXTENSION not in item["stac_extensions"]:
+                item["stac_extensions"].append(XARRAY_EXTENSION)
+            return item
         if isinstance(payload, RasterInfo):
             item = self._raster_item(record, payload)
         else:

@@ -1,0 +1,243 @@
+"""`virtual_refs`: a `files` source writes Kerchunk references for its NetCDF-4 files under
+the cube root and adds a `references` asset that opens the file as Zarr."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import xarray as xr
+from pydantic import ValidationError
+from sqlalchemy import URL
+
+from catalogue.extensions import XARRAY_EXTENSION
+from catalogue.repositories.jobs import JobStatus
+from ingest.config import parse_sources
+from ingest.progress import LogProgress
+from ingest.report import SourceOutcome
+from ingest.runner import run_ingest
+from tests.helpers import make_settings
+from tests.ingest.conftest import rows, validate_items
+from tests.ingest.test_files import cube, write_geotiff
+
+pytestmark = pytest.mark.slow
+Harvest = Callable[..., Coroutine[Any, Any, list[SourceOutcome]]]
+
+
+@pytest.fixture
+def cube_root(tmp_path: Path) -> Path:
+    return tmp_path / "cubes"
+
+
+@pytest.fixture
+def harvest_refs(fresh_db_url: URL, cube_root: Path) -> Harvest:
+    """Run sources as `cubestac ingest` does, with CUBESTAC_CUBE_ROOT set."""
+
+    async def run(*sources: dict[str, Any]) -> list[SourceOutcome]:
+        configs = parse_sources({"sources": list(sources)})
+        settings = make_settings(fresh_db_url, cube_root=str(cube_root))
+        return await run_ingest(settings, configs, LogProgress())
+
+    return run
+
+
+class RangeHandler(SimpleHTTPRequestHandler):
+    """A directory listing (for the glob) that also answers byte ranges (for the chunks),
+    as static web servers do; the standard library's handler ignores `Range`."""
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        return None
+
+    def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+        path = Path(self.translate_path(self.path))
+        wanted = self.headers.get("Range", "")
+        if not wanted.startswith("bytes=") or not path.is_file():
+            super().do_GET()
+            return
+        body = path.read_bytes()
+        first, _, last = wanted.removeprefix("bytes=").partition("-")
+        start = int(first) if first else len(body) - int(last)
+        end = min(int(last), len(body) - 1) if first and last else len(body) - 1
+        self.send_response(206)
+        self.send_header("Content-Range", f"bytes {start}-{end}/{len(body)}")
+        self.send_header("Content-Length", str(end - start + 1))
+        self.end_headers()
+        self.wfile.write(body[start : end + 1])
+
+
+@contextmanager
+def range_server(directory: Path) -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(RangeHandler, directory=str(directory)))
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+def make_netcdf(folder: Path) -> Path:
+    """A compressed, chunked NetCDF-4 file with a CF grid mapping and a time axis."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "biomass.nc"
+    encoding = {"agb": {"zlib": True, "chunksizes": (1, 8, 8), "_FillValue": np.float32(-1)}}
+    cube(["2010-01-01", "2011-01-01"]).to_netcdf(path, engine="netcdf4", encoding=encoding)
+    return path
+
+
+def source(url: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "id": "refs",
+        "kind": "files",
+        "url": url,
+        "collection": {"id": "biomass", "license": "CC-BY-4.0"},
+        "virtual_refs": True,
+        "retry_wait_s": 0.05,
+        **extra,
+    }
+
+
+def assert_same(opened: xr.Dataset, original: Path) -> None:
+    with xr.open_dataset(original, decode_coords="all") as expected:
+        xr.testing.assert_identical(opened.load(), expected.load())
+
+
+async def items(fresh_db_url: URL) -> dict[str, dict[str, Any]]:
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(fresh_db_url)
+    try:
+        found = await rows(engine, "SELECT id, content FROM items")
+    finally:
+        await engine.dispose()
+    return {row.id: row.content for row in found}
+
+
+async def test_netcdf_items_get_references_that_open_as_the_file(
+    harvest_refs: Harvest, fresh_db_url: URL, cube_root: Path, tmp_path: Path
+) -> None:
+    original = make_netcdf(tmp_path / "files")
+    [outcome] = await harvest_refs(source(f"{tmp_path / 'files'}/*.nc"))
+    assert outcome.status is JobStatus.SUCCEEDED, outcome.message
+    [item] = (await items(fresh_db_url)).values()
+    asset = item["assets"]["references"]
+    refs_path = cube_root.resolve() / "refs" / "biomass" / "biomass.json"
+    assert asset == {
+        "href": str(refs_path),
+        "type": "application/json",
+        "roles": ["index", "references"],
+        "title": "Virtual Zarr (Kerchunk references)",
+        "description": asset["description"],
+        "xarray:open_kwargs": {"engine": "kerchunk"},
+    }
+    assert item["assets"]["data"]["href"] == str(original)  # the data asset stays
+    assert XARRAY_EXTENSION in item["stac_extensions"]
+    assert validate_items([item]) == 1
+    opened = xr.open_dataset(asset["href"], **asset["xarray:open_kwargs"])
+    assert_same(opened, original)
+
+
+async def test_an_unchanged_rerun_does_not_rewrite_references(
+    harvest_refs: Harvest, cube_root: Path, tmp_path: Path
+) -> None:
+    make_netcdf(tmp_path / "files")
+    config = source(f"{tmp_path / 'files'}/*.nc")
+    await harvest_refs(config)
+    refs_path = cube_root / "refs" / "biomass" / "biomass.json"
+    before = refs_path.stat()
+    [outcome] = await harvest_refs(config)
+    assert outcome.counts.unchanged == 1
+    after = refs_path.stat()
+    assert (after.st_mtime_ns, after.st_ino) == (before.st_mtime_ns, before.st_ino)
+
+
+async def test_an_http_source_gets_references_to_its_urls(
+    harvest_refs: Harvest, fresh_db_url: URL, tmp_path: Path
+) -> None:
+    original = make_netcdf(tmp_path / "served")
+    with range_server(tmp_path / "served") as base:
+        [outcome] = await harvest_refs(source(f"{base}/*.nc"))
+        assert outcome.status is JobStatus.SUCCEEDED, outcome.message
+        [item] = (await items(fresh_db_url)).values()
+        refs = Path(item["assets"]["references"]["href"]).read_text()
+        assert f'"{base}/biomass.nc"' in refs  # chunks are read from the server
+        assert_same(
+            xr.open_dataset(item["assets"]["references"]["href"], engine="kerchunk"), original
+        )
+
+
+async def test_files_that_cannot_be_referenced_keep_their_items_and_are_named(
+    harvest_refs: Harvest,
+    fresh_db_url: URL,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    folder = tmp_path / "files"
+    folder.mkdir()
+    write_geotiff(folder / "canopy_2019.tif", None)
+    cube(["2012-01-01"]).to_netcdf(folder / "classic.nc", format="NETCDF3_CLASSIC")
+    config = source(f"{folder}/*", datetime_pattern=r"_(?P<year>\d{4})\.")
+    with caplog.at_level(logging.WARNING, logger="ingest.sources.files"):
+        [outcome] = await harvest_refs(config)
+    assert outcome.status is JobStatus.SUCCEEDED, outcome.message
+    assert outcome.counts.new == 2
+    stored = await items(fresh_db_url)
+    assert all("references" not in item["assets"] for item in stored.values())
+    warned = " ".join(record.getMessage() for record in caplog.records)
+    assert f"{folder}/canopy_2019.tif: no virtual references: GeoTIFF" in warned
+    assert f"{folder}/classic.nc: no virtual references: NetCDF-3" in warned
+
+
+async def test_without_a_cube_root_the_source_fails_and_says_what_to_set(
+    fresh_db_url: URL, tmp_path: Path
+) -> None:
+    make_netcdf(tmp_path / "files")
+    configs = parse_sources({"sources": [source(f"{tmp_path / 'files'}/*.nc")]})
+    [outcome] = await run_ingest(make_settings(fresh_db_url), configs, LogProgress())
+    assert outcome.status is JobStatus.FAILED
+    assert "virtual_refs" in (outcome.message or "")
+    assert "CUBESTAC_CUBE_ROOT" in (outcome.message or "")
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("yes", "sources.0.files.virtual_refs"),
+        ({"root": "https://example.org/refs"}, "unsupported URL scheme 'https'"),
+        ({"format": "parquet"}, "virtual_refs.format"),
+    ],
+)
+def test_a_bad_option_is_refused_with_its_path(value: Any, message: str) -> None:
+    with pytest.raises(ValidationError) as raised:
+        parse_sources({"sources": [source("/data/*.nc", virtual_refs=value)]})
+    assert message in str(raised.value)
+
+
+def test_sources_without_the_option_keep_their_digest() -> None:
+    """Adding the option must not make every stored source read everything again."""
+    [plain] = parse_sources({"sources": [source("/data/*.nc", virtual_refs=False)]})
+    dumped = plain.model_dump(mode="json")
+    assert dumped["virtual_refs"] is None
+    [with_refs] = parse_sources({"sources": [source("/data/*.nc")]})
+    assert plain.content_hash(2) != with_refs.content_hash(2)
+    import hashlib
+
+    import orjson
+
+    from ingest.config import OPERATIONAL_FIELDS
+
+    before = {k: v for k, v in dumped.items() if k not in OPERATIONAL_FIELDS | {"virtual_refs"}}
+    before["harvester_version"] = 2
+    digest = hashlib.sha256(orjson.dumps(before, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    assert plain.content_hash(2) == digest
