@@ -82,6 +82,27 @@ def pick_asset(item: dict[str, Any], key: str | None, cube: str, where: str) -> 
     return _ref(candidates[0], assets[candidates[0]], cube, label)
 
 
+def virtual_references(item: dict[str, Any], data: AssetRef) -> AssetRef | None:
+    """The item's Kerchunk references to its NetCDF data asset (what `virtual_refs`
+    harvests: a JSON asset with the `references` role), read instead of the file: one JSON
+    read opens it, and chunks come as byte ranges even from HTTP and S3. None when the data
+    asset is not NetCDF or the item has no single such asset."""
+    if data.format is not AssetFormat.NETCDF:
+        return None
+    found = [
+        (key, asset)
+        for key, asset in (item.get("assets") or {}).items()
+        if isinstance(asset, dict)
+        and "references" in (asset.get("roles") or ())
+        and str(asset.get("type") or "").lower() == "application/json"
+        and isinstance(asset.get("href"), str)
+    ]
+    if len(found) != 1:
+        return None
+    key, asset = found[0]
+    return AssetRef(key, local_path(asset["href"]), AssetFormat.ZARR, asset)
+
+
 def _ref(key: str, asset: dict[str, Any], cube: str, label: str) -> AssetRef:
     href = asset.get("href")
     if not isinstance(href, str) or not href:

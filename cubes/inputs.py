@@ -36,7 +36,7 @@ from catalogue.dataset_grid import (
 )
 from catalogue.projection import stated_crs
 from catalogue.times import parse_datetime
-from cubes.assets import AssetFormat, AssetRef, pick_asset
+from cubes.assets import AssetFormat, AssetRef, pick_asset, storage_options_for, virtual_references
 from cubes.errors import InputError
 from cubes.spec import InputSpec
 
@@ -65,10 +65,12 @@ def open_item(item: dict[str, Any], spec: InputSpec, cube: str, where: str) -> O
     """Open the item's asset and normalise it; every failure names cube, input and item."""
     ref = pick_asset(item, spec.asset, cube, where)
     label = f"{where}, item {item.get('id')!r}"
+    virtual = virtual_references(item, ref)
     try:
-        raw = _READERS[ref.format](ref)
+        raw = _open_references(virtual) if virtual else _READERS[ref.format](ref)
     except (OSError, ValueError, RuntimeError, KeyError) as error:
-        raise InputError(f"cannot open {ref.href}: {error}", cube=cube, where=label) from error
+        opened = virtual.href if virtual else ref.href
+        raise InputError(f"cannot open {opened}: {error}", cube=cube, where=label) from error
     return _normalise(raw, item, ref, spec, cube, label)
 
 
@@ -134,6 +136,22 @@ def _open_zarr(ref: AssetRef) -> xr.Dataset:
         mask_and_scale=False,
         decode_coords="all",
         storage_options=ref.storage_options or None,
+    )
+
+
+def _open_references(ref: AssetRef) -> xr.Dataset:
+    """A NetCDF file through its Kerchunk references (`cubes.assets.virtual_references`),
+    decoded as `_open_netcdf` decodes the file. The kerchunk engine takes xarray's
+    decoding options only inside `open_dataset_options` (it drops them otherwise)."""
+    open_kwargs = ref.fields.get("xarray:open_kwargs") or {}
+    storage = dict(open_kwargs.get("storage_options") or {})
+    if ref.is_remote and ref.storage_options:  # the references file itself on S3
+        storage.setdefault("target_options", storage_options_for(ref.href))
+    return xr.open_dataset(
+        ref.href,
+        engine="kerchunk",
+        storage_options=storage,
+        open_dataset_options={"chunks": None, "mask_and_scale": False, "decode_coords": "all"},
     )
 
 

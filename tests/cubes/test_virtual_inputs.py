@@ -1,0 +1,87 @@
+"""NetCDF inputs with a `references` asset (what `virtual_refs` harvests) are read through
+their Kerchunk references, and the cube is the one the files themselves give."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+import xarray as xr
+
+from catalogue.repositories.items import get_item
+from catalogue.repositories.jobs import JobStatus
+from cubes.errors import InputError
+from cubes.inputs import open_item
+from cubes.spec import InputSpec
+from ingest.metadata.references import (
+    HDF5_SIGNATURE,
+    file_references,
+    reference_asset,
+    write_references,
+)
+from tests.cubes import data
+from tests.cubes.conftest import build, seed
+
+pytestmark = pytest.mark.slow
+INPUTS = {"cci-biomass": ("agb", "bilinear"), "disturbance": ("annual_disturbances", "nearest")}
+
+
+def with_references(source: data.Source, folder: Path, collection: str) -> dict[str, Any]:
+    """The source's item in `collection`, with references to its file; its data asset names
+    a file that is not there, so only a read through the references can succeed."""
+    refs_path = folder / f"{collection}.json"
+    write_references(file_references(str(source.path), HDF5_SIGNATURE, {}), str(refs_path))
+    item = copy.deepcopy(source.item)
+    item["collection"] = collection
+    item["assets"]["data"]["href"] = str(folder / "moved-away.nc")
+    item["assets"]["references"] = reference_asset(str(refs_path), str(source.path), {})
+    return item
+
+
+def cube_spec(cube_id: str, suffix: str) -> dict[str, Any]:
+    return {
+        "id": cube_id,
+        "collection": "cubes",
+        "grid": data.GRID,
+        "inputs": [
+            {"collection": f"{name}{suffix}", "variables": [variable], "resampling": how}
+            for name, (variable, how) in INPUTS.items()
+        ],
+    }
+
+
+@pytest.fixture(scope="module")
+def sources(tmp_path_factory: pytest.TempPathFactory) -> dict[str, data.Source]:
+    folder = tmp_path_factory.mktemp("inputs")
+    return {"cci-biomass": data.cci_biomass(folder), "disturbance": data.disturbance(folder)}
+
+
+async def test_a_cube_built_through_references_equals_the_one_built_from_the_files(
+    module_database, sources, compute_pool, tmp_path_factory
+) -> None:
+    refs = tmp_path_factory.mktemp("refs")
+    virtual = [with_references(s, refs, f"{name}-virtual") for name, s in sources.items()]
+    await seed(module_database, [s.item for s in sources.values()] + virtual)
+    root = tmp_path_factory.mktemp("cubes")
+    specs = [cube_spec("from-files", ""), cube_spec("from-refs", "-virtual")]
+    results = await build(module_database, specs, root, compute_pool)
+    assert [r.status for r in results] == [JobStatus.SUCCEEDED] * 2, [r.message for r in results]
+    async with module_database.read() as conn:
+        hrefs = [
+            (await get_item(conn, "cubes", cube_id))["assets"]["zarr"]["href"]
+            for cube_id in ("from-files", "from-refs")
+        ]
+    files, through_refs = (xr.open_zarr(h, mask_and_scale=False).load() for h in hrefs)
+    assert set(files.data_vars) == {"agb", "annual_disturbances"}
+    files.attrs, through_refs.attrs = {}, {}  # title and build time differ, as they should
+    xr.testing.assert_identical(files, through_refs)
+
+
+def test_missing_references_are_an_input_error_naming_them(sources, tmp_path: Path) -> None:
+    item = with_references(sources["cci-biomass"], tmp_path, "cci-virtual")
+    Path(item["assets"]["references"]["href"]).unlink()
+    with pytest.raises(InputError) as raised:
+        open_item(item, InputSpec(collection="cci-virtual"), "cube", "input 1 (cci-virtual)")
+    assert str(tmp_path / "cci-virtual.json") in str(raised.value)
