@@ -4,11 +4,7 @@ the cube root and adds a `references` asset that opens the file as Zarr."""
 from __future__ import annotations
 
 import logging
-import threading
-from collections.abc import Callable, Coroutine, Iterator
-from contextlib import contextmanager
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +22,7 @@ from ingest.report import SourceOutcome
 from ingest.runner import run_ingest
 from tests.helpers import make_settings
 from tests.ingest.conftest import rows, validate_items
+from tests.ingest.range_server import range_server
 from tests.ingest.test_files import cube, write_geotiff
 
 pytestmark = pytest.mark.slow
@@ -47,44 +44,6 @@ def harvest_refs(fresh_db_url: URL, cube_root: Path) -> Harvest:
         return await run_ingest(settings, configs, LogProgress())
 
     return run
-
-
-class RangeHandler(SimpleHTTPRequestHandler):
-    """A directory listing (for the glob) that also answers byte ranges (for the chunks),
-    as static web servers do; the standard library's handler ignores `Range`."""
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-        return None
-
-    def do_GET(self) -> None:  # noqa: N802 - stdlib naming
-        path = Path(self.translate_path(self.path))
-        wanted = self.headers.get("Range", "")
-        if not wanted.startswith("bytes=") or not path.is_file():
-            super().do_GET()
-            return
-        body = path.read_bytes()
-        first, _, last = wanted.removeprefix("bytes=").partition("-")
-        start = int(first) if first else len(body) - int(last)
-        end = min(int(last), len(body) - 1) if first and last else len(body) - 1
-        self.send_response(206)
-        self.send_header("Content-Range", f"bytes {start}-{end}/{len(body)}")
-        self.send_header("Content-Length", str(end - start + 1))
-        self.end_headers()
-        self.wfile.write(body[start : end + 1])
-
-
-@contextmanager
-def range_server(directory: Path) -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(RangeHandler, directory=str(directory)))
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
 
 
 def make_netcdf(folder: Path) -> Path:
