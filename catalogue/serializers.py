@@ -171,8 +171,11 @@ class CubeHrefs:
         """The URL readers get for a stored href, or None when it is not under the root."""
         if not href.startswith(self.root):
             return None
+        relative = href[len(self.root) :].rstrip("/")
+        if ".." in relative.split("/"):  # climbs out of the root: not a file the API serves
+            return None
         base = self.public_base or f"{base_url}cubes/"
-        return f"{base}{quote(href[len(self.root) :].rstrip('/'))}"
+        return f"{base}{quote(relative)}"
 
 
 def row_to_item(

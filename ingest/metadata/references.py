@@ -13,10 +13,12 @@ needs Python >= 3.12. The JSON is written with sorted keys, so the same file giv
 bytes, and a file is only rewritten when its bytes change (an unchanged rerun writes
 nothing; the pipeline does not even read unchanged files).
 
-What cannot be referenced gets `NotReferenceable` with the reason: GeoTIFF (VirtualiZarr's
-TIFF parser lives in the separate `virtual-tiff` package, which writes Zarr v3 codecs that
-Kerchunk JSON cannot express), NetCDF-3 without scipy, HDF5 filters VirtualiZarr has no codec
-for. The harvester then adds no asset and warns, naming the file.
+What cannot be referenced gets `NotReferenceable` with the reason: GeoTIFF/COG (VirtualiZarr's
+TIFF parser lives in the separate `virtual-tiff` package, not installed here, and Kerchunk's
+own TIFF reader needs `tifffile`, not installed either), NetCDF-3 without scipy, corrupt
+files, HDF5 filters VirtualiZarr has no codec for. The harvester then adds no asset and
+warns, naming the file. A plain HDF5 file (no NetCDF dimensions) is referenced like a
+NetCDF-4 one: both readers name its axes `phony_dim_<n>`.
 """
 
 from __future__ import annotations
@@ -71,7 +73,10 @@ def file_references(url: str, head: bytes, storage_options: dict[str, Any]) -> d
             warnings.simplefilter("ignore")
             dataset = open_virtual_dataset(_as_url(url), registry=registry, parser=parser)
             refs: dict[str, Any] = dataset.vz.to_kerchunk(format="dict")
-    except (NotImplementedError, ValueError, TypeError, KeyError, OSError) as error:
+    except FileNotFoundError:
+        raise  # the file vanished: not a verdict about it (see FilesHarvester._referenced)
+    except (NotImplementedError, ValueError, TypeError, KeyError, OSError, RuntimeError) as error:
+        # h5py says RuntimeError for a damaged B-tree, OSError for a truncated file
         raise NotReferenceable(f"VirtualiZarr cannot reference it: {error}") from error
     for name in [key[: -len("/.zarray")] for key in refs["refs"] if key.endswith("/.zarray")]:
         _as_netcdf_reads(refs["refs"], name)
@@ -94,6 +99,17 @@ def _as_netcdf_reads(refs: dict[str, Any], name: str) -> None:
     if "_FillValue" not in attrs and meta.get("fill_value") is not None:
         meta["fill_value"] = None
         refs[f"{name}/.zarray"] = json.dumps(meta, separators=(",", ":"))
+
+
+def geotiff_reason() -> str:
+    """Why a GeoTIFF/COG gets no references: the packages VirtualiZarr 2.5 and Kerchunk read
+    TIFF with are not dependencies of cubestac."""
+    if importlib.util.find_spec("virtual_tiff") is None:
+        return (
+            "GeoTIFF/COG references need VirtualiZarr's TIFF parser, the virtual-tiff "
+            "package, which is not installed"
+        )
+    return "GeoTIFF/COG references are not written yet (virtual-tiff is installed but unused)"
 
 
 def _parser(url: str, head: bytes) -> Any:

@@ -147,6 +147,8 @@ class FilesHarvester(HarvesterBase):
                     return await asyncio.to_thread(self._read, record, known)
         except RecordError:
             raise
+        except FileNotFoundError as error:
+            raise RecordError(url, f"vanished after it was listed: {error}") from error
         except Exception as error:
             if is_transient(error):
                 raise
@@ -181,6 +183,8 @@ class FilesHarvester(HarvesterBase):
         try:
             self._write_references(record.href, entry, url)
         except Exception as reason:  # noqa: BLE001 - the item is good without references
+            if isinstance(reason, FileNotFoundError) or is_transient(reason):
+                raise  # gone since it was read, or worth another try: not about the file
             logger.warning(
                 "source %s: %s: no virtual references: %s", self.config.id, record.href, reason
             )
@@ -190,10 +194,7 @@ class FilesHarvester(HarvesterBase):
 
     def _write_references(self, href: str, entry: FileEntry, url: str) -> None:
         if entry.format != "netcdf":
-            raise references.NotReferenceable(
-                "GeoTIFF is not supported (VirtualiZarr's TIFF parser, virtual-tiff, "
-                "writes Zarr v3 codecs that Kerchunk JSON cannot express)"
-            )
+            raise references.NotReferenceable(references.geotiff_reason())
         with self.filesystem.open(entry.path, "rb") as handle:
             head = handle.read(8)
         options = dict(self.config.storage_options)
