@@ -4,12 +4,16 @@ open the file lazily as Zarr, with the values the file itself gives."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pystac
 import pytest
+import rasterio.errors
+import rioxarray
 import xarray as xr
 import xpystac.core
 from pystac_client import Client
@@ -63,7 +67,7 @@ def assert_lazy_then_equal(opened: xr.Dataset, harvested: Served) -> None:
     """Opening reads the references only (coordinates are inline); values come with
     `load`, as byte ranges of the file, and equal what the file gives."""
     assert not [path for path in harvested.served if path.endswith(".nc")]
-    with xr.open_dataset(harvested.original, decode_coords="all") as expected:
+    with xr.open_dataset(harvested.original) as expected:
         xr.testing.assert_identical(opened.load(), expected.load())
     if harvested.remote:
         assert set(harvested.served) == {"/biomass.nc"}  # chunk reads, over HTTP
@@ -90,3 +94,28 @@ def test_xarray_kerchunk_engine_opens_the_url(harvested: Served) -> None:
     asset = references_asset(harvested)
     opened = xr.open_dataset(asset.href, **asset.extra_fields["xarray:open_kwargs"])
     assert_lazy_then_equal(opened, harvested)
+
+
+def test_rioxarray_finds_the_grid_of_the_opened_references(harvested: Served) -> None:
+    """rioxarray's accessor on the dataset the references open: the file's CRS and
+    transform, from the grid mapping stored inline in the references."""
+    asset = references_asset(harvested)
+    opened = xr.open_dataset(asset.href, engine="kerchunk", decode_coords="all")
+    with xr.open_dataset(harvested.original, decode_coords="all") as expected:
+        assert opened["agb"].rio.crs == expected["agb"].rio.crs
+        assert opened["agb"].rio.crs.to_epsg() == 3035
+        assert opened.rio.transform() == expected.rio.transform()
+
+
+def test_gdal_and_rasterio_do_not_open_references(harvested: Served) -> None:
+    """GDAL reads Kerchunk JSON from 3.11 on; Debian 12's GDAL 3.6 (gdalinfo) and the GDAL
+    3.10 in rasterio's wheel (rioxarray.open_rasterio) refuse the asset: they open the
+    `data` asset (the NetCDF file) instead. This test fails when they learn it."""
+    href = references_asset(harvested).href
+    with pytest.raises(rasterio.errors.RasterioIOError, match="not recognized"):
+        rioxarray.open_rasterio(href)
+    if shutil.which("gdalinfo") is None:
+        pytest.skip("no gdalinfo")
+    for name in (f"/vsicurl/{href}", f'ZARR:"/vsicurl/{href}"'):
+        ran = subprocess.run(["gdalinfo", name], capture_output=True, text=True, timeout=60)
+        assert ran.returncode != 0, (name, ran.stdout)
