@@ -215,6 +215,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--batch-size", type=int, default=2000, help="Our items per transaction (source config)."
     )
+    parser.add_argument(
+        "--ours-only",
+        action="store_true",
+        help="Skip pypgstac (e.g. to compare two versions of our write path).",
+    )
     args = parser.parse_args(argv)
     tune_gc_for_bulk()  # as `cubestac ingest` does
     work: Path = args.work_dir
@@ -255,29 +260,49 @@ def main(argv: list[str] | None = None) -> None:
         print("[bench] ours: unchanged rerun", file=sys.stderr)
         results["ours_rerun"] = _measured(work, ours, lambda: ours_step("bench", ""))
 
-        prefixed = _prefixed_copy(data, work / f"{data.name}-pre", "pre-")
-        python = args.peer_python
-        ignore = ("--no-migrate", "--method", "insert_ignore")
-        settled()
-        print("[bench] pypgstac: preload", file=sys.stderr)
-        results["pgstac_preload"] = _measured(
-            work, peer, lambda: _pgstac_load(python, prefixed, work / "pgstac_pre.json")
-        )
-        settled()
-        print("[bench] pypgstac: load", file=sys.stderr)
-        results["pgstac_load"] = _measured(
-            work, peer, lambda: _pgstac_load(python, data, work / "pgstac_load.json", *ignore)
-        )
-        settled()
-        print("[bench] pypgstac: rerun (insert_ignore)", file=sys.stderr)
-        results["pgstac_rerun"] = _measured(
-            work, peer, lambda: _pgstac_load(python, data, work / "pgstac_rerun.json", *ignore)
-        )
+        if not args.ours_only:
+            prefixed = _prefixed_copy(data, work / f"{data.name}-pre", "pre-")
+            python = args.peer_python
+            ignore = ("--no-migrate", "--method", "insert_ignore")
+            settled()
+            print("[bench] pypgstac: preload", file=sys.stderr)
+            results["pgstac_preload"] = _measured(
+                work, peer, lambda: _pgstac_load(python, prefixed, work / "pgstac_pre.json")
+            )
+            settled()
+            print("[bench] pypgstac: load", file=sys.stderr)
+            results["pgstac_load"] = _measured(
+                work, peer, lambda: _pgstac_load(python, data, work / "pgstac_load.json", *ignore)
+            )
+            settled()
+            print("[bench] pypgstac: rerun (insert_ignore)", file=sys.stderr)
+            results["pgstac_rerun"] = _measured(
+                work, peer, lambda: _pgstac_load(python, data, work / "pgstac_rerun.json", *ignore)
+            )
     finally:
         if not args.keep:
             _stack(work, args.port, "pg-stop")
+    _finish(work, args, results)
+
+
+def _finish(work: Path, args: argparse.Namespace, results: dict[str, Any]) -> None:
     (work / "ingest_results.json").write_text(json.dumps(results, indent=2))
-    print(_table(results))
+    print(_ours_table(results) if args.ours_only else _table(results))
+
+
+def _ours_table(results: dict[str, Any]) -> str:
+    rows = [
+        "| step | items | items/s | s | CPU s per 1,000 client / server | load avg |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for step in ("preload", "load", "rerun"):
+        ours = results[f"ours_{step}"]
+        rows.append(
+            f"| {step} | {ours['items']:,} | {ours['items_per_s']:,} | {ours['seconds']} "
+            f"| {ours['cpu_client_s_per_1k']} / {ours['cpu_server_s_per_1k']} "
+            f"| {ours['load_avg_1m']:.1f} |"
+        )
+    return "\n".join(rows)
 
 
 def _table(results: dict[str, Any]) -> str:

@@ -11,6 +11,7 @@ writes go through savepoints on that one connection. Tests that need a real serv
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import shutil
@@ -22,6 +23,7 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlalchemy import URL, create_engine, make_url, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from api import create_app
@@ -141,6 +143,15 @@ class SavepointDatabase(Database):
         try:
             yield self.connection
         finally:
+            # A count's transaction-local `statement_timeout` (100 ms) would also bound the
+            # ROLLBACK TO SAVEPOINT, which production's plain ROLLBACK does not wait on; on
+            # a loaded test box that rollback was cancelled (a 504). Lift it first (inside
+            # the savepoint: the rollback restores the outer value); a transaction aborted
+            # by a cancelled count refuses the SET, and its rollback is what is left.
+            with contextlib.suppress(DBAPIError):
+                await self.connection.exec_driver_sql(
+                    "SELECT set_config('statement_timeout', '0', true)"
+                )
             await savepoint.rollback()
 
 

@@ -90,6 +90,28 @@ async def test_updates_that_move_items_and_unchanged_reruns(database) -> None:
         assert await conn.scalar(text("SELECT sum(n) FROM item_day_counts")) == 120
 
 
+async def test_an_update_that_moves_items_to_another_collection(database) -> None:
+    """UPDATE of the `collection` column (in bulk, and of one row together with its day):
+    the rows leave one collection's days and join the other's."""
+    async with database.write() as conn:
+        await _collections(conn, "a", "b")
+        await item_repo.upsert_items(conn, rows(spread(100, "a") + spread(50, "b", "j")))
+        await conn.execute(text("UPDATE items SET collection = 'b' WHERE id < 'i0040'"))
+        await assert_exact(conn)
+        await conn.execute(
+            text(
+                "UPDATE items SET collection = 'a', datetime = datetime + interval '40 days', "
+                "start_datetime = start_datetime + interval '40 days', "
+                "end_datetime = end_datetime + interval '40 days' WHERE id = 'j0001'"
+            )
+        )
+        await assert_exact(conn)
+        per = dict((await conn.execute(text(
+            "SELECT collection, sum(n) FROM item_day_counts GROUP BY 1"
+        ))).all())  # fmt: skip
+        assert per == {"a": 61, "b": 89}
+
+
 async def test_interval_items_and_odd_items(database) -> None:
     """A null-datetime item counts on its start's day; an item whose datetime is outside
     its own range is counted as odd there, and stops being odd when fixed."""
