@@ -146,10 +146,12 @@ class ItemDayCountRow(Base):
     not forbid it): for them the day says nothing about a datetime search, so days holding
     any are counted through `items` instead. Days whose items all went keep their row, at 0.
     No foreign key: the rows are only ever written by the triggers, a collection's go to 0
-    with its items, and each key's write stays one index probe.
+    with its items, and each key's write stays one index probe. Pages half empty
+    (fillfactor 50, migration 0012): a row's update then stays on its page.
     """
 
     __tablename__ = "item_day_counts"
+    __table_args__ = ({"postgresql_with": {"fillfactor": 50}},)
 
     collection: Mapped[str] = mapped_column(String, primary_key=True)
     day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
