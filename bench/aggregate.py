@@ -15,6 +15,10 @@ The issue's targets (for 10M items, to be measured there): `datetime_frequency` 
 `collection_frequency` over one collection under 1 s; a month in a region under 100 ms.
 
 `python bench/aggregate.py --items 100000 --repeat 20`
+
+Against a catalogue that is already loaded (e.g. the core-search benchmark's cluster of
+`gen_items.py` items), skip step 1: `--database-url URL --collection sentinel-2-l2a
+--year 2023`.
 """
 
 from __future__ import annotations
@@ -40,23 +44,24 @@ sys.path.insert(0, str(BENCH.parent))
 import soak  # noqa: E402 - the generator and loader of the soak benchmark, beside this file
 
 Request = tuple[str, str, dict[str, Any]]  # method, path, httpx keyword arguments
-COLLECTION = soak.COLLECTIONS[0]
 TARGET = "datetime_frequency,collection_frequency"
+# what the queries ask for; --collection / --year replace them for another data set
+DATA = {"collection": soak.COLLECTIONS[0], "year": 2023}
 
 
 def _one_collection(rng: random.Random) -> Request:
     params = {"aggregations": TARGET, "datetime_frequency_interval": rng.choice(["month", "day"])}
-    return "GET", f"/collections/{COLLECTION}/aggregate", {"params": params}
+    return "GET", f"/collections/{DATA['collection']}/aggregate", {"params": params}
 
 
 def _month_in_region(rng: random.Random) -> Request:
-    month = rng.randint(1, 12)
+    month, year = rng.randint(1, 12), DATA["year"]
     west, south = rng.uniform(-10, 20), rng.uniform(35, 60)
     params = {
         "aggregations": TARGET,
         "datetime_frequency_interval": "day",
         "bbox": f"{west:.3f},{south:.3f},{west + 5:.3f},{south + 5:.3f}",
-        "datetime": f"2023-{month:02d}-01T00:00:00Z/2023-{month:02d}-28T23:59:59Z",
+        "datetime": f"{year}-{month:02d}-01T00:00:00Z/{year}-{month:02d}-28T23:59:59Z",
     }
     return "GET", "/aggregate", {"params": params}
 
@@ -84,7 +89,7 @@ def _everything(rng: random.Random) -> Request:
 def _filtered(rng: random.Random) -> Request:
     body = {
         "aggregations": ["total_count", "platform_frequency", "cloud_cover_frequency"],
-        "collections": [COLLECTION],
+        "collections": [DATA["collection"]],
         "filter": {"op": "<", "args": [{"property": "eo:cloud_cover"}, rng.randint(5, 30)]},
     }
     return "POST", "/aggregate", {"json": body}
@@ -128,7 +133,7 @@ async def measure(url: Any, repeat: int, seed: int) -> dict[str, dict[str, float
     return results
 
 
-def report(results: dict[str, dict[str, float]], items: int, load: str) -> str:
+def report(results: dict[str, dict[str, float]], items: int | str, load: str) -> str:
     lines = [
         f"`/aggregate` at {items} items, in-process (API + database, no HTTP), one request "
         f"at a time; ms. Load average before / after: {load}.",
@@ -148,7 +153,28 @@ def main() -> int:
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--database-url", help="measure this loaded catalogue (no load)")
+    parser.add_argument("--collection", default=DATA["collection"], help="the one collection")
+    parser.add_argument("--year", type=int, default=2023, help="year of the month queries")
+    parser.add_argument(
+        "--skip",
+        action="append",
+        default=[],
+        help="leave out queries whose name starts with this (e.g. 'all items')",
+    )
     args = parser.parse_args()
+    DATA.update(collection=args.collection, year=args.year)
+    for prefix in args.skip:
+        for name in [name for name in QUERIES if name.startswith(prefix)]:
+            del QUERIES[name]
+    if args.database_url:
+        from sqlalchemy import make_url
+
+        before = " ".join(f"{value:.1f}" for value in os.getloadavg())
+        results = asyncio.run(measure(make_url(args.database_url), args.repeat, args.seed))
+        after = " ".join(f"{value:.1f}" for value in os.getloadavg())
+        print(report(results, "the loaded catalogue's", f"{before} / {after}"))
+        return 0
 
     from catalogue.embedded import EmbeddedCluster
     from catalogue.schema import upgrade

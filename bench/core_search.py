@@ -68,6 +68,8 @@ def phase_ours(args, manifest, fingerprint, results: Path, logs: Path) -> dict[s
         else:
             part["before_load"] = wait_for_quiet(args.max_busy, args.quiet_wait)
             part["load"] = stack.load(manifest, fingerprint)
+        if args.load_only:
+            return part
         part["api_start_s"] = stack.start_api()
         part["before_run"] = wait_for_quiet(args.max_busy, args.quiet_wait)
         api_roots = {stack.api.pid} if stack.api else set()
@@ -96,6 +98,8 @@ def phase_peer(args, fingerprint, results: Path, logs: Path) -> dict[str, Any]: 
         else:
             part["before_load"] = wait_for_quiet(args.max_busy, args.quiet_wait)
             part["load"] = stack.load(results / "load_pgstac.json", fingerprint)
+        if args.load_only:
+            return part
         part["api_start_s"] = stack.start_api()
         part["before_run"] = wait_for_quiet(args.max_busy, args.quiet_wait)
         with CpuMonitor(stack.monitor_roots(), stack.api_roots()) as monitor:
@@ -206,6 +210,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="comma-separated loadgen query names, or 'core' (a, b, c, g, i) or 'all' (a_ .. x_)",
     )
     add("--batch-size", type=int, default=5000, help="items per transaction when loading ours")
+    add("--writers", type=int, default=2, help="concurrent writer transactions when loading ours")
+    add(
+        "--load-only",
+        action="store_true",
+        help="load (fresh) and stop: measure later with --reuse (e.g. both sides loaded at once)",
+    )
+    add(
+        "--trust-manifest",
+        action="store_true",
+        help="skip the sha256 check of the ndjson files (e.g. deleted after a --load-only load)",
+    )
     add("--pg-bin", type=Path, default=None, help="PostgreSQL bin folder (default: auto)")
     add("--cubestac", default=None, help="the cubestac executable (default: next to python)")
     add(
@@ -231,7 +246,8 @@ def check_args(args: argparse.Namespace) -> list[str]:
     notes: list[str] = []
     if not (0 < args.duration <= 600 and 0 <= args.warmup <= 60 and 1 <= args.repeat <= 20
             and 1 <= args.concurrency <= 256 and 1 <= args.workers <= 16
-            and 100 <= args.batch_size <= 100_000 and 0 <= args.quiet_wait <= 3600):  # fmt: skip
+            and 100 <= args.batch_size <= 100_000 and 1 <= args.writers <= 4
+            and 0 <= args.quiet_wait <= 3600):  # fmt: skip
         raise BenchFailure("an option is out of its bounds (see --help)")
     args.harness = args.harness.resolve()
     if not (args.harness / "loadgen.py").is_file():
@@ -305,7 +321,10 @@ def main(argv: list[str] | None = None) -> int:
         log("interrupted: everything started was stopped")
         report["problems"].append("interrupted")
         code = 130
-    if report.get("ours") or report.get("pgstac"):
+    if args.load_only:
+        (results / "load_only.json").write_text(json.dumps(report, indent=2, default=str))
+        log(f"load only: {results}/load_only.json")
+    elif report.get("ours") or report.get("pgstac"):
         table = finish(args, report, results)
         print(table)
         log(f"results: {results}/core_search.md (+ .json, loadgen files, logs/)")

@@ -16,12 +16,17 @@ Steps (everything started is stopped in `finally`):
    markdown on stdout.
 
 `python bench/count_cost.py --items 5000 --repeat 40`
+
+Against a catalogue that is already loaded (e.g. the core-search benchmark's cluster of
+`gen_items.py` items), skip step 1: `--database-url URL --collection sentinel-2-l2a
+--year 2023` (the collection of the sorted query, the year of the bbox + month query).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import shutil
 import statistics
@@ -42,14 +47,16 @@ sys.path.insert(0, str(BENCH.parent))
 import soak  # noqa: E402 - the generator and loader of the soak benchmark, beside this file
 
 Request = tuple[str, str, dict[str, Any]]  # method, path, httpx keyword arguments
+# what the queries ask for; --collection / --year replace them for another data set
+TARGET = {"collections": soak.COLLECTIONS, "year": 2023}
 
 
 def _bbox_month(rng: random.Random) -> Request:
     west, south = rng.uniform(-10, 25), rng.uniform(35, 65)
-    month = rng.randint(1, 12)
+    month, year = rng.randint(1, 12), TARGET["year"]
     params = {
         "bbox": f"{west:.2f},{south:.2f},{west + 8:.2f},{south + 8:.2f}",
-        "datetime": f"2023-{month:02d}-01T00:00:00Z/2023-{month:02d}-28T00:00:00Z",
+        "datetime": f"{year}-{month:02d}-01T00:00:00Z/{year}-{month:02d}-28T00:00:00Z",
     }
     return "GET", "/search", {"params": params}
 
@@ -69,7 +76,7 @@ def _filter(rng: random.Random) -> Request:
 
 
 def _sorted(rng: random.Random) -> Request:
-    params = {"collections": rng.choice(soak.COLLECTIONS), "sortby": "-eo:cloud_cover"}
+    params = {"collections": rng.choice(TARGET["collections"]), "sortby": "-eo:cloud_cover"}
     return "GET", "/search", {"params": params}
 
 
@@ -138,7 +145,7 @@ async def measure(url: Any, repeat: int, seed: int) -> dict[str, dict[str, Any]]
     return results
 
 
-def report(results: dict[str, dict[str, Any]], items: int) -> str:
+def report(results: dict[str, dict[str, Any]], items: int | str) -> str:
     lines = [
         f"First-page latency at {items} items, in-process (API + database, no HTTP), one "
         "request at a time; ms.",
@@ -160,7 +167,23 @@ def main() -> int:
     parser.add_argument("--items", type=int, default=5_000)
     parser.add_argument("--repeat", type=int, default=40)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--database-url", help="measure this loaded catalogue (no load)")
+    parser.add_argument("--collection", action="append", help="collection(s) of the queries")
+    parser.add_argument("--year", type=int, default=2023, help="year of the bbox + month query")
     args = parser.parse_args()
+    TARGET["year"] = args.year
+    if args.collection:
+        TARGET["collections"] = tuple(args.collection)
+    if args.database_url:
+        from sqlalchemy import make_url
+
+        url = make_url(args.database_url)
+        before = " ".join(f"{value:.1f}" for value in os.getloadavg())
+        results = asyncio.run(measure(url, args.repeat, args.seed))
+        after = " ".join(f"{value:.1f}" for value in os.getloadavg())
+        print(report(results, "the loaded catalogue's"))
+        print(f"Load average before / after: {before} / {after}.")
+        return 0
 
     from catalogue.embedded import EmbeddedCluster
     from catalogue.schema import upgrade
