@@ -53,6 +53,7 @@ from search_loadgen import run_loadgen, variant_answers
 from search_ours import OursStack
 from search_peer import PeerStack
 from search_report import answers_check, compare_py, markdown, side_by_side
+from search_sizes import cluster_memory
 
 
 # -- phases -----------------------------------------------------------------------------------
@@ -77,6 +78,8 @@ def phase_ours(args, manifest, fingerprint, results: Path, logs: Path) -> dict[s
             doc = run_loadgen(args, stack.base_url, "cubestac-w2", results / "ours_core.json")
         part["cpu_during_run"] = monitor.summary()
         part["variant_answers"] = _try_variant_answers(args, stack.base_url)
+        part["cluster_memory"] = cluster_memory(stack.postmaster_pid())
+        part["sizes"] = stack.sizes()
         part["result_file"] = str(results / "ours_core.json")
         part["db_port"] = stack.db_port
         part["cluster_dir"] = str(stack.cluster_dir)
@@ -108,6 +111,8 @@ def phase_peer(args, fingerprint, results: Path, logs: Path) -> dict[str, Any]: 
             )
         part["cpu_during_run"] = monitor.summary()
         part["variant_answers"] = _try_variant_answers(args, stack.base_url)
+        part["cluster_memory"] = cluster_memory(next(iter(stack.monitor_roots()), None))
+        part["sizes"] = stack.sizes()
         part["result_file"] = str(results / "pgstac_core.json")
         return {**part, "loadgen": doc}
     finally:

@@ -226,6 +226,15 @@ class OursStack:
     def postmaster_pid(self) -> int | None:
         return postmaster_pid(self.cluster_dir / "pgdata")
 
+    def sizes(self) -> dict[str, Any]:
+        """Database, items table and index sizes, read while the cluster runs."""
+        from search_sizes import sizes
+
+        return sizes(
+            self.args.pg_bin / "psql", self.db_port, self.url.username, self.url.database,
+            "public", self.url.password,
+        )  # fmt: skip
+
     def stop_api(self) -> None:
         if self.api is None:
             return

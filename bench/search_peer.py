@@ -116,6 +116,12 @@ class PeerStack:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.api_port}"
 
+    def sizes(self) -> dict[str, Any]:
+        """Database, items partitions and index sizes, read while the cluster runs."""
+        from search_sizes import sizes
+
+        return sizes(self.args.pg_bin / "psql", self.pg_port, "postgres", "stac", "pgstac")
+
     def monitor_roots(self) -> set[int]:
         pid = postmaster_pid(self.pgdata)
         return {pid} if pid else set()

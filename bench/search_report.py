@@ -102,8 +102,9 @@ def side_by_side(names: list[str], ours: dict | None, peer: dict | None, checks:
     ours_s, peer_s = _summary_by_name(ours), _summary_by_name(peer)
     lines = [
         "| query | ours req/s | ours p50 ms | ours p95 ms | pgstac req/s | pgstac p50 ms "
-        "| pgstac p95 ms | ours/pgstac | errors (ours/pgstac) | answers |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| pgstac p95 ms | ours/pgstac | errors (ours/pgstac) | client CPU % (ours/pgstac) "
+        "| answers |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for name in names:
         mine, theirs = ours_s.get(name), peer_s.get(name)
@@ -114,8 +115,11 @@ def side_by_side(names: list[str], ours: dict | None, peer: dict | None, checks:
             if mine.get("errors") or theirs.get("errors"):
                 ratio = f"{value:.2f} (errors!)"
         errors = f"{(mine or {}).get('errors', '—')}/{(theirs or {}).get('errors', '—')}"
+        client = (
+            f"{(mine or {}).get('client_cpu_pct', '—')}/{(theirs or {}).get('client_cpu_pct', '—')}"
+        )
         lines.append(
-            f"| {name} | {_cell(mine)} | {_cell(theirs)} | {ratio} | {errors} "
+            f"| {name} | {_cell(mine)} | {_cell(theirs)} | {ratio} | {errors} | {client} "
             f"| {checks[name]['verdict']} |"
         )
     return "\n".join(lines) + "\n"
@@ -149,6 +153,37 @@ def _load_lines(report: dict[str, Any]) -> list[str]:
             f"| {peer.get('items_per_s')} | migrate {timings.get('migrate')} s; queryables "
             f"{timings.get('queryables_and_indexes')} s; VACUUM ANALYZE "
             f"{timings.get('vacuum_analyze')} s; size {peer.get('db_size')} |"
+        )
+    return lines
+
+
+def _disk_lines(report: dict[str, Any]) -> list[str]:
+    """Disk (database, items table, its indexes) and the cluster's memory, per side."""
+    n_items = report["meta"]["n_items"]
+    lines = [
+        "| side | database GB | items table GB | items indexes GB | partitions | GB per "
+        "million items (database / table / indexes) | cluster RSS MB / PSS MB (processes) |",
+        "|---|---:|---:|---:|---:|---|---|",
+    ]
+    for side in ("ours", "pgstac"):
+        found = report.get(side, {}).get("sizes") or {}
+        if "database_bytes" not in found:
+            continue
+        scale = 1e6 / n_items / 1e9
+        memory = report.get(side, {}).get("cluster_memory") or {}
+        lines.append(
+            f"| {side} | {found['database_bytes'] / 1e9:.2f} | "
+            f"{found['items_table_bytes'] / 1e9:.2f} | {found['items_index_bytes'] / 1e9:.2f} "
+            f"| {found['items_partitions']} | {found['database_bytes'] * scale:.2f} / "
+            f"{found['items_table_bytes'] * scale:.2f} / {found['items_index_bytes'] * scale:.2f}"
+            f" | {memory.get('rss_mb')} / {memory.get('pss_mb')} ({memory.get('processes')}) |"
+        )
+    lines += ["", "Indexes (MB):", ""]
+    for side in ("ours", "pgstac"):
+        indexes = (report.get(side, {}).get("sizes") or {}).get("indexes") or {}
+        biggest = sorted(indexes.items(), key=lambda kv: -kv[1])[:12]
+        lines.append(
+            f"- {side}: " + ", ".join(f"{name} {size / 1e6:.0f}" for name, size in biggest)
         )
     return lines
 
@@ -295,6 +330,10 @@ def markdown(report: dict[str, Any], table: str, compare_table: str) -> str:
         "## Load",
         "",
         *_load_lines(report),
+        "",
+        "## Disk and memory (after the measurement)",
+        "",
+        *_disk_lines(report),
         "",
         "## CPU on the box during the measurements",
         "",
