@@ -226,6 +226,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="skip the sha256 check of the ndjson files (e.g. deleted after a --load-only load)",
     )
+    add(
+        "--pgstac-partition-trunc",
+        action="append",
+        default=[],
+        metavar="ID=year|month",
+        help="pgstac: partition this collection by time too (partition_trunc), repeatable",
+    )
     add("--pg-bin", type=Path, default=None, help="PostgreSQL bin folder (default: auto)")
     add("--cubestac", default=None, help="the cubestac executable (default: next to python)")
     add(

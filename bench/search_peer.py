@@ -92,16 +92,22 @@ class PeerStack:
 
     def load(self, out: Path, fingerprint: str) -> dict[str, Any]:
         env = self.env(PGHOST="127.0.0.1", PGUSER="postgres", PGDATABASE="stac")
-        command = [
-            str(self.args.peer_venv / "bin" / "python"), str(self.args.harness / "load_pgstac.py"),
-            "--data-dir", str(self.args.data_dir), "--out", str(out),
-        ]  # fmt: skip
+        python = str(self.args.peer_venv / "bin" / "python")
+        loader_args = ["--data-dir", str(self.args.data_dir), "--out", str(out)]
+        truncs = getattr(self.args, "pgstac_partition_trunc", None) or []
+        if truncs:  # pgstac's time partitioning on the named collections (harness unchanged)
+            wrapper = Path(__file__).resolve().parent / "pgstac_load_partitioned.py"
+            flags = [f"--partition-trunc={entry}" for entry in truncs]
+            command = [python, str(wrapper), *flags, "--", *loader_args]
+        else:
+            command = [python, str(self.args.harness / "load_pgstac.py"), *loader_args]
         wall = run_logged(
             command, self.logs / "peer_load.log", env=env, cwd=self.args.harness,
             timeout=load_timeout(self.args.n_items),
         )  # fmt: skip
         result = json.loads(out.read_text())
         result["process_wall_s"] = wall
+        result["partition_trunc"] = dict(entry.split("=", 1) for entry in truncs)
         self.marker.write_text(json.dumps({"data": fingerprint, "load": result}, indent=2))
         return result
 
