@@ -156,7 +156,7 @@ def finish(args: argparse.Namespace, report: dict[str, Any], results: Path) -> s
     (results / "core_search.json").write_text(json.dumps(slim, indent=2, default=str))
     (results / "core_search.md").write_text(text)
     if args.copy_md:
-        target = REPO / "bench" / "results" / f"search_{size_name(args.n_items)}.md"
+        target = REPO / "bench" / "results" / f"core_search_{size_name(args.n_items)}.md"
         target.parent.mkdir(exist_ok=True)
         target.write_text(text)
     mismatched = [n for n, c in report["answers"].items() if c["verdict"] != "same"]
@@ -247,7 +247,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="busy cores of the box tolerated before a timed run (else wait)",
     )
     add("--quiet-wait", type=float, default=300.0, help="max seconds to wait for a quiet box")
-    add("--copy-md", action="store_true", help="also write bench/results/search_<N>.md")
+    add("--copy-md", action="store_true", help="also write bench/results/core_search_<N>.md")
     return parser.parse_args(argv)
 
 
