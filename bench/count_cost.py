@@ -101,7 +101,9 @@ async def _timed(client: httpx.AsyncClient, request: Request) -> tuple[float, bo
     return elapsed, "numberMatched" in response.json()
 
 
-async def measure(url: Any, repeat: int, seed: int) -> dict[str, dict[str, Any]]:
+async def measure(
+    url: Any, repeat: int, seed: int, only: list[str] | None = None
+) -> dict[str, dict[str, Any]]:
     from api import create_app
     from api.state import state_of
     from catalogue.settings import ApiSettings, Settings
@@ -123,6 +125,8 @@ async def measure(url: Any, repeat: int, seed: int) -> dict[str, dict[str, Any]]
             )
         rng = random.Random(seed)
         for query, build in QUERIES.items():
+            if only and not any(word in query for word in only):
+                continue
             times: dict[str, list[float]] = {name: [] for name in apps}
             counted: dict[str, int] = dict.fromkeys(apps, 0)
             for round_ in range(repeat + 3):  # 3 warm-up rounds
@@ -170,6 +174,11 @@ def main() -> int:
     parser.add_argument("--database-url", help="measure this loaded catalogue (no load)")
     parser.add_argument("--collection", action="append", help="collection(s) of the queries")
     parser.add_argument("--year", type=int, default=2023, help="year of the bbox + month query")
+    parser.add_argument(
+        "--only",
+        action="append",
+        help="measure only the queries whose name holds this word (e.g. bbox), repeatable",
+    )
     args = parser.parse_args()
     TARGET["year"] = args.year
     if args.collection:
@@ -179,7 +188,7 @@ def main() -> int:
 
         url = make_url(args.database_url)
         before = " ".join(f"{value:.1f}" for value in os.getloadavg())
-        results = asyncio.run(measure(url, args.repeat, args.seed))
+        results = asyncio.run(measure(url, args.repeat, args.seed, args.only))
         after = " ".join(f"{value:.1f}" for value in os.getloadavg())
         print(report(results, "the loaded catalogue's"))
         print(f"Load average before / after: {before} / {after}.")
