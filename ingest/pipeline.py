@@ -353,9 +353,12 @@ class SourceRun:
         return await self.database.transaction(lambda conn: self._write_items(conn, batch))
 
     async def _write_items(self, conn: AsyncConnection, batch: Batch) -> item_repo.UpsertCounts:
-        counts = await item_repo.upsert_items(conn, batch.rows)
+        # Fingerprints first, items last: the items' write ends in the per-day count
+        # triggers (migration 0011), whose row locks the other writer's batch, on the same
+        # days, waits for until this transaction commits; written last, they are held for
+        # the commit alone. (One transaction: the order changes nothing else.)
         await source_repo.save_source_items(conn, self.config.id, batch.records)
-        return counts
+        return await item_repo.upsert_items(conn, batch.rows)
 
     async def _write_collections(
         self, conn: AsyncConnection, documents: list[dict[str, Any]]
