@@ -86,7 +86,12 @@ def virtual_references(item: dict[str, Any], data: AssetRef) -> AssetRef | None:
     """The item's Kerchunk references to its NetCDF data asset (what `virtual_refs`
     harvests: a JSON asset with the `references` role), read instead of the file: one JSON
     read opens it, and chunks come as byte ranges even from HTTP and S3. None when the data
-    asset is not NetCDF or the item has no single such asset."""
+    asset is not NetCDF or the item has no single such asset.
+
+    A GeoTIFF/COG keeps being read by rioxarray from the file, references or not: GDAL
+    reads every TIFF (virtual-tiff refuses pixel-interleaved bands, JPEG...), names the
+    bands from their descriptions, and a COG's header is at its start, so GDAL's range
+    reads gain nothing from an index (NetCDF's do: HDF5 over HTTP is many small reads)."""
     if data.format is not AssetFormat.NETCDF:
         return None
     found = [

@@ -229,8 +229,9 @@ class CollectionSpec(BaseModel):
 
 
 class VirtualRefs(BaseModel):
-    """`virtual_refs:` of a `files` source: a Kerchunk reference set per NetCDF/HDF5 file,
-    so readers open it as Zarr without a copy (`ingest.metadata.references`)."""
+    """`virtual_refs:` of a `files` source: a Kerchunk reference set per NetCDF/HDF5 and
+    GeoTIFF/COG file, so readers open it as Zarr without a copy
+    (`ingest.metadata.references`)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -268,8 +269,8 @@ class FilesSource(SourceBase):
     virtual_refs: VirtualRefs | None = Field(
         default=None,
         description="`true` (or an object with `root`): add a `references` asset (Kerchunk "
-        "JSON, roles index/references) to NetCDF-4/HDF5 items, so xpystac and "
-        "`xr.open_dataset(href, engine='kerchunk')` open the file lazily as Zarr.",
+        "JSON, roles index/references) to NetCDF-4/HDF5 and GeoTIFF/COG items, so xpystac "
+        "and `xr.open_dataset(href, engine='kerchunk')` open the file lazily as Zarr.",
     )
 
     @field_validator("url")

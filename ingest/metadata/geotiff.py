@@ -14,7 +14,7 @@ band data types and nodata), no pixel is read.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -73,10 +73,12 @@ def _projection(info: dict[str, Any]) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class GridInfo:
-    """A raster's header: its `proj:` fields and, per band, `data_type` (and `nodata`)."""
+    """A raster's header: its `proj:` fields and, per band, `data_type` (and `nodata`);
+    `scaling` is GDAL's (scale, offset) per band."""
 
     projection: dict[str, Any]
     bands: list[dict[str, Any]]
+    scaling: list[tuple[float, float]] = field(default_factory=list)
 
 
 def read_grid(path: str, opener: AbstractFileSystem | None = None) -> GridInfo:
@@ -99,7 +101,8 @@ def grid_info(dataset: DatasetReader) -> GridInfo:
         if nodata is not None:
             band["nodata"] = _nodata(nodata)
         bands.append(band)
-    return GridInfo(projection, bands)
+    scaling = list(zip(dataset.scales, dataset.offsets, strict=True))
+    return GridInfo(projection, bands, scaling)
 
 
 def _nodata(value: float) -> float | int | str:

@@ -1,10 +1,12 @@
-"""Virtual-Zarr references for harvested NetCDF-4/HDF5 files (issue 18, item 5).
+"""Virtual-Zarr references for harvested NetCDF-4/HDF5 and GeoTIFF/COG files (issue 18,
+item 5).
 
-VirtualiZarr reads a file's HDF5 metadata once and lists where each chunk lies (file, byte
-offset, length). Written as Kerchunk JSON, that list lets any fsspec-capable reader open the
-file as Zarr -- `xr.open_dataset(refs, engine="kerchunk")`, xpystac -- reading only the byte
-ranges it needs, with no copy of the data. Coordinates are small and stored inline, so
-opening costs one request for the references and none for the file.
+VirtualiZarr reads a file's HDF5 metadata (or, through the `virtual-tiff` parser, a TIFF's
+IFD) once and lists where each chunk lies (file, byte offset, length). Written as Kerchunk
+JSON, that list lets any fsspec-capable reader open the file as Zarr --
+`xr.open_dataset(refs, engine="kerchunk")`, xpystac -- reading only the byte ranges it
+needs, with no copy of the data. Coordinates are small and stored inline, so opening costs
+one request for the references and none for the file.
 
 Why Kerchunk JSON (not Parquet, not Icechunk): xpystac fetches a `references` asset with one
 `requests.get(...).json()`, so only JSON opens there; a per-file reference set is a few kB
@@ -13,16 +15,18 @@ needs Python >= 3.12. The JSON is written with sorted keys, so the same file giv
 bytes, and a file is only rewritten when its bytes change (an unchanged rerun writes
 nothing; the pipeline does not even read unchanged files).
 
-What cannot be referenced gets `NotReferenceable` with the reason: GeoTIFF/COG (VirtualiZarr's
-TIFF parser lives in the separate `virtual-tiff` package, not installed here, and Kerchunk's
-own TIFF reader needs `tifffile`, not installed either), NetCDF-3 without scipy, corrupt
-files, HDF5 filters VirtualiZarr has no codec for. The harvester then adds no asset and
-warns, naming the file. A plain HDF5 file (no NetCDF dimensions) is referenced like a
-NetCDF-4 one: both readers name its axes `phony_dim_<n>`.
+A GeoTIFF/COG's references cover its full-resolution image (IFD 0), not its overviews, and
+open as rioxarray opens the file (`tiff_references`). What cannot be referenced gets
+`NotReferenceable` with the reason: TIFF layouts virtual-tiff cannot express (pixel-
+interleaved bands, strips that do not divide the height, JPEG, LZW with a predictor),
+NetCDF-3 without scipy, corrupt files, HDF5 filters VirtualiZarr has no codec for. The
+harvester then adds no asset and warns, naming the file. A plain HDF5 file (no NetCDF
+dimensions) is referenced like a NetCDF-4 one: both readers name its axes `phony_dim_<n>`.
 """
 
 from __future__ import annotations
 
+import base64
 import importlib.util
 import json
 import os
@@ -34,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import fsspec
+import numpy as np
 import orjson
 
 if TYPE_CHECKING:
@@ -101,15 +106,133 @@ def _as_netcdf_reads(refs: dict[str, Any], name: str) -> None:
         refs[f"{name}/.zarray"] = json.dumps(meta, separators=(",", ":"))
 
 
-def geotiff_reason() -> str:
-    """Why a GeoTIFF/COG gets no references: the packages VirtualiZarr 2.5 and Kerchunk read
-    TIFF with are not dependencies of cubestac."""
-    if importlib.util.find_spec("virtual_tiff") is None:
-        return (
-            "GeoTIFF/COG references need VirtualiZarr's TIFF parser, the virtual-tiff "
-            "package, which is not installed"
-        )
-    return "GeoTIFF/COG references are not written yet (virtual-tiff is installed but unused)"
+def tiff_references(url: str, storage_options: dict[str, Any], grid: Any) -> dict[str, Any]:
+    """The Kerchunk reference set of a tiled GeoTIFF/COG's full-resolution image (IFD 0; the
+    overviews are not referenced), made to open as rioxarray opens the file
+    (`xr.open_dataset(tif, engine="rasterio")`): one variable `band_data` with dims
+    `(band, y, x)`, `band` = 1..n, pixel-centre `x`/`y` coordinates and a `spatial_ref` grid
+    mapping (CF attributes, `crs_wkt`, GDAL's `GeoTransform`) inline in the references, and
+    the TIFF's nodata as fill value (none without one).
+
+    `grid` is the file's `ingest.metadata.geotiff.GridInfo` (transform, CRS, per-band
+    nodata), read by GDAL. What virtual-tiff cannot express is NotReferenceable: striped
+    TIFFs whose height is not a whole number of strips, pixel-interleaved multi-band images
+    (Zarr 2 has no transpose codec), JPEG with quantization tables, LZW with a predictor."""
+    from virtual_tiff import VirtualTIFF
+    from virtualizarr import open_virtual_dataset
+
+    registry = _registry(url, storage_options)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            dataset = open_virtual_dataset(
+                _as_url(url), registry=registry, parser=VirtualTIFF(ifd=0)
+            )
+            refs: dict[str, Any] = dataset.vz.to_kerchunk(format="dict")
+    except FileNotFoundError:
+        raise
+    except Exception as error:  # noqa: BLE001 - virtual-tiff's errors have no common base
+        reason = f"{type(error).__name__}: {error}"
+        raise NotReferenceable(f"virtual-tiff cannot reference it: {reason}") from error
+    _as_rasterio_reads(refs["refs"], grid)
+    return refs
+
+
+TIFF_VARIABLE = "band_data"  # rioxarray's name for a GeoTIFF's bands
+RASTER_TYPES = {1: "Area", 2: "Point"}
+
+
+def _as_rasterio_reads(refs: dict[str, Any], grid: Any) -> None:
+    """Rename virtual-tiff's array `0` (dims `y, x` or `band, y, x`, GeoTIFF tags as
+    attributes) to `band_data (band, y, x)` and add the coordinates and grid mapping."""
+    meta = json.loads(refs.pop("0/.zarray"))
+    attrs = json.loads(refs.pop("0/.zattrs") or "{}")
+    dims = attrs.get("_ARRAY_DIMENSIONS")
+    chunks = {key[2:]: refs.pop(key) for key in [k for k in refs if k.startswith("0/")]}
+    if dims == ["y", "x"]:  # one band: a band axis of length 1, as rioxarray has
+        meta["shape"], meta["chunks"] = [1, *meta["shape"]], [1, *meta["chunks"]]
+        chunks = {f"0.{key}": value for key, value in chunks.items()}
+    elif dims != ["band", "y", "x"]:
+        raise NotReferenceable(f"virtual-tiff gave dimensions {dims}, not (band,) y, x")
+    bands, height, width = meta["shape"]
+    a, b, c, d, e, f = grid.projection["proj:transform"][:6]
+    if b or d:
+        raise NotReferenceable("a rotated or sheared grid has no x/y coordinate axes")
+    nodata = {band.get("nodata") for band in grid.bands}
+    if len(nodata) != 1:
+        raise NotReferenceable("bands with different nodata values cannot share a fill value")
+    fill = nodata.pop()
+    meta["fill_value"] = _fill_value(fill, meta["dtype"])
+    refs[f"{TIFF_VARIABLE}/.zarray"] = json.dumps(meta, separators=(",", ":"))
+    variable_attrs = _band_attributes(attrs, grid, None if fill is None else meta["fill_value"])
+    refs[f"{TIFF_VARIABLE}/.zattrs"] = json.dumps(variable_attrs)
+    for key, value in chunks.items():
+        refs[f"{TIFF_VARIABLE}/{key}"] = value
+    _inline(refs, "band", np.arange(1, bands + 1, dtype="<i8"), {})
+    _inline(refs, "x", c + a * (np.arange(width) + 0.5), {})
+    _inline(refs, "y", f + e * (np.arange(height) + 0.5), {})
+    _inline(refs, "spatial_ref", np.array(0, dtype="<i8"), _grid_mapping(grid))
+
+
+def _band_attributes(tags: dict[str, Any], grid: Any, fill: Any) -> dict[str, Any]:
+    """`band_data`'s attributes: CF's grid mapping, the nodata as `_FillValue`, GDAL's
+    scale and offset, and AREA_OR_POINT from the GeoTIFF keys (`tags`), as rioxarray has."""
+    found: dict[str, Any] = {
+        "_ARRAY_DIMENSIONS": ["band", "y", "x"],
+        "grid_mapping": "spatial_ref",
+        "coordinates": "spatial_ref",
+    }
+    if fill is not None:
+        found["_FillValue"] = fill
+    scaling = set(grid.scaling) - {(1.0, 0.0)}
+    if len(scaling) > 1 or (scaling and len(set(grid.scaling)) > 1):
+        raise NotReferenceable("bands with different scales or offsets cannot share a variable")
+    if scaling:  # GDAL's scale and offset, applied by xarray as rioxarray applies them
+        found["scale_factor"], found["add_offset"] = scaling.pop()
+    if tags.get("raster_type") in RASTER_TYPES:  # GeoTIFF's GTRasterTypeGeoKey
+        found["AREA_OR_POINT"] = RASTER_TYPES[tags["raster_type"]]
+    return found
+
+
+def _grid_mapping(grid: Any) -> dict[str, Any]:
+    """`spatial_ref`'s attributes as rioxarray's write_crs and write_transform give them:
+    GDAL's WKT, PROJ's CF attributes of it, and GDAL's GeoTransform."""
+    import rasterio.crs
+    from pyproj import CRS
+
+    from catalogue.projection import stated_crs
+
+    a, b, c, d, e, f = grid.projection["proj:transform"][:6]
+    crs_text = stated_crs(grid.projection)
+    mapping: dict[str, Any] = {}
+    if crs_text:
+        wkt = rasterio.crs.CRS.from_user_input(crs_text).to_wkt()
+        mapping = {**CRS.from_wkt(wkt).to_cf(), "spatial_ref": wkt, "crs_wkt": wkt}
+    mapping["GeoTransform"] = " ".join(str(float(v)) for v in (c, a, b, f, d, e))
+    return mapping
+
+
+def _fill_value(nodata: Any, dtype: str) -> Any:
+    """Zarr 2's `fill_value` for a band's nodata (GridInfo writes NaN/inf as strings)."""
+    if nodata is None:
+        return None
+    if isinstance(nodata, str):
+        return {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}[nodata]
+    return int(nodata) if np.dtype(dtype).kind in "iu" else float(nodata)
+
+
+def _inline(refs: dict[str, Any], name: str, values: np.ndarray, attrs: dict[str, Any]) -> None:
+    """An uncompressed array stored inside the references (Kerchunk's `base64:` values)."""
+    shape = list(values.shape)
+    refs[f"{name}/.zarray"] = json.dumps({
+        "shape": shape, "chunks": shape or [], "dtype": values.dtype.str, "fill_value": None,
+        "order": "C", "filters": None, "compressor": None, "zarr_format": 2,
+        "dimension_separator": ".",
+    })  # fmt: skip
+    dims = [name] if shape else []
+    refs[f"{name}/.zattrs"] = json.dumps({**attrs, "_ARRAY_DIMENSIONS": dims})
+    key = ".".join("0" for _ in shape) or "0"
+    refs[f"{name}/{key}"] = "base64:" + base64.b64encode(values.tobytes()).decode("ascii")
 
 
 def _parser(url: str, head: bytes) -> Any:

@@ -39,7 +39,7 @@ from ingest.metadata.datacube import (
     read_zarr,
     zarr_layout,
 )
-from ingest.metadata.geotiff import RasterInfo, read_geotiff
+from ingest.metadata.geotiff import RasterInfo, read_geotiff, read_grid
 from ingest.retry import RetryPolicy, is_transient
 from ingest.sources.base import Fetched, HarvesterBase, Problem, Record
 from ingest.upstream import FileSystems, file_fingerprint
@@ -193,11 +193,13 @@ class FilesHarvester(HarvesterBase):
         return references.Referenced(payload, asset)
 
     def _write_references(self, href: str, entry: FileEntry, url: str) -> None:
-        if entry.format != "netcdf":
-            raise references.NotReferenceable(references.geotiff_reason())
+        options = dict(self.config.storage_options)
+        if entry.format == "geotiff":
+            grid = read_grid(entry.path, None if self._local else self.filesystem)
+            references.write_references(references.tiff_references(href, options, grid), url)
+            return
         with self.filesystem.open(entry.path, "rb") as handle:
             head = handle.read(8)
-        options = dict(self.config.storage_options)
         with NETCDF_LOCK:  # HDF5 is not thread-safe (see ingest.metadata.datacube)
             found = references.file_references(href, head, options)
         references.write_references(found, url)

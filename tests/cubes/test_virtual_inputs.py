@@ -1,5 +1,6 @@
 """NetCDF inputs with a `references` asset (what `virtual_refs` harvests) are read through
-their Kerchunk references, and the cube is the one the files themselves give."""
+their Kerchunk references, and the cube is the one the files themselves give; GeoTIFF inputs
+are read from the file, references or not."""
 
 from __future__ import annotations
 
@@ -85,3 +86,15 @@ def test_missing_references_are_an_input_error_naming_them(sources, tmp_path: Pa
     with pytest.raises(InputError) as raised:
         open_item(item, InputSpec(collection="cci-virtual"), "cube", "input 1 (cci-virtual)")
     assert str(tmp_path / "cci-virtual.json") in str(raised.value)
+
+
+def test_a_geotiff_input_is_read_from_its_file_not_its_references(tmp_path: Path) -> None:
+    """rioxarray reads the TIFF (band names from descriptions or the asset's `bands`, any
+    compression GDAL has); the references, here pointing at nothing, are not used."""
+    source = data.biomass(tmp_path)
+    item = copy.deepcopy(source.item)
+    item["assets"]["references"] = reference_asset(str(tmp_path / "gone.json"), "x.tif", {})
+    opened = open_item(item, InputSpec(collection="biomass"), "cube", "input 1 (biomass)")
+    plain = open_item(source.item, InputSpec(collection="biomass"), "cube", "input 1 (biomass)")
+    xr.testing.assert_identical(opened.dataset, plain.dataset)
+    assert len(opened.dataset.data_vars) > 1  # one variable per band, named as the file says

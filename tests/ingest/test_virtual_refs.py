@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import rasterio
 import xarray as xr
 from pydantic import ValidationError
 from sqlalchemy import URL
@@ -23,10 +24,14 @@ from ingest.runner import run_ingest
 from tests.helpers import make_settings
 from tests.ingest.conftest import rows, validate_items
 from tests.ingest.range_server import range_server
-from tests.ingest.test_files import cube, write_geotiff
+from tests.ingest.test_files import cube
 
 pytestmark = pytest.mark.slow
 Harvest = Callable[..., Coroutine[Any, Any, list[SourceOutcome]]]
+STRIPED = {  # 300 rows in strips of 128: virtual-tiff needs strips that divide the height
+    "driver": "GTiff", "width": 20, "height": 300, "count": 1, "dtype": "uint8",
+    "crs": "EPSG:3035", "transform": (30, 0, 4e6, 0, -30, 3e6), "blockysize": 128,
+}  # fmt: skip
 
 
 @pytest.fixture
@@ -146,7 +151,8 @@ async def test_files_that_cannot_be_referenced_keep_their_items_and_are_named(
 ) -> None:
     folder = tmp_path / "files"
     folder.mkdir()
-    write_geotiff(folder / "canopy_2019.tif", None)
+    with rasterio.open(folder / "canopy_2019.tif", "w", **STRIPED) as dataset:
+        dataset.write(np.zeros((1, 300, 20), dtype="uint8"))
     cube(["2012-01-01"]).to_netcdf(folder / "classic.nc", format="NETCDF3_CLASSIC")
     config = source(f"{folder}/*", datetime_pattern=r"_(?P<year>\d{4})\.")
     with caplog.at_level(logging.WARNING, logger="ingest.sources.files"):
@@ -156,7 +162,7 @@ async def test_files_that_cannot_be_referenced_keep_their_items_and_are_named(
     stored = await items(fresh_db_url)
     assert all("references" not in item["assets"] for item in stored.values())
     warned = " ".join(record.getMessage() for record in caplog.records)
-    assert f"{folder}/canopy_2019.tif: no virtual references: GeoTIFF" in warned
+    assert f"{folder}/canopy_2019.tif: no virtual references: virtual-tiff" in warned
     assert f"{folder}/classic.nc: no virtual references: NetCDF-3" in warned
 
 
