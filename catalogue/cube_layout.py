@@ -35,6 +35,7 @@ DATA_ASSET = "zarr"  # level 0: what `xr.open_zarr(href)` users and xpystac open
 TIMESERIES_ASSET = "zarr-timeseries"  # the time-series layout, when the cube has one
 PYRAMID_ASSET = "zarr-multiscales"  # the store root: every level, for GDAL / datatree readers
 LEGACY_ROOT = ""  # the path of the only level of a store written without levels
+ROOT_ASSET = "."  # a level kept in the root group itself (a versioned cube's level 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,8 +105,9 @@ def _level(entry: Mapping[str, Any], default_resampling: Any) -> Level:
     shape = entry.get("spatial:shape")
     transform = entry.get("spatial:transform")
     resampling = entry.get("resampling_method", default_resampling)
+    path = str(entry["asset"])
     return Level(
-        path=str(entry["asset"]),
+        path=LEGACY_ROOT if path == ROOT_ASSET else path,
         scale=float(scale[-1]),
         shape=(int(shape[0]), int(shape[1])) if shape and len(shape) == 2 else None,
         transform=tuple(float(v) for v in transform)  # type: ignore[arg-type]

@@ -24,9 +24,11 @@ from catalogue import json_codec
 from catalogue.bbox import bbox_problem, geometry_bbox
 from catalogue.edr_links import add_edr_links
 from catalogue.errors import InvalidBboxError, InvalidInputError
+from catalogue.icechunk_repo import is_icechunk
 from catalogue.ids import check_id
 from catalogue.storage_extension import drop_storage_refs
 from catalogue.times import parse_datetime
+from catalogue.version_links import add_version_links
 from catalogue.web_map_links import add_web_map_links, may_be_cube
 
 STRUCTURAL_RELS = frozenset({"self", "parent", "collection", "root", "items"})
@@ -196,6 +198,7 @@ def row_to_item(
     content["links"] = item_links(base_url, content["collection"], content["id"]) + stored_links
     add_web_map_links(content, base_url)
     add_edr_links(content, base_url)
+    add_version_links(content, base_url)
     return content
 
 
@@ -268,6 +271,8 @@ def item_json_text(
 
 def _serve_cube_assets(content: dict[str, Any], base_url: str, hrefs: CubeHrefs) -> None:
     for asset in (content.get("assets") or {}).values():
+        if is_icechunk(asset):  # Icechunk 1.1 reads a local folder or S3, never HTTP
+            continue
         href = asset.get("href") if isinstance(asset, dict) else None
         public = hrefs.public_href(href, base_url) if isinstance(href, str) else None
         if public is None:
