@@ -28,6 +28,7 @@ from catalogue.repositories.jobs import (
     start_job,
     target_lock,
 )
+from catalogue.version_links import add_version_fields
 from cubes import compute
 from cubes.assets import configure_gdal_s3
 from cubes.build import BuiltCube, build_cube
@@ -36,6 +37,7 @@ from cubes.compute import ComputePool
 from cubes.errors import CubeError, OutputError, UserCodeError
 from cubes.estimate import estimate
 from cubes.grid import target_geobox, wgs84_footprint
+from cubes.icechunk_store import Commit, commit_version, repository_url, rollback
 from cubes.publish import current_href, publish
 from cubes.pyramid import PyramidPlan, build_pyramid, full_resolution_attrs
 from cubes.resolve import ResolvedInput, resolve_inputs
@@ -102,6 +104,7 @@ class _Written:
     item: dict[str, Any]
     size: int
     counts: dict[str, int]
+    commit: Commit | None = None  # a versioned cube's new version
 
 
 async def run_cubes(specs: list[CubeSpec], context: RunContext) -> list[CubeResult]:
@@ -133,6 +136,8 @@ async def run_cube(spec: CubeSpec, context: RunContext) -> CubeResult:
         elapsed = time.monotonic() - started
         href = written.item["assets"][DATA_ASSET]["href"]  # `<store>/0`, what readers open
         message = f"published {href}"
+        if written.commit is not None:
+            message += f" (version {written.commit.snapshot_id})"
         await database.transaction(
             lambda conn: finish_job(conn, job, JobStatus.SUCCEEDED, written.counts, [], message)
         )
@@ -177,7 +182,10 @@ async def _build_and_publish(spec: CubeSpec, context: RunContext) -> _Written:
             await asyncio.to_thread(mark_retired, previous)
         await publish(context.database, spec, written.item)
     except BaseException:
-        await asyncio.to_thread(remove_version, written.url)
+        if written.commit is not None:  # readers of `main` saw it: back to what is published
+            await asyncio.to_thread(rollback, written.commit)
+        else:
+            await asyncio.to_thread(remove_version, written.url)
         raise
     try:
         await asyncio.to_thread(sweep, store, written.url, spec.grace_period)
@@ -239,18 +247,42 @@ def _write(
 
     plan = pyramid_plan(dataset, built, spec, geobox)
     dataset.attrs.update(full_resolution_attrs(plan, (dataset.sizes["y"], dataset.sizes["x"])))
+    versioned = spec.store == "icechunk"
+    published = repository_url(store.folder) if versioned else url
     try:
         write_version(dataset, dict(plan.encoding), url, spec.zarr_format, run)
         pyramid = build_pyramid(url, spec.zarr_format, plan, run)
         _verify(group_url(url, FULL_RESOLUTION_GROUP), spec, built, store.reader_options)
         size = store_bytes(url)
+        item = cube_item(dataset, built, spec, geobox, published, store.reader_options, pyramid)
+        commit = _commit(spec, url, published, item, store.reader_options) if versioned else None
     except BaseException:
         remove_version(url)
         raise
+    if commit is not None:
+        remove_version(url)  # committed: the staged store has served its purpose
     counts["bytes"] = size
     counts["levels"] = len(pyramid.levels)
-    item = cube_item(dataset, built, spec, geobox, url, store.reader_options, pyramid)
-    return _Written(url, item, size, counts)
+    return _Written(published, item, size, counts, commit)
+
+
+def _commit(
+    spec: CubeSpec, staged: str, repository: str, item: dict[str, Any], options: dict[str, Any]
+) -> Commit:
+    """The staged store committed as the next version of the cube's Icechunk repository,
+    the item given the version's id and its predecessor (`cubes.icechunk_store`). The
+    commit's metadata keeps the item as built, which the API serves for that version."""
+    try:
+        commit = commit_version(
+            repository, staged, f"cubestac: build of cube {spec.id}", {"item": item}
+        )
+    except Exception as error:  # noqa: BLE001 - icechunk, zarr and S3 raise many types
+        raise OutputError(
+            f"could not commit the new version to {repository}: {type(error).__name__}: {error}",
+            cube=spec.id,
+        ) from error
+    add_version_fields(item, commit.snapshot_id, commit.predecessor_id, options)
+    return commit
 
 
 def pyramid_plan(dataset: Any, built: BuiltCube, spec: CubeSpec, geobox: Any) -> PyramidPlan:

@@ -333,11 +333,34 @@ class CubeSpec(_Strict):
         description="Also publish the time-series layout (true, or {chunk: N} to choose its "
         "chunk side); variables without time keep the map layout's chunks there.",
     )
+    store: Literal["zarr", "icechunk"] = Field(
+        "zarr",
+        description="zarr: a new Zarr store per build, the item switched to it (old ones "
+        "kept for grace_period); icechunk: one Icechunk repository per cube, each build a "
+        "commit on its branch main, past versions kept and opened by snapshot id (Zarr "
+        "format 3 only; zarr_format defaults to 3).",
+    )
     grace_period: timedelta = Field(
         timedelta(hours=1),
         description="How long a replaced version stays readable for readers that hold its "
         "href (seconds or ISO 8601 duration).",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _icechunk_format(cls, value: Any) -> Any:
+        """Icechunk stores Zarr format 3 only: it is the default there, and format 2 an
+        error that names both fields."""
+        if not isinstance(value, dict) or value.get("store") != "icechunk":
+            return value
+        if "zarr_format" not in value:
+            return {**value, "zarr_format": 3}
+        if value["zarr_format"] != 3:
+            raise ValueError(
+                f"store: icechunk holds Zarr format 3 only, but zarr_format is "
+                f"{value['zarr_format']!r}: set zarr_format: 3 or leave it out"
+            )
+        return value
 
     @field_validator("compressor", mode="before")
     @classmethod

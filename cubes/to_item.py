@@ -55,6 +55,7 @@ from catalogue.times import rfc3339
 from cubes.aggregate import iso_duration, period_end
 from cubes.build import BuiltCube
 from cubes.grid import wgs84_footprint
+from cubes.icechunk_item import icechunk_assets
 from cubes.pyramid import Pyramid
 from cubes.sharding import read_chunks
 from cubes.spec import CubeSpec
@@ -114,7 +115,10 @@ def cube_item(
     properties.update(_projection(geobox))
     item["stac_extensions"] = list(EXTENSIONS)
     categorical = categorical_variables(dataset, built)
-    item["assets"] = cube_assets(cube, store, storage_options, categorical, pyramid)
+    if cube.store == "icechunk":  # `store` is the cube's repository
+        item["assets"] = icechunk_assets(cube, store, storage_options, categorical, pyramid)
+    else:
+        item["assets"] = cube_assets(cube, store, storage_options, categorical, pyramid)
     if any(layer.classes for layer in built.layers.values()):
         item["stac_extensions"].append(CLASSIFICATION_EXTENSION)
     add_storage_fields(item, S3Access.from_options(storage_options, environment_region()))
