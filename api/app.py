@@ -74,6 +74,7 @@ from api.sortables import SortablesClient
 from api.stac_documents import NormalisedBodyRoute
 from api.state import AppState, attach_state
 from api.transactions import BulkTransactionsClient, TransactionsClient
+from api.versions import add_version_routes
 from api.viewer import add_viewer
 from catalogue.database import Database, create_engine
 from catalogue.schema import ensure_migrated
@@ -394,6 +395,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     )
     add_edr_routes(app, settings.edr)
     add_map_routes(app, settings.tiles, state.cube_datasets)
+    add_version_routes(app)
     serve_openapi_as_declared(app)
     _add_error_handlers(app)
     if metrics is not None:

@@ -111,9 +111,7 @@ class MapSources:
 
 
 def open_source(cube: OpenCube) -> MapSource:
-    root = zarr.open_consolidated(
-        cube.store, mode="r", storage_options=dict(cube.storage_options) or None
-    )
+    root = cube.root_group()
     crs = cube_crs(cube)
     grids: list[LevelGrid] = []
     for level, dataset in zip(cube.levels, cube.datasets, strict=True):
