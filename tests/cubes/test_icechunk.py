@@ -28,11 +28,14 @@ from api.versions import version_item
 from catalogue.icechunk_repo import ICECHUNK_MEDIA_TYPE, open_repository, version_store
 from catalogue.repositories.items import get_item
 from catalogue.repositories.jobs import JobStatus
-from catalogue.storage_extension import S3Access, storage_scheme
+from catalogue.serializers import row_to_item
+from catalogue.storage_extension import STORAGE_EXTENSION, S3Access, storage_scheme
+from catalogue.version_links import VERSION_EXTENSION as VERSION_SCHEMA
 from cubes.spec import CubeSpec
 from tests.cubes import data
 from tests.cubes.conftest import build, seed
 from tests.cubes.test_remote import s3  # noqa: F401 - moto's S3 server, a fixture
+from tests.stac_schemas import validate_offline
 
 HOOK = """
 import os
@@ -137,6 +140,7 @@ async def the_api_serves_both_versions(
     version (asset field `version`); tiles and EDR answer from the item's version."""
     url = "http://testserver/collections/versioned/items/biomass"
     served = (await client.get(url)).json()
+    assert VERSION_SCHEMA in validate_offline(served)
     rels = {link["rel"]: link["href"] for link in served["links"]}
     assert rels["latest-version"] == url
     assert rels["predecessor-version"] == f"{url}/versions/{old}"
@@ -146,6 +150,7 @@ async def the_api_serves_both_versions(
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "application/geo+json"
     version = response.json()
+    assert VERSION_SCHEMA in validate_offline(version)
     rels = {link["rel"]: link["href"] for link in version["links"]}
     assert version["properties"]["version"] == old
     assert rels["self"] == f"{url}/versions/{old}" and rels["latest-version"] == url
@@ -290,6 +295,8 @@ async def test_on_s3_the_item_opens_the_latest_version_and_a_past_one_by_its_id(
     scheme = item["properties"]["storage:schemes"][ref]
     assert item["storage:schemes"] == item["properties"]["storage:schemes"]  # for xpystac
     assert scheme["type"] == "custom-s3" and scheme["bucket"] == "cubes"
+    as_served = row_to_item(copy.deepcopy(item), "http://t/")  # with its structural links
+    assert {VERSION_SCHEMA, STORAGE_EXTENSION} <= set(validate_offline(as_served))
     listing = boto3.client("s3", endpoint_url=s3).list_objects_v2(Bucket="cubes")
     keys = [entry["Key"] for entry in listing["Contents"]]
     assert all(key.startswith("root/versioned/biomass/cube.icechunk/") for key in keys), keys
