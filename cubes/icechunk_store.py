@@ -63,15 +63,13 @@ def commit_version(
     """Replace the repository's content with the staged store's and commit it on `main`
     (the repository is created on the first build)."""
     import icechunk
-    from zarr.core.sync import sync
 
     storage = repository_storage(repository, writer_options(repository))
     repo = icechunk.Repository.open_or_create(storage)
     session = repo.writable_session(BRANCH)
     parent = str(session.snapshot_id)
     first = repo.lookup_snapshot(parent).parent_id is None  # "Repository initialized"
-    # on zarr's own event loop, where its FsspecStore (s3fs) keeps its sessions
-    sync(_replace(_source_store(staged), session.store))
+    asyncio.run(_copy(staged, session.store))
     snapshot = session.commit(message, metadata=dict(metadata))
     logger.info("committed version %s of %s (after %s)", snapshot, repository, parent)
     return Commit(repository, str(snapshot), parent, None if first else parent)
@@ -90,13 +88,26 @@ def rollback(commit: Commit) -> None:
     )
 
 
-def _source_store(url: str) -> Any:
+async def _copy(staged: str, target: Any) -> None:
+    """`_replace` on this thread's own event loop. Not on zarr's shared loop (`sync`): the
+    readers' reads of the same repository run there, and a test with 100 of them reading
+    while a build committed hung once that way. The staged store's s3fs instance is a new
+    one (`skip_instance_cache`), its aiohttp session opened on this loop and closed here:
+    a cached instance's session belongs to the loop that made it ("attached to a
+    different loop")."""
     from zarr.storage import FsspecStore, LocalStore
 
-    parts = urlsplit(url)
+    parts = urlsplit(staged)
     if parts.scheme in ("", "file"):
-        return LocalStore(parts.path if parts.scheme else url, read_only=True)
-    return FsspecStore.from_url(url, storage_options=storage_options_for(url) or None)
+        await _replace(LocalStore(parts.path if parts.scheme else staged, read_only=True), target)
+        return
+    options = {**storage_options_for(staged), "skip_instance_cache": True}
+    source = FsspecStore.from_url(staged, storage_options=options, read_only=True)
+    session = await source.fs.set_session()
+    try:
+        await _replace(source, target)
+    finally:
+        await session.close()
 
 
 async def _replace(source: Any, target: Any) -> None:
