@@ -19,6 +19,7 @@ from typing import Any
 from catalogue.cube_layout import DATA_ASSET, TIMESERIES_ASSET, TIMESERIES_GROUP
 from catalogue.icechunk_repo import ICECHUNK_MEDIA_TYPE, LATEST_ROLE, ROOT_LEVEL
 from cubes.pyramid import Pyramid
+from cubes.sharding import read_chunks
 from cubes.spec import CubeSpec
 
 
@@ -52,7 +53,10 @@ def icechunk_assets(
         "item's `version`), then `xarray.open_zarr(store, **xarray:open_kwargs)`. Level 0 "
         "is the root group; level k the group `k/`.",
         "roles": ["data", LATEST_ROLE],
-        "xarray:open_kwargs": open_kwargs,
+        "xarray:open_kwargs": {
+            **open_kwargs,
+            "chunks": read_chunks(pyramid.shard_sides.get("map")),
+        },
         "multiscales": _levels(pyramid),
     }
     assets = {DATA_ASSET: full}
@@ -64,7 +68,11 @@ def icechunk_assets(
             "description": "The full resolution again, each chunk holding the whole time "
             f"axis of {pyramid.timeseries_chunk} x {pyramid.timeseries_chunk} pixels.",
             "roles": ["data", "timeseries"],
-            "xarray:open_kwargs": {**open_kwargs, "group": TIMESERIES_GROUP},
+            "xarray:open_kwargs": {
+                **open_kwargs,
+                "group": TIMESERIES_GROUP,
+                "chunks": read_chunks(pyramid.shard_sides.get("timeseries")),
+            },
         }
     return assets
 
