@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import shutil
+import subprocess
 import threading
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,8 @@ import boto3
 import numpy as np
 import pystac
 import pytest
-import rioxarray  # noqa: F401 - the .rio accessor
+import rasterio.errors
+import rioxarray  # the .rio accessor, and open_rasterio
 import xarray as xr
 from pydantic import ValidationError
 from pyproj import CRS, Transformer
@@ -85,6 +88,19 @@ async def item_of(database) -> dict[str, Any]:
         return await get_item(conn, "versioned", "biomass")
 
 
+def the_gdal_readers_do_not_open(repository: str) -> None:
+    """Honest cells of the README's readers table: an Icechunk repository is not a Zarr
+    layout GDAL knows (its metadata lives in snapshot files), so neither Debian's GDAL 3.6
+    nor rasterio's GDAL (rioxarray's `open_rasterio`) opens it."""
+    if shutil.which("gdalinfo") is not None:
+        done = subprocess.run(
+            ["gdalinfo", f'ZARR:"{repository}":/agb'], capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode != 0, done.stdout
+    with pytest.raises(rasterio.errors.RasterioIOError):
+        rioxarray.open_rasterio(f'ZARR:"{repository}":/agb')
+
+
 def latest(repository: str) -> xr.Dataset:
     return xr.open_zarr(version_store(open_repository(repository)), consolidated=False)
 
@@ -114,6 +130,7 @@ async def test_each_build_is_a_commit_and_the_item_links_the_one_before(
     assert not [link for link in old_item["links"] if link["rel"] == "predecessor-version"]
     # the staged Zarr stores are gone: the folder holds the repository alone
     assert [p.name for p in (root / "versioned" / "biomass").iterdir()] == ["cube.icechunk"]
+    the_gdal_readers_do_not_open(repository)
 
     new = latest(repository).load()
     assert new.rio.crs == CRS.from_user_input(data.GRID_CRS)  # rioxarray's accessor reads it
